@@ -1,0 +1,91 @@
+"""The one settings model, versioned, validated and saved as JSON in the config folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from app import paths
+from storage.errors import EngramError
+
+SETTINGS_VERSION = 1
+
+
+class SettingsError(EngramError):
+    """A settings file or value that cannot be used."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    version: int = SETTINGS_VERSION
+    #: Overrides the platform data folder (ENGRAM_HOME still wins).
+    data_dir: Path | None = None
+    #: A sentence-transformers model folder; None means the embedded all-MiniLM-L6-v2.
+    embedding_model_path: Path | None = None
+    #: http://host:port of a `chroma run` server; None keeps vectors in the data folder.
+    chroma_url: str | None = None
+    search_k: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("chroma_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("chroma_url must start with http:// or https://")
+        return value
+
+    @field_validator("embedding_model_path")
+    @classmethod
+    def _model_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"embedding model folder {value} does not exist")
+        return value
+
+    def resolved_data_dir(self) -> Path:
+        if os.environ.get("ENGRAM_HOME") or self.data_dir is None:
+            return paths.data_dir()
+        return self.data_dir
+
+
+def settings_path() -> Path:
+    return paths.config_dir() / "settings.json"
+
+
+def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
+    version = int(raw.get("version", 1))
+    if version > SETTINGS_VERSION:
+        raise SettingsError(
+            f"{settings_path()} was written by a newer Engram (version {version}); "
+            "it was left untouched"
+        )
+    raw["version"] = SETTINGS_VERSION
+    return raw
+
+
+def load_settings() -> Settings:
+    path = settings_path()
+    if not path.exists():
+        return Settings()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError("expected a JSON object")
+        return Settings.model_validate(_migrate(raw))
+    except (ValueError, UnicodeDecodeError, ValidationError) as exc:
+        raise SettingsError(f"{path} cannot be used: {exc}") from exc
+
+
+def save_settings(settings: Settings) -> Path:
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(settings.model_dump_json(indent=2, exclude_none=True), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

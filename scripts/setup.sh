@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# One-time (and idempotent) set-up shared by `make run` and `make test`.
+# Creates .venv, installs missing system packages (apt when root), installs the CPU torch wheel
+# unless an NVIDIA GPU is present, then the project. A second run with nothing changed is a no-op.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+VENV=.venv
+STAMP=$VENV/.engram-setup-stamp
+TORCH_CPU_VERSION=2.13.0
+
+# System packages later features need (OCR, a virtual screen for tests, Qt's xcb deps).
+APT_PACKAGES=(${ENGRAM_APT_PACKAGES:-})
+
+missing_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
+done
+if [ ${#missing_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "setup: installing system packages: ${missing_apt[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_apt[@]}"
+    else
+        echo "setup: missing system packages: ${missing_apt[*]}" >&2
+        echo "setup: install them with: sudo apt-get install ${missing_apt[*]}" >&2
+        exit 1
+    fi
+fi
+
+"$PY" - <<'PYEOF' || { echo "setup: Python 3.11 or newer is required" >&2; exit 1; }
+import sys
+sys.exit(0 if sys.version_info >= (3, 11) else 1)
+PYEOF
+
+[ -x $VENV/bin/python ] || "$PY" -m venv $VENV
+
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -f $STAMP ] && [ "$(cat $STAMP)" = "$want" ]; then
+    exit 0
+fi
+
+PIP="$VENV/bin/python -m pip -q --disable-pip-version-check"
+$PIP install --upgrade pip
+if ! $VENV/bin/python -c "import torch" 2>/dev/null; then
+    if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+        echo "setup: NVIDIA GPU found, installing the default (CUDA) torch"
+        $PIP install torch
+    else
+        echo "setup: no NVIDIA GPU, installing the CPU torch==$TORCH_CPU_VERSION"
+        $PIP install "torch==$TORCH_CPU_VERSION"
+    fi
+fi
+echo "setup: installing Engram and its Python dependencies"
+$PIP install -e ".[dev]"
+echo "$want" > $STAMP
+echo "setup: done"

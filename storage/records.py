@@ -1,0 +1,293 @@
+"""Typed memory records after MIRIX: six memory types plus the events they are derived from.
+
+Records are frozen pydantic models with timezone-aware datetimes. Lists are tuples so a frozen
+record really is immutable. `provenance` holds the ids of the source events (or external ids such
+as a chat turn id) a memory was derived from: it answers "why do you know this?".
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import abstractmethod
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+
+from storage.errors import InvalidText
+
+#: Longest text one field may hold. Above this a memory is not a memory but a document dump.
+MAX_FIELD_CHARS = 100_000
+#: Core blocks are always in the chat agent's prompt, so they are kept short (MIRIX uses 5,000).
+CORE_BLOCK_LIMIT = 5_000
+
+
+class MemoryType(StrEnum):
+    CORE = "core"
+    EPISODIC = "episodic"
+    SEMANTIC = "semantic"
+    PROCEDURAL = "procedural"
+    RESOURCE = "resource"
+    KNOWLEDGE_VAULT = "knowledge_vault"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def check_text(value: str, *, field: str = "text", allow_empty: bool = False) -> str:
+    """Reject text a memory must not hold: empty, oversized, binary or not valid UTF-8."""
+    if not allow_empty and not value.strip():
+        raise InvalidText(f"{field} is empty")
+    if len(value) > MAX_FIELD_CHARS:
+        raise InvalidText(
+            f"{field} is {len(value):,} characters; the limit is {MAX_FIELD_CHARS:,} per field"
+        )
+    if "\x00" in value:
+        raise InvalidText(f"{field} contains NUL bytes: it looks like binary data, not text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates, e.g. undecodable bytes from argv
+        raise InvalidText(f"{field} is not valid UTF-8 (at character {exc.start})") from exc
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.tzinfo.utcoffset(value) is None:
+        raise ValueError("datetime must be timezone-aware")
+    return value
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+def _text(value: str) -> str:
+    return check_text(value, allow_empty=True)
+
+
+Text = Annotated[str, AfterValidator(_text)]
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex}"
+
+
+class Record(BaseModel):
+    """What every memory has: identity, times, a place in the tree view, and provenance."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    memory_type: ClassVar[MemoryType]
+    id_prefix: ClassVar[str]
+
+    id: str = ""
+    created_at: AwareDatetime = Field(default_factory=utcnow)
+    updated_at: AwareDatetime = Field(default_factory=utcnow)
+    tree_path: tuple[str, ...] = ()
+    provenance: tuple[str, ...] = ()
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.id:
+            object.__setattr__(self, "id", new_id(self.id_prefix))
+
+    @property
+    def kind(self) -> MemoryType:
+        return self.memory_type
+
+    @property
+    def timestamp(self) -> datetime:
+        """The time the memory is about; time-range search filters on it."""
+        return self.created_at
+
+    @abstractmethod
+    def headline(self) -> str:
+        """One line for lists and citations."""
+
+    @abstractmethod
+    def index_text(self) -> str:
+        """The text that is embedded and keyword-indexed for this memory."""
+
+    def updated(self, **changes: Any) -> Self:
+        """A validated copy with `changes` applied and `updated_at` moved on."""
+        data = {**self.model_dump(), **changes}
+        data["updated_at"] = changes.get("updated_at", utcnow())
+        return type(self).model_validate(data)
+
+
+class CoreBlock(Record):
+    """A labelled block always shown to the chat agent (who the user is, who Engram is)."""
+
+    memory_type: ClassVar[MemoryType] = MemoryType.CORE
+    id_prefix: ClassVar[str] = "core"
+
+    label: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    value: Text = ""
+    limit: int = Field(default=CORE_BLOCK_LIMIT, gt=0, le=CORE_BLOCK_LIMIT)
+
+    @field_validator("value")
+    @classmethod
+    def _within_limit(cls, value: str) -> str:
+        # The limit is enforced by MemoryStore with a named error; this guards direct construction.
+        if len(value) > CORE_BLOCK_LIMIT:
+            raise ValueError(f"core block is {len(value)} characters; limit {CORE_BLOCK_LIMIT}")
+        return value
+
+    def headline(self) -> str:
+        return f"[{self.label}] {_first_line(self.value)}"
+
+    def index_text(self) -> str:
+        return f"{self.label}: {self.value}"
+
+
+class EpisodicMemory(Record):
+    """Something that happened at a time: the user's timeline."""
+
+    memory_type: ClassVar[MemoryType] = MemoryType.EPISODIC
+    id_prefix: ClassVar[str] = "ep"
+
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    actor: Text = "user"
+    event_type: Text = "activity"
+    summary: Text
+    details: Text = ""
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.occurred_at
+
+    def headline(self) -> str:
+        return _first_line(self.summary)
+
+    def index_text(self) -> str:
+        return _join(f"{self.actor}: {self.summary}", self.details)
+
+
+class SemanticMemory(Record):
+    """A fact or concept, independent of when it was learnt."""
+
+    memory_type: ClassVar[MemoryType] = MemoryType.SEMANTIC
+    id_prefix: ClassVar[str] = "sem"
+
+    name: Text
+    summary: Text
+    details: Text = ""
+    source: Text = ""
+
+    def headline(self) -> str:
+        return f"{self.name}: {_first_line(self.summary)}"
+
+    def index_text(self) -> str:
+        return _join(f"{self.name}: {self.summary}", self.details, self.source)
+
+
+class ProceduralMemory(Record):
+    """How to do something: a workflow, a guide or a script."""
+
+    memory_type: ClassVar[MemoryType] = MemoryType.PROCEDURAL
+    id_prefix: ClassVar[str] = "proc"
+
+    entry_type: Literal["workflow", "guide", "script"] = "workflow"
+    summary: Text
+    steps: tuple[Text, ...] = ()
+
+    def headline(self) -> str:
+        return _first_line(self.summary)
+
+    def index_text(self) -> str:
+        return _join(self.summary, *self.steps)
+
+
+class ResourceMemory(Record):
+    """A document, file or page the user worked with, with its (possibly long) content."""
+
+    memory_type: ClassVar[MemoryType] = MemoryType.RESOURCE
+    id_prefix: ClassVar[str] = "res"
+
+    title: Text
+    resource_type: Text = "document"
+    summary: Text = ""
+    content: Text = ""
+
+    def headline(self) -> str:
+        return _first_line(self.title)
+
+    def index_text(self) -> str:
+        return _join(self.title, self.summary, self.content)
+
+
+class VaultEntry(Record):
+    """A credential, address or other sensitive fact. `secret_value` is encrypted at rest."""
+
+    memory_type: ClassVar[MemoryType] = MemoryType.KNOWLEDGE_VAULT
+    id_prefix: ClassVar[str] = "kv"
+
+    entry_type: Text = "credential"
+    source: Text = ""
+    sensitivity: Literal["low", "medium", "high"] = "medium"
+    secret_value: Text
+    caption: Text
+
+    def headline(self) -> str:
+        return _first_line(self.caption)
+
+    def index_text(self) -> str:
+        # Never the secret itself: it would land in the keyword index and the vectors.
+        return _join(self.caption, self.entry_type, self.source)
+
+    def masked(self) -> VaultEntry:
+        return self.model_copy(update={"secret_value": "•" * 8})
+
+
+AnyRecord = (
+    CoreBlock | EpisodicMemory | SemanticMemory | ProceduralMemory | ResourceMemory | VaultEntry
+)
+
+RECORD_CLASSES: dict[MemoryType, type[Record]] = {
+    MemoryType.CORE: CoreBlock,
+    MemoryType.EPISODIC: EpisodicMemory,
+    MemoryType.SEMANTIC: SemanticMemory,
+    MemoryType.PROCEDURAL: ProceduralMemory,
+    MemoryType.RESOURCE: ResourceMemory,
+    MemoryType.KNOWLEDGE_VAULT: VaultEntry,
+}
+
+
+def record_class(memory_type: MemoryType | str) -> type[Record]:
+    try:
+        return RECORD_CLASSES[MemoryType(memory_type)]
+    except ValueError:
+        known = ", ".join(t.value for t in MemoryType)
+        raise InvalidText(f"unknown memory type {memory_type!r}; known types: {known}") from None
+
+
+def record_from_dict(memory_type: MemoryType | str, data: dict[str, Any]) -> Record:
+    return record_class(memory_type).model_validate(data)
+
+
+def record_to_dict(record: Record) -> dict[str, Any]:
+    return record.model_dump(mode="json")
+
+
+class Event(BaseModel):
+    """One observation (a screen read, a chat turn) waiting in the durable queue for the agents."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=lambda: new_id("evt"))
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    source: Literal["screen", "chat", "import", "manual"] = "manual"
+    app: str = ""
+    window_title: str = ""
+    monitor: int | None = None
+    text: Text
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+def _first_line(text: str, width: int = 120) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _join(*parts: str) -> str:
+    return "\n".join(p for p in parts if p)

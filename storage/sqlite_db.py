@@ -1,0 +1,184 @@
+"""The SQLite side of the store: one WAL database for memories, the keyword index, history and
+the event queue, plus an exclusive lock on the data folder.
+
+SQLite is the source of truth; the vector index is derived from it and can be rebuilt. Every
+write that changes a memory happens in one transaction with its history row, so a crash leaves
+either the old state or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from storage.errors import StoreCorrupt, StoreLocked
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS memories (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    data TEXT NOT NULL,
+    ts REAL NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    label TEXT,
+    indexed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS memories_type_ts ON memories(type, ts);
+CREATE UNIQUE INDEX IF NOT EXISTS memories_core_label ON memories(label) WHERE label IS NOT NULL;
+CREATE INDEX IF NOT EXISTS memories_unindexed ON memories(indexed) WHERE indexed = 0;
+CREATE VIRTUAL TABLE IF NOT EXISTS memory_fts USING fts5(text, tokenize='porter unicode61');
+CREATE TABLE IF NOT EXISTS vector_deletes (id TEXT PRIMARY KEY, type TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    op TEXT NOT NULL,
+    memory_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    before TEXT,
+    after TEXT,
+    actor TEXT NOT NULL,
+    reverts INTEGER
+);
+CREATE INDEX IF NOT EXISTS history_memory ON history(memory_id, seq);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    occurred_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    data TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    claimed_at REAL,
+    done_at REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS events_status ON events(status, seq);
+CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
+"""
+
+
+class DataDirLock:
+    """An exclusive flock on `<data>/engram.lock`, so two processes never write one store."""
+
+    def __init__(self, data_dir: Path, timeout_s: float = 3.0) -> None:
+        self._path = data_dir / "engram.lock"
+        self._timeout = timeout_s
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    raise StoreLocked(
+                        f"the Engram data folder {self._path.parent} is in use by another "
+                        f"process (pid {holder}); close it first or use another ENGRAM_HOME"
+                    ) from exc
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+class Database:
+    """One SQLite connection shared under a lock (calls are short; WAL lets readers in)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        existed = path.exists() and path.stat().st_size > 0
+        try:
+            self._conn = sqlite3.connect(
+                path, check_same_thread=False, isolation_level=None, timeout=5.0
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            if existed:
+                ok = self._conn.execute("PRAGMA quick_check").fetchone()[0]
+                if ok != "ok":
+                    raise sqlite3.DatabaseError(ok)
+            self._conn.executescript(_SCHEMA)
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            raise StoreCorrupt(
+                f"{path} is not a readable Engram database ({exc}). It was left untouched: "
+                "move it aside to start afresh, or restore it from an export (engram import)"
+            ) from exc
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)
+
+    def _migrate(self) -> None:
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+            self.set_meta("store_id", uuid.uuid4().hex)
+        elif int(version) > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"schema version {version} is newer than this Engram ({SCHEMA_VERSION})"
+            )
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            cur = self._conn.execute(sql, params)
+            cur.row_factory = sqlite3.Row
+            return cur.fetchall()
+
+    def execute(self, sql: str, params: Any = ()) -> None:
+        with self._lock:
+            self._conn.execute(sql, params)
+
+    def get_meta(self, key: str) -> str | None:
+        rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.execute(
+            "INSERT INTO meta(key, value) VALUES(?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,547 @@
+"""MemoryStore: the one place memories are written, read and searched.
+
+SQLite holds every record (vault secrets encrypted) with its history in the same transaction; the
+vector index is updated after the commit and rows are flagged `indexed` only once it is, so a
+crash between the two is repaired at the next open by re-embedding what is flagged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from storage.crypto import VaultCipher, load_or_create_key
+from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt
+from storage.events import EventQueue
+from storage.protocols import Embedder, VectorIndex
+from storage.records import (
+    CoreBlock,
+    MemoryType,
+    Record,
+    VaultEntry,
+    record_class,
+)
+from storage.search import HybridSearcher, SearchOptions
+from storage.sqlite_db import Database, DataDirLock
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    record: Record
+    score: float
+    ranks: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One row of history: what a memory was before and after an operation."""
+
+    seq: int
+    at: datetime
+    op: str
+    memory_id: str
+    memory_type: MemoryType
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    actor: str
+    reverts: int | None
+
+
+class MemoryStore:
+    def __init__(
+        self,
+        db: Database,
+        index: VectorIndex,
+        embedder: Embedder,
+        cipher: VaultCipher,
+        lock: DataDirLock | None = None,
+    ) -> None:
+        self._db = db
+        self._index = index
+        self._embedder = embedder
+        self._cipher = cipher
+        self._lock = lock
+        store_id = db.get_meta("store_id") or "x"
+        model = hashlib.sha1(embedder.name.encode()).hexdigest()[:8]
+        # Collections are namespaced by embedding model: switching models never mixes spaces.
+        self.namespace = f"{store_id[:8]}_{model}_"
+        self.events = EventQueue(db)
+        self.searcher = HybridSearcher(db, index, embedder, self.namespace)
+        if db.get_meta("embedder") != embedder.name:
+            db.execute("UPDATE memories SET indexed = 0")
+            db.set_meta("embedder", embedder.name)
+
+    # ----- opening and closing -------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        data_dir: Path,
+        embedder: Embedder,
+        index_factory: Callable[[Path], VectorIndex] | None = None,
+        lock_timeout_s: float = 3.0,
+    ) -> MemoryStore:
+        """Open (or create) the store in `data_dir`. `index_factory` builds the vector index
+        from the Chroma folder path; the default is a local Chroma PersistentClient."""
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock = DataDirLock(data_dir, lock_timeout_s)
+        lock.acquire()
+        try:
+            db = Database(data_dir / "engram.sqlite3")
+            key, where = load_or_create_key(
+                data_dir, db.get_meta("store_id") or "", db.get_meta("vault_key")
+            )
+            db.set_meta("vault_key", where)
+            index = _open_index(data_dir / "chroma", db, index_factory)
+            store = cls(db, index, embedder, VaultCipher(key), lock)
+        except BaseException:
+            lock.release()
+            raise
+        store.events.recover()
+        store.repair_index()
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- writing ---------------------------------------------------------------------------
+
+    def add(self, record: Record, actor: str = "user") -> Record:
+        return self.add_many([record], actor)[0]
+
+    def add_many(self, records: Sequence[Record], actor: str = "user") -> list[Record]:
+        """Insert records in one transaction (with history), then index them."""
+        for record in records:
+            self._check(record)
+        with self._db.transaction() as conn:
+            for record in records:
+                if isinstance(record, CoreBlock):
+                    clash = conn.execute(
+                        "SELECT id FROM memories WHERE label = ?", (record.label,)
+                    ).fetchone()
+                    if clash:
+                        raise InvalidText(
+                            f"a core block labelled {record.label!r} exists ({clash[0]}); "
+                            "update it instead"
+                        )
+                self._write_row(conn, record)
+                self._log(conn, "create", record, None, record, actor)
+        self._index_records(records)
+        return list(records)
+
+    def update(self, memory_id: str, actor: str = "user", **changes: Any) -> Record:
+        before = self.get(memory_id)
+        return self.replace(before.updated(**changes), actor)
+
+    def replace(self, record: Record, actor: str = "user") -> Record:
+        """Store `record` over the memory with the same id."""
+        self._check(record)
+        with self._db.transaction() as conn:
+            before = self._get_in(conn, record.id)
+            if type(before) is not type(record):
+                raise InvalidText(
+                    f"{record.id} is a {before.kind.value} memory, not {record.kind.value}"
+                )
+            self._write_row(conn, record)
+            self._log(conn, "update", record, before, record, actor)
+        self._index_records([record])
+        return record
+
+    def delete(self, memory_id: str, actor: str = "user") -> Record:
+        with self._db.transaction() as conn:
+            before = self._get_in(conn, memory_id)
+            self._delete_row(conn, before)
+            self._log(conn, "delete", before, before, None, actor)
+        self._flush_vector_deletes()
+        return before
+
+    def set_core(self, label: str, value: str, actor: str = "user") -> CoreBlock:
+        """Create or overwrite the core block `label`; over its limit is an error."""
+        existing = self.core_block(label)
+        if existing is None:
+            block = CoreBlock(label=label, value=value)
+            self._check(block)
+            self.add(block, actor)
+            return block
+        updated = self.replace(existing.updated(value=value), actor)
+        assert isinstance(updated, CoreBlock)
+        return updated
+
+    def append_core(self, label: str, text: str, actor: str = "user") -> CoreBlock:
+        existing = self.core_block(label)
+        value = f"{existing.value}\n{text}" if existing and existing.value else text
+        return self.set_core(label, value, actor)
+
+    def undo(self, seq: int | None = None, actor: str = "user") -> Change:
+        """Revert history entry `seq` (default: the latest not already reverted)."""
+        with self._db.transaction() as conn:
+            if seq is None:
+                row = conn.execute(
+                    "SELECT * FROM history h WHERE reverts IS NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM history r WHERE r.reverts = h.seq) ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+            else:
+                row = conn.execute("SELECT * FROM history WHERE seq = ?", (seq,)).fetchone()
+            if row is None:
+                raise NotFound("nothing to undo" if seq is None else f"no history entry {seq}")
+            change = _change(row)
+            current = self._maybe_get_in(conn, change.memory_id)
+            if change.before is None:  # undo a create
+                if current is not None:
+                    self._delete_row(conn, current)
+                new = None
+            else:
+                new = self._decode(change.memory_type, change.before)
+                self._write_row(conn, new)
+            log_new = new or current
+            if log_new is None:
+                raise NotFound(f"memory {change.memory_id} no longer exists")
+            cur = conn.execute(
+                "INSERT INTO history(at, op, memory_id, type, before, after, actor, reverts) "
+                "VALUES(?, 'undo', ?, ?, ?, ?, ?, ?)",
+                (
+                    time.time(),
+                    change.memory_id,
+                    change.memory_type.value,
+                    self._encode(current) if current else None,
+                    self._encode(new) if new else None,
+                    actor,
+                    change.seq,
+                ),
+            )
+            undo_seq = int(cur.lastrowid or 0)
+        if new is not None:
+            self._index_records([new])
+        self._flush_vector_deletes()
+        return self.history_entry(undo_seq)
+
+    # ----- reading ---------------------------------------------------------------------------
+
+    def get(self, memory_id: str) -> Record:
+        with self._db.transaction() as conn:
+            return self._get_in(conn, memory_id)
+
+    def get_many(self, ids: Sequence[str]) -> list[Record]:
+        """Records for the ids that exist, in the order given."""
+        if not ids:
+            return []
+        found: dict[str, Record] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for row in self._db.query(
+                f"SELECT id, type, data FROM memories WHERE id IN ({marks})", chunk
+            ):
+                found[row["id"]] = self._decode(row["type"], json.loads(row["data"]))
+        return [found[i] for i in ids if i in found]
+
+    def browse(
+        self,
+        memory_type: MemoryType | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        newest_first: bool = True,
+    ) -> list[Record]:
+        sql: list[str] = ["SELECT type, data FROM memories WHERE 1=1"]
+        params: list[object] = []
+        if memory_type is not None:
+            sql.append("AND type = ?")
+            params.append(memory_type.value)
+        if since is not None:
+            sql.append("AND ts >= ?")
+            params.append(since.timestamp())
+        if until is not None:
+            sql.append("AND ts < ?")
+            params.append(until.timestamp())
+        sql.append(f"ORDER BY ts {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?")
+        params += [limit, offset]
+        rows = self._db.query(" ".join(sql), params)
+        return [self._decode(r["type"], json.loads(r["data"])) for r in rows]
+
+    def count(self, memory_type: MemoryType | None = None) -> int:
+        if memory_type is None:
+            return int(self._db.query("SELECT COUNT(*) AS n FROM memories")[0]["n"])
+        rows = self._db.query(
+            "SELECT COUNT(*) AS n FROM memories WHERE type = ?", (memory_type.value,)
+        )
+        return int(rows[0]["n"])
+
+    def core_block(self, label: str) -> CoreBlock | None:
+        rows = self._db.query("SELECT data FROM memories WHERE label = ?", (label,))
+        if not rows:
+            return None
+        block = self._decode(MemoryType.CORE, json.loads(rows[0]["data"]))
+        assert isinstance(block, CoreBlock)
+        return block
+
+    def search(
+        self,
+        query: str,
+        types: Iterable[MemoryType] | None = None,
+        k: int = 10,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        options: SearchOptions | None = None,
+    ) -> list[SearchHit]:
+        """Hybrid search across `types` (default all six), optionally within [since, until)."""
+        if not query.strip():
+            raise InvalidText("the search query is empty")
+        if k <= 0:
+            raise InvalidText("k must be at least 1")
+        chosen = list(types) if types else list(MemoryType)
+        candidates = self.searcher.search(
+            query, chosen, k, since, until, options or SearchOptions()
+        )
+        hits: list[SearchHit] = []
+        by_id = {r.id: r for r in self.get_many([c.id for c in candidates[: k * 8]])}
+        for cand in candidates:
+            record = by_id.get(cand.id)
+            if record is None:  # a vector left behind by a crash; repair_index removes it
+                continue
+            ts = record.timestamp
+            if (since and ts < since) or (until and ts >= until):
+                continue
+            hits.append(SearchHit(record, cand.score, cand.ranks))
+            if len(hits) == k:
+                break
+        return hits
+
+    def history(self, memory_id: str | None = None, limit: int = 50) -> list[Change]:
+        if memory_id is None:
+            rows = self._db.query("SELECT * FROM history ORDER BY seq DESC LIMIT ?", (limit,))
+        else:
+            rows = self._db.query(
+                "SELECT * FROM history WHERE memory_id = ? ORDER BY seq DESC LIMIT ?",
+                (memory_id, limit),
+            )
+        return [_change(r) for r in rows]
+
+    def history_entry(self, seq: int) -> Change:
+        rows = self._db.query("SELECT * FROM history WHERE seq = ?", (seq,))
+        if not rows:
+            raise NotFound(f"no history entry {seq}")
+        return _change(rows[0])
+
+    def stats(self) -> dict[str, Any]:
+        counts = {t.value: 0 for t in MemoryType}
+        for row in self._db.query("SELECT type, COUNT(*) AS n FROM memories GROUP BY type"):
+            counts[row["type"]] = int(row["n"])
+        unindexed = self._db.query("SELECT COUNT(*) AS n FROM memories WHERE indexed = 0")
+        return {
+            "data_dir": str(self._db.path.parent),
+            "memories": counts,
+            "total": sum(counts.values()),
+            "unindexed": int(unindexed[0]["n"]),
+            "events": self.events.counts(),
+            "history_entries": int(self._db.query("SELECT COUNT(*) AS n FROM history")[0]["n"]),
+            "embedder": self._embedder.name,
+            "database_bytes": self._db.path.stat().st_size,
+        }
+
+    # ----- the vector index ------------------------------------------------------------------
+
+    def repair_index(self, progress: Progress | None = None, batch: int = 256) -> int:
+        """Index rows flagged unindexed and drop vectors of deleted rows. Returns rows indexed."""
+        self._flush_vector_deletes()
+        total = int(self._db.query("SELECT COUNT(*) AS n FROM memories WHERE indexed = 0")[0]["n"])
+        done = 0
+        while True:
+            rows = self._db.query(
+                "SELECT type, data FROM memories WHERE indexed = 0 LIMIT ?", (batch,)
+            )
+            if not rows:
+                return done
+            self._index_records([self._decode(r["type"], json.loads(r["data"])) for r in rows])
+            done += len(rows)
+            if progress:
+                progress(done, total)
+
+    def reindex(self, progress: Progress | None = None) -> int:
+        """Re-embed every memory (after changing the embedding model, say)."""
+        self._db.execute("UPDATE memories SET indexed = 0")
+        return self.repair_index(progress)
+
+    def _index_records(self, records: Sequence[Record]) -> None:
+        by_type: dict[MemoryType, list[Record]] = {}
+        for record in records:
+            by_type.setdefault(record.kind, []).append(record)
+        for memory_type, group in by_type.items():
+            vectors = self._embedder.embed([r.index_text() for r in group])
+            self._index.upsert(self.namespace + memory_type.value, [r.id for r in group], vectors)
+        if records:
+            with self._db.transaction() as conn:
+                conn.executemany(
+                    "UPDATE memories SET indexed = 1 WHERE id = ? AND updated_at = ?",
+                    [(r.id, r.updated_at.timestamp()) for r in records],
+                )
+
+    def _flush_vector_deletes(self) -> None:
+        rows = self._db.query("SELECT id, type FROM vector_deletes")
+        by_type: dict[str, list[str]] = {}
+        for row in rows:
+            by_type.setdefault(row["type"], []).append(row["id"])
+        for memory_type, ids in by_type.items():
+            self._index.delete(self.namespace + memory_type, ids)
+        if rows:
+            with self._db.transaction() as conn:
+                conn.executemany(
+                    "DELETE FROM vector_deletes WHERE id = ?", [(r["id"],) for r in rows]
+                )
+
+    # ----- rows ------------------------------------------------------------------------------
+
+    def _check(self, record: Record) -> None:
+        if isinstance(record, CoreBlock) and len(record.value) > record.limit:
+            raise CoreLimitExceeded(
+                f"core block {record.label!r} would be {len(record.value):,} characters; its "
+                f"limit is {record.limit:,}. Shorten it (nothing was changed)"
+            )
+        if not record.index_text().strip():
+            raise InvalidText(f"a {record.kind.value} memory needs some text")
+
+    def _encode(self, record: Record) -> str:
+        data = record.model_dump(mode="json")
+        if isinstance(record, VaultEntry) and not VaultCipher.is_encrypted(record.secret_value):
+            data["secret_value"] = self._cipher.encrypt(record.secret_value)
+        return json.dumps(data, ensure_ascii=False)
+
+    def _decode(self, memory_type: MemoryType | str, data: dict[str, Any]) -> Record:
+        if memory_type == MemoryType.KNOWLEDGE_VAULT and VaultCipher.is_encrypted(
+            data.get("secret_value", "")
+        ):
+            data = {**data, "secret_value": self._cipher.decrypt(data["secret_value"])}
+        return record_class(memory_type).model_validate(data)
+
+    def decode_external(self, memory_type: MemoryType | str, data: dict[str, Any]) -> Record:
+        """Validate a record from an export (secrets plain or encrypted with this store's key)."""
+        return self._decode(memory_type, data)
+
+    def encode_for_export(self, record: Record, reveal_secrets: bool) -> dict[str, Any]:
+        if reveal_secrets:
+            return record.model_dump(mode="json")
+        return dict(json.loads(self._encode(record)))
+
+    def _write_row(self, conn: Any, record: Record) -> None:
+        label = record.label if isinstance(record, CoreBlock) else None
+        old = conn.execute("SELECT rowid FROM memories WHERE id = ?", (record.id,)).fetchone()
+        if old:
+            conn.execute("DELETE FROM memory_fts WHERE rowid = ?", (old[0],))
+        conn.execute(
+            "INSERT INTO memories(id, type, data, ts, created_at, updated_at, label, indexed) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT(id) DO UPDATE SET data = excluded.data, "
+            "ts = excluded.ts, updated_at = excluded.updated_at, label = excluded.label, "
+            "indexed = 0",
+            (
+                record.id,
+                record.kind.value,
+                self._encode(record),
+                record.timestamp.timestamp(),
+                record.created_at.timestamp(),
+                record.updated_at.timestamp(),
+                label,
+            ),
+        )
+        rowid = conn.execute("SELECT rowid FROM memories WHERE id = ?", (record.id,)).fetchone()
+        conn.execute(
+            "INSERT INTO memory_fts(rowid, text) VALUES(?, ?)", (rowid[0], record.index_text())
+        )
+        conn.execute("DELETE FROM vector_deletes WHERE id = ?", (record.id,))
+
+    def _delete_row(self, conn: Any, record: Record) -> None:
+        row = conn.execute("SELECT rowid FROM memories WHERE id = ?", (record.id,)).fetchone()
+        if row:
+            conn.execute("DELETE FROM memory_fts WHERE rowid = ?", (row[0],))
+            conn.execute("DELETE FROM memories WHERE rowid = ?", (row[0],))
+            conn.execute(
+                "INSERT OR REPLACE INTO vector_deletes(id, type) VALUES(?, ?)",
+                (record.id, record.kind.value),
+            )
+
+    def _maybe_get_in(self, conn: Any, memory_id: str) -> Record | None:
+        row = conn.execute("SELECT type, data FROM memories WHERE id = ?", (memory_id,)).fetchone()
+        return self._decode(row[0], json.loads(row[1])) if row else None
+
+    def _get_in(self, conn: Any, memory_id: str) -> Record:
+        record = self._maybe_get_in(conn, memory_id)
+        if record is None:
+            raise NotFound(f"no memory with id {memory_id!r}")
+        return record
+
+    def _log(
+        self,
+        conn: Any,
+        op: str,
+        record: Record,
+        before: Record | None,
+        after: Record | None,
+        actor: str,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO history(at, op, memory_id, type, before, after, actor) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?)",
+            (
+                time.time(),
+                op,
+                record.id,
+                record.kind.value,
+                self._encode(before) if before else None,
+                self._encode(after) if after else None,
+                actor,
+            ),
+        )
+
+
+def _change(row: Any) -> Change:
+    return Change(
+        seq=int(row["seq"]),
+        at=datetime.fromtimestamp(row["at"], UTC),
+        op=str(row["op"]),
+        memory_id=str(row["memory_id"]),
+        memory_type=MemoryType(row["type"]),
+        before=json.loads(row["before"]) if row["before"] else None,
+        after=json.loads(row["after"]) if row["after"] else None,
+        actor=str(row["actor"]),
+        reverts=row["reverts"],
+    )
+
+
+def _open_index(
+    path: Path, db: Database, factory: Callable[[Path], VectorIndex] | None
+) -> VectorIndex:
+    if factory is None:
+        from storage.vector_chroma import ChromaVectorIndex
+
+        factory = ChromaVectorIndex.persistent
+    try:
+        return factory(path)
+    except StoreCorrupt as exc:
+        # SQLite is the source of truth: keep the damaged index for inspection, rebuild anew.
+        aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
+        log.warning("%s; moving it to %s and rebuilding from the database", exc, aside)
+        with contextlib.suppress(FileNotFoundError):
+            shutil.move(str(path), str(aside))
+        db.execute("UPDATE memories SET indexed = 0")
+        return factory(path)
