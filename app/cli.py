@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -26,6 +27,9 @@ from storage.records import (
 from storage.store import MemoryStore, SearchHit
 
 TYPE_NAMES = [t.value for t in MemoryType]
+
+#: Modules that add subcommands: each has `register(subparsers)`. Keeps feature CLIs apart.
+COMMAND_MODULES: list[str] = ["app.doctor"]
 
 
 def record_from_text(memory_type: MemoryType, text: str, args: argparse.Namespace) -> Record:
@@ -276,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reindex", help="re-embed every memory")
     p.set_defaults(func=cmd_reindex)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub)
     return parser
 
 

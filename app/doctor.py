@@ -1,0 +1,74 @@
+"""`engram doctor`: what works on this machine and what does not, in words a person can act on.
+
+Features register checks here (the store below; the chat model and capture add their own), so
+one command reports everything and a missing engine is a line in a report, not a crash.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    summary: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Check = Callable[[], CheckResult]
+CHECKS: list[Check] = []
+
+
+def check(func: Check) -> Check:
+    """Register a check; it must not raise (wrap failures in a CheckResult)."""
+    CHECKS.append(func)
+    return func
+
+
+def run_checks(checks: list[Check] | None = None) -> list[CheckResult]:
+    results = []
+    for func in checks if checks is not None else CHECKS:
+        try:
+            results.append(func())
+        except Exception as exc:  # a broken check is itself a finding
+            results.append(CheckResult(func.__name__, False, f"check failed: {exc}"))
+    return results
+
+
+@check
+def check_store() -> CheckResult:
+    """Opens the store and runs one hybrid search, which loads the embedding model."""
+    from app.bootstrap import open_store
+    from app.settings import load_settings
+
+    with open_store(load_settings()) as store:
+        stats = store.stats()
+        started = time.perf_counter()
+        store.search("doctor check", k=1)
+        search_ms = (time.perf_counter() - started) * 1000
+    details = {**stats, "python": platform.python_version(), "first_search_ms": round(search_ms)}
+    return CheckResult("store", True, f"{stats['total']} memories in {stats['data_dir']}", details)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    results = run_checks()
+    if args.json:
+        print(json.dumps([asdict(r) for r in results], indent=2, default=str))
+    else:
+        for r in results:
+            print(f"[{'ok' if r.ok else '!!'}] {r.name}: {r.summary}")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("doctor", help="check models, engines and the store on this machine")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
