@@ -71,7 +71,7 @@ class SentenceTransformerEmbedder:
                 import transformers
                 from sentence_transformers import SentenceTransformer
 
-                transformers.utils.logging.disable_progress_bar()
+                transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
                 device = self._device or ("cuda" if torch.cuda.is_available() else "cpu")
                 try:
