@@ -51,8 +51,9 @@ class SentenceTransformerEmbedder:
 
     @property
     def dimension(self) -> int:
-        dim = self._load().get_sentence_embedding_dimension()
-        return int(dim)
+        model = self._load()
+        getter = getattr(model, "get_embedding_dimension", None)  # renamed in s-t 5
+        return int(getter() if getter else model.get_sentence_embedding_dimension())
 
     def _load(self) -> Any:
         with self._lock:

@@ -86,3 +86,7 @@ class MemoryVectorIndex:
     def ids(self, collection: str) -> set[str]:
         with self._lock:
             return set(self._data.get(collection, {}))
+
+    def close(self) -> None:
+        with self._lock:
+            self._data.clear()

@@ -40,6 +40,10 @@ class VectorIndex(Protocol):
         """Every id in the collection; used to reconcile with SQLite after a crash."""
         ...
 
+    def close(self) -> None:
+        """Release files and connections; the index is unusable afterwards."""
+        ...
+
 
 def embed_one(embedder: Embedder, text: str) -> Vector:
     return embedder.embed([text])[0]

@@ -115,6 +115,7 @@ class MemoryStore:
         return store
 
     def close(self) -> None:
+        self._index.close()
         self._db.close()
         if self._lock is not None:
             self._lock.release()

@@ -114,3 +114,13 @@ class ChromaVectorIndex:
             if len(got) < page:
                 return out
             offset += page
+
+    def close(self) -> None:
+        with self._lock:
+            self._collections.clear()
+            # chromadb's sync HTTP client never closes its httpx session; do it, or sockets leak.
+            for owner in (self._client, getattr(self._client, "_admin_client", None)):
+                session = getattr(getattr(owner, "_server", None), "_session", None)
+                if session is not None:
+                    session.close()
+            self._client.close()

@@ -1,0 +1,100 @@
+"""One contract, every implementation: the fakes used by unit tests behave like the engines."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.fakes import HashEmbedder, MemoryVectorIndex
+from storage.protocols import Embedder, VectorIndex
+from tests.storage.chroma_server import chroma_server
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with chroma_server(tmp_path_factory.mktemp("chroma-server") / "data") as url:
+        yield url
+
+
+@pytest.fixture(params=["fake", "chroma-disk", "chroma-server"])
+def index(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorIndex]:
+    from storage.vector_chroma import ChromaVectorIndex
+
+    made: VectorIndex
+    if request.param == "fake":
+        made = MemoryVectorIndex()
+    elif request.param == "chroma-disk":
+        made = ChromaVectorIndex.persistent(tmp_path / "chroma")
+    else:
+        url = request.getfixturevalue("chroma_url")
+        made = ChromaVectorIndex.http(url, namespace=f"t{abs(hash(tmp_path)) % 10**8}_")
+    yield made
+    made.close()
+
+
+def _unit(*xs: float) -> list[float]:
+    n = math.sqrt(sum(x * x for x in xs))
+    return [x / n for x in xs]
+
+
+def test_query_returns_nearest_first(index: VectorIndex) -> None:
+    index.upsert("c", ["a", "b", "c"], [_unit(1, 0, 0), _unit(0, 1, 0), _unit(1, 1, 0)])
+    hits = index.query("c", _unit(1, 0.1, 0), k=2)
+    assert [h[0] for h in hits] == ["a", "c"]
+    assert hits[0][1] < hits[1][1]
+    assert hits[0][1] == pytest.approx(1 - _unit(1, 0.1, 0)[0], abs=1e-3)
+
+
+def test_upsert_replaces_and_delete_removes(index: VectorIndex) -> None:
+    index.upsert("c", ["a", "b"], [_unit(1, 0, 0), _unit(0, 1, 0)])
+    index.upsert("c", ["a"], [_unit(0, 0, 1)])
+    assert index.query("c", _unit(0, 0, 1), k=1)[0][0] == "a"
+    index.delete("c", ["a", "never-existed"])
+    assert index.ids("c") == {"b"}
+    assert [h[0] for h in index.query("c", _unit(0, 0, 1), k=5)] == ["b"]
+
+
+def test_collections_are_separate_and_empty_ones_answer(index: VectorIndex) -> None:
+    index.upsert("one", ["x"], [_unit(1, 0, 0)])
+    assert index.query("two", _unit(1, 0, 0), k=3) == []
+    assert index.ids("two") == set()
+    assert index.query("one", _unit(1, 0, 0), k=0) == []
+
+
+def test_mismatched_lengths_are_rejected(index: VectorIndex) -> None:
+    with pytest.raises(ValueError):
+        index.upsert("c", ["a", "b"], [_unit(1, 0, 0)])
+
+
+def test_many_ids_round_trip(index: VectorIndex) -> None:
+    ids = [f"id{i}" for i in range(300)]
+    vectors = [_unit(1, i / 300, (i % 7) / 7) for i in range(300)]
+    index.upsert("many", ids, vectors)
+    assert index.ids("many") == set(ids)
+    assert len(index.query("many", vectors[17], k=10)) == 10
+
+
+@pytest.fixture(params=["hash", "sentence-transformers"])
+def embedder(request: pytest.FixtureRequest) -> Embedder:
+    if request.param == "hash":
+        return HashEmbedder()
+    return request.getfixturevalue("real_embedder")  # type: ignore[no-any-return]
+
+
+def test_embedder_contract(embedder: Embedder) -> None:
+    texts = ["the cat sat on the mat", "a cat sat on a mat", "quarterly tax filing deadline"]
+    vectors = embedder.embed(texts)
+    assert len(vectors) == 3
+    assert all(len(v) == embedder.dimension for v in vectors)
+    assert all(math.isclose(sum(x * x for x in v), 1.0, rel_tol=1e-3) for v in vectors)
+    assert embedder.embed(texts[:1])[0] == pytest.approx(vectors[0], abs=1e-5)  # deterministic
+    assert embedder.embed([]) == []
+
+    def cos(a: list[float], b: list[float]) -> float:
+        return sum(x * y for x, y in zip(a, b, strict=True))
+
+    assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
+    assert embedder.name
