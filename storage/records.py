@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from storage.errors import InvalidText
 
@@ -124,14 +124,6 @@ class CoreBlock(Record):
     label: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
     value: Text = ""
     limit: int = Field(default=CORE_BLOCK_LIMIT, gt=0, le=CORE_BLOCK_LIMIT)
-
-    @field_validator("value")
-    @classmethod
-    def _within_limit(cls, value: str) -> str:
-        # The limit is enforced by MemoryStore with a named error; this guards direct construction.
-        if len(value) > CORE_BLOCK_LIMIT:
-            raise ValueError(f"core block is {len(value)} characters; limit {CORE_BLOCK_LIMIT}")
-        return value
 
     def headline(self) -> str:
         return f"[{self.label}] {_first_line(self.value)}"

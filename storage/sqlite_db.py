@@ -116,6 +116,7 @@ class Database:
             self._conn = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=5.0
             )
+            self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -160,9 +161,7 @@ class Database:
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
         with self._lock:
-            cur = self._conn.execute(sql, params)
-            cur.row_factory = sqlite3.Row
-            return cur.fetchall()
+            return self._conn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Any = ()) -> None:
         with self._lock:

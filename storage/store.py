@@ -420,7 +420,8 @@ class MemoryStore:
                 f"core block {record.label!r} would be {len(record.value):,} characters; its "
                 f"limit is {record.limit:,}. Shorten it (nothing was changed)"
             )
-        if not record.index_text().strip():
+        content = record.value if isinstance(record, CoreBlock) else record.index_text()
+        if not content.strip():
             raise InvalidText(f"a {record.kind.value} memory needs some text")
 
     def _encode(self, record: Record) -> str:
@@ -536,6 +537,9 @@ def _open_index(
         from storage.vector_chroma import ChromaVectorIndex
 
         factory = ChromaVectorIndex.persistent
+    if not path.exists() and db.query("SELECT 1 FROM memories LIMIT 1"):
+        # The index folder is gone (deleted, or only the database was restored): rebuild it.
+        db.execute("UPDATE memories SET indexed = 0")
     try:
         return factory(path)
     except StoreCorrupt as exc:

@@ -40,9 +40,8 @@ def chroma_server(path: Path, timeout_s: float = 60.0) -> Iterator[str]:
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"chroma server did not start: {(path.parent / 'chroma-server.log').read_text()}"
-                    ) from None
+                    output = (path.parent / "chroma-server.log").read_text()
+                    raise RuntimeError(f"chroma server did not start: {output}") from None
                 time.sleep(0.2)
         yield url
     finally:
