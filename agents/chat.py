@@ -1,0 +1,258 @@
+"""The chat agent: answers a question from memory, streaming, and says which memories it used.
+
+Per question: derive a search topic from the question and the last turns, retrieve across the
+memory types with per-type caps, build a prompt of tagged sections within a token budget,
+stream the answer, then resolve the tags it cites ("[M2]") to memory ids. Each finished (or
+cancelled) turn is put on the event queue, so the memory agents learn from conversations too.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from agents import prompts
+from agents.memory_agent import clip
+from agents.model import (
+    Cancelled,
+    ChatModel,
+    Message,
+    Request,
+    approx_tokens,
+    complete_json,
+)
+from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, timed_retrieve
+from agents.retrieval import scrub_secrets as _scrub
+from storage.errors import InvalidText
+from storage.records import Event, MemoryType, check_text
+from storage.search import STOPWORDS
+from storage.store import MemoryStore
+
+_TAG = re.compile(r"\[?\bM(\d{1,3})\b\]?")
+_WORD = re.compile(r"[^\W_]{4,}", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class ChatConfig:
+    #: Tokens of memory context in the prompt. Prompt evaluation dominates time-to-first-token
+    #: on a CPU (about 300 tokens/s for the embedded model), so the default is small.
+    context_tokens: int = 320
+    answer_tokens: int = 256
+    history_turns: int = 4
+    caps: Mapping[MemoryType, int] = field(default_factory=lambda: dict(DEFAULT_CAPS))
+    #: Ask the model for the search topic (better with a big model; costs a model call).
+    topic_from_model: bool = False
+    temperature: float = 0.0
+    record_turns: bool = True
+
+
+@dataclass(frozen=True)
+class Citation:
+    tag: str
+    memory_id: str
+    memory_type: MemoryType
+    headline: str
+    explicit: bool  # the answer names the tag; else inferred from shared words
+
+
+@dataclass(frozen=True)
+class ChatResult:
+    question: str
+    answer: str
+    citations: tuple[Citation, ...]
+    context: Context
+    ttft_ms: float | None
+    tokens: int
+    seconds: float
+    cancelled: bool
+    event_id: str | None
+
+
+def find_citations(answer: str, items: Sequence[Retrieved]) -> tuple[Citation, ...]:
+    """Memories the answer cites by tag; when it names none, those whose distinctive words it
+    repeats (two or more words of four letters or more, or half of a short memory's)."""
+    by_tag = {r.tag: r for r in items}
+    explicit = [by_tag[f"M{n}"] for n in dict.fromkeys(_TAG.findall(answer)) if f"M{n}" in by_tag]
+    if explicit:
+        return tuple(_citation(r, True) for r in explicit)
+    said = {w.lower() for w in _WORD.findall(answer)} - STOPWORDS
+    inferred = []
+    for item in items:
+        words = {w.lower() for w in _WORD.findall(item.record.index_text())} - STOPWORDS
+        shared = len(words & said)
+        if shared >= 2 and (shared >= 3 or shared * 2 >= len(words)):
+            inferred.append(item)
+    return tuple(_citation(r, False) for r in inferred)
+
+
+def _citation(item: Retrieved, explicit: bool) -> Citation:
+    record = item.record
+    return Citation(item.tag, record.id, record.kind, record.headline(), explicit)
+
+
+class ChatReply:
+    """A streaming answer: iterate it for text chunks; afterwards `result` holds the answer,
+    the citations and timings. `cancel()` stops it between tokens."""
+
+    def __init__(self, agent: ChatAgent, question: str, history: Sequence[Message]) -> None:
+        self._agent = agent
+        self._question = question
+        self._history = tuple(history)
+        self._cancel = threading.Event()
+        self._started = time.perf_counter()
+        self._result: ChatResult | None = None
+        self._iter: Iterator[str] = self._run()
+
+    def __iter__(self) -> Iterator[str]:
+        return self._iter
+
+    def __next__(self) -> str:
+        return next(self._iter)
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def result(self) -> ChatResult:
+        """The finished turn; consumes whatever is left of the stream first."""
+        for _ in self._iter:
+            pass
+        assert self._result is not None
+        return self._result
+
+    def _run(self) -> Iterator[str]:
+        agent = self._agent
+        context = agent.context_for(self._question, self._history)
+        request = agent.request(self._question, self._history, context)
+        parts: list[str] = []
+        ttft: float | None = None
+        cancelled = False
+        try:
+            for chunk in agent.model.stream(request, self._cancel):
+                if ttft is None:
+                    ttft = (time.perf_counter() - self._started) * 1000
+                parts.append(chunk)
+                yield chunk
+        except Cancelled:
+            cancelled = True
+        finally:
+            answer = "".join(parts).strip()
+            cancelled = cancelled or self._cancel.is_set()
+            self._result = agent.finish(
+                self._question, answer, context, ttft, len(parts), self._started, cancelled
+            )
+
+
+class ChatAgent:
+    def __init__(
+        self, store: MemoryStore, model: ChatModel, config: ChatConfig | None = None
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.config = config or ChatConfig()
+
+    def ask(self, question: str, history: Sequence[Message] = ()) -> ChatReply:
+        """Start answering `question` (after `history`, oldest first). Nothing runs until the
+        reply is iterated; the model's worker does the generation."""
+        question = question.strip()
+        check_text(question, field="the question")
+        return ChatReply(self, question, history)
+
+    def budget(self, question: str) -> int:
+        n_ctx = self.model.info.n_ctx
+        room = n_ctx - self.config.answer_tokens - approx_tokens(question) - 200
+        return max(min(self.config.context_tokens, room), 32)
+
+    def topic(self, question: str, history: Sequence[Message]) -> str:
+        if not self.config.topic_from_model or not history:
+            return derive_topic(question, history)
+        turns = "\n".join(f"{m.role}: {clip(m.content, 300)}" for m in history[-4:])
+        request = Request(
+            messages=(
+                Message("system", prompts.load("topic")),
+                Message("user", f"{turns}\nuser: {question}"),
+            ),
+            schema={
+                "type": "object",
+                "properties": {"topic": {"type": "string", "minLength": 1, "maxLength": 100}},
+                "required": ["topic"],
+                "additionalProperties": False,
+            },
+            max_tokens=48,
+        )
+        try:
+            data = complete_json(self.model, request, timeout_s=30)
+            topic = str(data.get("topic", "")).strip() if isinstance(data, dict) else ""
+        except Exception:  # the heuristic topic is a fine fallback
+            topic = ""
+        return topic or derive_topic(question, history)
+
+    def context_for(self, question: str, history: Sequence[Message]) -> Context:
+        topic = self.topic(question, history)
+        return timed_retrieve(self.store, topic, self.config.caps, self.budget(question))
+
+    def request(self, question: str, history: Sequence[Message], context: Context) -> Request:
+        """System prompt (fixed instructions first, so a backend can reuse their cached
+        evaluation) with the memory sections, then the last turns, then the question."""
+        records = [r.record for r in context.items]
+        turns = [
+            Message(m.role, _scrub(clip(m.content, 400), records))
+            for m in history[-self.config.history_turns :]
+            if m.role in ("user", "assistant")
+        ]
+        system = f"{prompts.load('chat')}\n\n{context.text}"
+        return Request(
+            messages=(Message("system", system), *turns, Message("user", question)),
+            max_tokens=self.config.answer_tokens,
+            temperature=self.config.temperature,
+        )
+
+    def finish(
+        self,
+        question: str,
+        answer: str,
+        context: Context,
+        ttft_ms: float | None,
+        tokens: int,
+        started: float,
+        cancelled: bool,
+    ) -> ChatResult:
+        citations = find_citations(answer, context.items)
+        event_id = None
+        if self.config.record_turns:
+            event_id = self._record_turn(question, answer, citations, cancelled)
+        return ChatResult(
+            question=question,
+            answer=answer,
+            citations=citations,
+            context=context,
+            ttft_ms=ttft_ms,
+            tokens=tokens,
+            seconds=time.perf_counter() - started,
+            cancelled=cancelled,
+            event_id=event_id,
+        )
+
+    def _record_turn(
+        self, question: str, answer: str, citations: Sequence[Citation], cancelled: bool
+    ) -> str | None:
+        text = f"User asked: {question}\nEngram answered: {answer or '(no answer)'}"
+        try:
+            event = Event(
+                source="chat",
+                app="engram",
+                text=text,
+                metadata={
+                    "turn_id": f"turn_{uuid.uuid4().hex}",
+                    "cited": ",".join(c.memory_id for c in citations),
+                    "cancelled": cancelled,
+                },
+            )
+        except InvalidText:
+            return None
+        self.store.events.put(event)
+        return event.id

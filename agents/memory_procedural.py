@@ -1,0 +1,55 @@
+"""The procedural memory agent: how to do things (workflows, guides, scripts)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from agents.memory_agent import MemoryAgent, clip
+from agents.operations import FieldSpec
+from storage.records import Event, MemoryType, ProceduralMemory, Record
+
+_NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
+MAX_STEPS = 12
+
+
+def split_steps(text: str) -> tuple[str, ...]:
+    """Steps from the model's text: one a line, list markers removed, at most MAX_STEPS."""
+    steps = [_NUMBERING.sub("", line).strip() for line in text.splitlines()]
+    return tuple(s for s in steps if s)[:MAX_STEPS]
+
+
+class ProceduralAgent(MemoryAgent):
+    memory_type = MemoryType.PROCEDURAL
+    fields = (
+        FieldSpec("entry_type", enum=("workflow", "guide", "script")),
+        FieldSpec("summary", 200),
+        FieldSpec("steps", 600, multiline=True),
+    )
+
+    def render(self, record: Record) -> str:
+        assert isinstance(record, ProceduralMemory)
+        steps = "; ".join(record.steps)
+        return f"{record.entry_type}: {clip(record.summary, 120)} (steps: {clip(steps, 160)})"
+
+    def new_record(
+        self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
+    ) -> Record:
+        return ProceduralMemory(
+            entry_type=fields["entry_type"],
+            summary=fields["summary"],
+            steps=split_steps(fields["steps"]),
+            tree_path=(fields["entry_type"],),
+            provenance=provenance,
+        )
+
+    def changed_record(
+        self,
+        record: Record,
+        fields: dict[str, Any],
+        provenance: tuple[str, ...],
+        events: Sequence[Event],
+    ) -> Record:
+        changes = {**fields, "steps": split_steps(fields["steps"])}
+        return record.updated(**changes, provenance=provenance)

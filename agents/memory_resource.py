@@ -1,0 +1,52 @@
+"""The resource memory agent: documents, files and pages the user worked with.
+
+The model writes only the title, type and summary; the content is the observations' own text,
+so a small model never has to copy a document token by token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.memory_agent import MemoryAgent, clip
+from agents.operations import FieldSpec
+from storage.records import Event, MemoryType, Record, ResourceMemory
+
+MAX_CONTENT_CHARS = 20_000
+
+
+def content_of(events: Sequence[Event]) -> str:
+    return "\n\n".join(e.text.strip() for e in events)[:MAX_CONTENT_CHARS]
+
+
+class ResourceAgent(MemoryAgent):
+    memory_type = MemoryType.RESOURCE
+    fields = (
+        FieldSpec("title", 100),
+        FieldSpec("resource_type", 40),
+        FieldSpec("summary", 240),
+    )
+
+    def render(self, record: Record) -> str:
+        assert isinstance(record, ResourceMemory)
+        return f"{clip(record.title, 80)} ({record.resource_type}): {clip(record.summary, 160)}"
+
+    def new_record(
+        self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
+    ) -> Record:
+        return ResourceMemory(
+            content=content_of(events),
+            tree_path=(fields["resource_type"],),
+            provenance=provenance,
+            **fields,
+        )
+
+    def changed_record(
+        self,
+        record: Record,
+        fields: dict[str, Any],
+        provenance: tuple[str, ...],
+        events: Sequence[Event],
+    ) -> Record:
+        return record.updated(**fields, content=content_of(events), provenance=provenance)

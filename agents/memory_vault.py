@@ -1,0 +1,44 @@
+"""The knowledge-vault agent: exact values (credentials, numbers, addresses), kept encrypted.
+
+Existing high-sensitivity values are never shown to the model: it sees their caption only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from agents.memory_agent import MemoryAgent, clip
+from agents.operations import FieldSpec
+from storage.records import Event, MemoryType, Record, VaultEntry
+
+WITHHELD = "[value withheld]"
+
+
+def shown_value(entry: VaultEntry) -> str:
+    """The secret as it may appear in any prompt: never when its sensitivity is high."""
+    return WITHHELD if entry.sensitivity == "high" else entry.secret_value
+
+
+class VaultAgent(MemoryAgent):
+    memory_type = MemoryType.KNOWLEDGE_VAULT
+    kinds = ("insert", "update", "delete", "noop")
+    fields = (
+        FieldSpec("entry_type", 40),
+        FieldSpec("caption", 120),
+        FieldSpec("secret_value", 200),
+        FieldSpec("sensitivity", enum=("high", "medium", "low")),
+        FieldSpec("source", 80, required_text=False),
+    )
+
+    def render(self, record: Record) -> str:
+        assert isinstance(record, VaultEntry)
+        return (
+            f"{clip(record.caption, 80)} ({record.entry_type}, {record.sensitivity}): "
+            f"{clip(shown_value(record), 80)}"
+        )
+
+    def new_record(
+        self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
+    ) -> Record:
+        return VaultEntry(tree_path=(fields["entry_type"],), provenance=provenance, **fields)

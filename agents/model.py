@@ -1,0 +1,197 @@
+"""The chat-model port: one streaming call, optionally constrained by a JSON schema.
+
+Every backend (llama.cpp in-process, an OpenAI-compatible server, the scripted fake) implements
+`ChatModel`; helpers such as `complete` and `complete_json` are free functions built on it, so a
+backend stays two members wide and a test double needs nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from storage.errors import EngramError
+
+Role = Literal["system", "user", "assistant"]
+JsonSchema = dict[str, Any]
+
+
+class ModelError(EngramError):
+    """A chat model failed to produce an answer (it crashed, or its server said no)."""
+
+
+class ModelTimeout(ModelError):
+    """A chat model took longer than allowed; whatever it was doing was abandoned."""
+
+
+class Cancelled(ModelError):
+    """The caller cancelled the generation (a `threading.Event` was set)."""
+
+
+class Preempted(ModelError):
+    """Background work gave way to a chat request; the caller may retry it later."""
+
+
+class InvalidOutput(ModelError):
+    """The model's answer did not parse as the JSON the schema asked for."""
+
+
+@dataclass(frozen=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """One generation. `background` marks memory work: it yields to chat (and may be preempted
+    by it, raising `Preempted`), so memory upkeep never makes the user wait."""
+
+    messages: tuple[Message, ...]
+    schema: JsonSchema | None = None
+    max_tokens: int = 256
+    temperature: float = 0.0
+    background: bool = False
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `engram doctor` and the prompt budget need to know about a loaded model."""
+
+    name: str
+    backend: str
+    n_ctx: int
+    chat_template: str = ""
+    gpu_offload: bool = False
+    threads: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Streams the text of one reply, chunk by chunk (a chunk is about one token).
+
+    `stream` checks `cancel` between tokens and raises `Cancelled` once it is set; closing the
+    iterator early also stops the generation. A backend never crashes on a prompt that is too
+    long for its context window: it trims the longest messages to fit.
+    """
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    def stream(self, request: Request, cancel: threading.Event | None = None) -> Iterator[str]: ...
+
+
+def messages(system: str, user: str) -> tuple[Message, ...]:
+    return (Message("system", system), Message("user", user))
+
+
+def complete(
+    model: ChatModel,
+    request: Request,
+    cancel: threading.Event | None = None,
+    timeout_s: float | None = None,
+) -> str:
+    """The whole reply as one string. Past `timeout_s` (queueing included) the generation is
+    stopped through the cancel path and `ModelTimeout` raised, even if no token ever came."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("the request was cancelled before it started")
+    inner = threading.Event()
+    timer = None
+    if timeout_s is not None:
+        timer = threading.Timer(timeout_s, inner.set)
+        timer.daemon = True
+        timer.start()
+    parts: list[str] = []
+    chunks = model.stream(request, _linked(cancel, inner))
+    try:
+        for chunk in chunks:
+            parts.append(chunk)
+            if inner.is_set():
+                raise Cancelled("timed out")
+    except Cancelled:
+        if inner.is_set() and not (cancel is not None and cancel.is_set()):
+            raise ModelTimeout(f"the model took over {timeout_s:.0f} s; stopped it") from None
+        raise
+    finally:
+        if timer is not None:
+            timer.cancel()
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return "".join(parts)
+
+
+def complete_json(
+    model: ChatModel,
+    request: Request,
+    cancel: threading.Event | None = None,
+    timeout_s: float | None = None,
+) -> Any:
+    """The reply parsed as JSON (the request should carry a schema). Raises `InvalidOutput`
+    with the text that failed, so a log shows what the model said."""
+    text = complete(model, request, cancel, timeout_s)
+    return parse_json(text)
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+def parse_json(text: str) -> Any:
+    cleaned = _FENCE.sub("", text.strip())
+    try:
+        return json.loads(cleaned)
+    except json.JSONDecodeError as exc:
+        shown = text if len(text) < 200 else text[:200] + "…"
+        raise InvalidOutput(f"the model's answer is not valid JSON ({exc.msg}): {shown!r}") from exc
+
+
+def approx_tokens(text: str) -> int:
+    """A cautious token estimate (about 3.2 characters a token for English BPE vocabularies),
+    used to budget prompts before the model is asked; backends re-check exactly."""
+    return (len(text) * 10 + 31) // 32
+
+
+class _LinkedEvent(threading.Event):
+    """Set when either of two events is; lets `complete` add its own timeout to a caller's
+    cancel event without touching it."""
+
+    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+        super().__init__()
+        self._a, self._b = a, b
+
+    def is_set(self) -> bool:
+        return self._a.is_set() or self._b.is_set()
+
+
+def _linked(cancel: threading.Event | None, inner: threading.Event) -> threading.Event:
+    return inner if cancel is None else _LinkedEvent(cancel, inner)
+
+
+def trim_to_fit(
+    msgs: Sequence[Message], budget: int, count: Any = approx_tokens
+) -> tuple[Message, ...]:
+    """Shorten the longest messages (from their end, keeping their start) until the estimated
+    total fits `budget` tokens. The context-window guard every backend applies last."""
+    out = list(msgs)
+    sizes = [count(m.content) + 4 for m in out]
+    for _ in range(64):
+        excess = sum(sizes) - budget
+        if excess <= 0:
+            break
+        i = max(range(len(out)), key=lambda j: sizes[j])
+        text = out[i].content
+        keep_tokens = max(sizes[i] - excess - 8, 1)
+        keep_chars = max(int(len(text) * keep_tokens / max(sizes[i], 1)), 1)
+        if keep_chars >= len(text):
+            keep_chars = len(text) - max(len(text) // 8, 1)
+        out[i] = Message(out[i].role, text[:keep_chars].rstrip() + " …")
+        sizes[i] = count(out[i].content) + 4
+        if keep_chars <= 1:
+            break
+    return tuple(out)

@@ -1,0 +1,126 @@
+"""Typed memory operations and the bounded JSON schemas a model fills to produce them.
+
+Agents return these; only the loop (agents/loop.py) writes them to storage. Every string in a
+schema has a `maxLength` and every list a `maxItems`: unbounded, a small model can loop inside
+a string until its token limit. Ids are an enum of the short aliases shown to the model
+("m1", "m2", …), so it cannot name a memory it was not shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.model import JsonSchema
+from storage.records import MemoryType
+
+#: Most operations one agent may return for one batch (also the schema's maxItems).
+MAX_OPS_PER_AGENT = 3
+
+
+class _Op(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    memory_type: MemoryType
+
+
+class Insert(_Op):
+    op: Literal["insert"] = "insert"
+    fields: dict[str, Any]
+
+
+class Update(_Op):
+    op: Literal["update"] = "update"
+    id: str
+    fields: dict[str, Any]
+
+
+class Merge(_Op):
+    """Fold several memories into the first one (updated with `fields`); the rest are deleted."""
+
+    op: Literal["merge"] = "merge"
+    ids: tuple[str, ...] = Field(min_length=2)
+    fields: dict[str, Any]
+
+
+class Delete(_Op):
+    op: Literal["delete"] = "delete"
+    id: str
+
+
+class Noop(_Op):
+    op: Literal["noop"] = "noop"
+
+
+Operation = Annotated[Insert | Update | Merge | Delete | Noop, Field(discriminator="op")]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field the model writes: its JSON schema and whether it must hold text."""
+
+    name: str
+    max_length: int = 300
+    enum: tuple[str, ...] = ()
+    required_text: bool = True
+    multiline: bool = False
+
+    def schema(self) -> JsonSchema:
+        if self.enum:
+            return {"type": "string", "enum": list(self.enum)}
+        out: JsonSchema = {"type": "string", "maxLength": self.max_length}
+        if self.required_text:
+            out["minLength"] = 1
+        return out
+
+
+def _variant(op: str, props: dict[str, JsonSchema]) -> JsonSchema:
+    properties: dict[str, JsonSchema] = {"op": {"const": op}, **props}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+    }
+
+
+def operations_schema(
+    fields: tuple[FieldSpec, ...],
+    aliases: list[str],
+    kinds: tuple[str, ...] = ("insert", "update", "merge", "delete", "noop"),
+    max_ops: int = MAX_OPS_PER_AGENT,
+    insert_fields: tuple[FieldSpec, ...] | None = None,
+) -> JsonSchema:
+    """`{"operations": [...]}` where each item is one operation kind; kinds that need an id are
+    offered only when there are candidates to name (an enum cannot be empty)."""
+    field_props = {f.name: f.schema() for f in fields}
+    insert_props = {f.name: f.schema() for f in (insert_fields or fields)}
+    variants: list[JsonSchema] = []
+    if "insert" in kinds:
+        variants.append(_variant("insert", insert_props))
+    if aliases:
+        id_schema: JsonSchema = {"type": "string", "enum": aliases}
+        if "update" in kinds:
+            variants.append(_variant("update", {"id": id_schema, **field_props}))
+        if "merge" in kinds and len(aliases) >= 2:
+            ids: JsonSchema = {
+                "type": "array",
+                "items": id_schema,
+                "minItems": 2,
+                "maxItems": min(3, len(aliases)),
+            }
+            variants.append(_variant("merge", {"ids": ids, **field_props}))
+        if "delete" in kinds:
+            variants.append(_variant("delete", {"id": id_schema}))
+    if "noop" in kinds or not variants:
+        variants.append(_variant("noop", {}))
+    return {
+        "type": "object",
+        "properties": {
+            "operations": {"type": "array", "items": {"anyOf": variants}, "maxItems": max_ops}
+        },
+        "required": ["operations"],
+        "additionalProperties": False,
+    }

@@ -1,0 +1,182 @@
+"""Active retrieval for the chat agent: a search topic from the conversation, hybrid search
+across the memory types with per-type caps, and tagged prompt sections inside a token budget.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from agents.memory_agent import clip
+from agents.memory_vault import WITHHELD, shown_value
+from agents.model import Message, approx_tokens
+from storage.records import (
+    CoreBlock,
+    EpisodicMemory,
+    MemoryType,
+    ProceduralMemory,
+    Record,
+    ResourceMemory,
+    SemanticMemory,
+    VaultEntry,
+)
+from storage.search import STOPWORDS
+from storage.store import MemoryStore
+
+DEFAULT_CAPS: Mapping[MemoryType, int] = {
+    MemoryType.EPISODIC: 4,
+    MemoryType.SEMANTIC: 4,
+    MemoryType.PROCEDURAL: 2,
+    MemoryType.RESOURCE: 2,
+    MemoryType.KNOWLEDGE_VAULT: 2,
+}
+SECTION_ORDER = [t for t in MemoryType if t is not MemoryType.CORE]
+CORE_LABELS = ("human", "persona")
+#: Share of the memory budget the always-shown core blocks may take.
+CORE_SHARE = 0.4
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    tag: str  # "M1": how the prompt and the answer name it
+    record: Record
+    score: float
+
+
+@dataclass(frozen=True)
+class Context:
+    """What retrieval found and the prompt text built from it."""
+
+    topic: str
+    core: tuple[CoreBlock, ...]
+    items: tuple[Retrieved, ...]
+    text: str
+    retrieval_ms: float
+    dropped: int  # found but left out to stay within the budget
+
+
+def derive_topic(question: str, history: Sequence[Message], words_from_history: int = 8) -> str:
+    """The question plus the content words of the user's previous turn, so a follow-up such as
+    "and when was that?" still searches for what "that" was."""
+    previous = [m.content for m in history if m.role == "user"][-1:]
+    extra: list[str] = []
+    asked = {w.lower() for w in _WORD.findall(question)}
+    for text in previous:
+        for word in _WORD.findall(text):
+            low = word.lower()
+            if low not in STOPWORDS and low not in asked and len(low) > 2:
+                extra.append(word)
+                asked.add(low)
+    return " ".join([question.strip(), *extra[:words_from_history]]).strip()
+
+
+def render(record: Record) -> str:
+    """One compact line for the chat prompt; a high-sensitivity vault value never appears."""
+    if isinstance(record, EpisodicMemory):
+        when = record.occurred_at.astimezone()
+        body = f"{when:%Y-%m-%d %H:%M} {record.actor}: {record.summary}"
+        return clip(f"{body}. {record.details}" if record.details else body, 400)
+    if isinstance(record, SemanticMemory):
+        return clip(f"{record.name}: {record.summary} {record.details}", 400)
+    if isinstance(record, ProceduralMemory):
+        steps = " ".join(f"{n}. {s}" for n, s in enumerate(record.steps, start=1))
+        return clip(f"{record.summary} {steps}", 500)
+    if isinstance(record, ResourceMemory):
+        body = record.summary or record.content
+        return clip(f"{record.title} ({record.resource_type}): {body}", 400)
+    if isinstance(record, VaultEntry):
+        return clip(f"{record.caption} ({record.entry_type}): {shown_value(record)}", 300)
+    return clip(record.index_text(), 400)
+
+
+def retrieve(
+    store: MemoryStore,
+    topic: str,
+    caps: Mapping[MemoryType, int] = DEFAULT_CAPS,
+    pool: int = 40,
+) -> tuple[list[tuple[Record, float]], list[CoreBlock]]:
+    """One hybrid search across the non-core types (one query embedding), capped per type;
+    the core blocks are always part of the context, not searched."""
+    types = [t for t in SECTION_ORDER if caps.get(t, 0) > 0]
+    hits = store.search(topic, types=types, k=max(pool, sum(caps.values()))) if types else []
+    taken: dict[MemoryType, int] = {}
+    found: list[tuple[Record, float]] = []
+    for hit in hits:
+        kind = hit.record.kind
+        if taken.get(kind, 0) < caps.get(kind, 0):
+            taken[kind] = taken.get(kind, 0) + 1
+            found.append((hit.record, hit.score))
+    core = [b for b in (store.core_block(label) for label in CORE_LABELS) if b and b.value]
+    return found, core
+
+
+def build_context(
+    topic: str,
+    found: Sequence[tuple[Record, float]],
+    core: Sequence[CoreBlock],
+    budget_tokens: int,
+    retrieval_ms: float = 0.0,
+) -> Context:
+    """Tagged sections (<core_memory>, <episodic_memory>, …) within `budget_tokens`: core
+    blocks first (up to CORE_SHARE of the budget), then memories in rank order until the budget
+    is spent. Tags are numbered in the order the sections show them."""
+    core_budget = int(budget_tokens * CORE_SHARE)
+    core_lines = []
+    for block in core:
+        line = f"[{block.label}] {' / '.join(block.value.splitlines())}"
+        core_lines.append(clip(line, max(core_budget * 3 // max(len(core), 1), 40)))
+    used = approx_tokens("\n".join(core_lines)) + 8 if core_lines else 0
+    chosen: list[tuple[Record, float, str]] = []
+    dropped = 0
+    for record, score in found:
+        line = render(record)
+        cost = approx_tokens(line) + 4
+        if used + cost > budget_tokens:
+            dropped += 1
+            continue
+        used += cost
+        chosen.append((record, score, line))
+    items: list[Retrieved] = []
+    sections: list[str] = []
+    if core_lines:
+        sections.append("<core_memory>\n" + "\n".join(core_lines) + "\n</core_memory>")
+    for kind in SECTION_ORDER:
+        lines = []
+        for record, score, line in chosen:
+            if record.kind is kind:
+                tag = f"M{len(items) + 1}"
+                items.append(Retrieved(tag, record, score))
+                lines.append(f"[{tag}] {line}")
+        if lines:
+            name = f"{kind.value}_memory"
+            sections.append(f"<{name}>\n" + "\n".join(lines) + f"\n</{name}>")
+    if not items:
+        sections.append("<memories>\n(no stored memory matches this question)\n</memories>")
+    text = scrub_secrets("\n".join(sections), [r for r, _ in found])
+    return Context(topic, tuple(core), tuple(items), text, retrieval_ms, dropped)
+
+
+def scrub_secrets(text: str, records: Sequence[Record]) -> str:
+    """Replace any high-sensitivity vault value that shows up elsewhere (say, in an episodic
+    summary of the moment it was typed) before the text reaches a model."""
+    for record in records:
+        if isinstance(record, VaultEntry) and record.sensitivity == "high":
+            secret = record.secret_value.strip()
+            if len(secret) >= 4:
+                text = text.replace(secret, WITHHELD)
+    return text
+
+
+def timed_retrieve(
+    store: MemoryStore,
+    topic: str,
+    caps: Mapping[MemoryType, int],
+    budget_tokens: int,
+) -> Context:
+    started = time.perf_counter()
+    found, core = retrieve(store, topic, caps)
+    ms = (time.perf_counter() - started) * 1000
+    return build_context(topic, found, core, budget_tokens, ms)

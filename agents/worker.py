@@ -1,0 +1,138 @@
+"""The memory worker: a background thread that drains the durable event queue through the loop.
+
+Events are claimed in batches and marked done only after their memories are written; on any
+failure they are released with the error (after five attempts the queue parks them as failed,
+kept and retryable). A restart resumes whatever was pending or claimed. The worker's model
+calls are background requests, so a chat request always goes first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from agents.loop import BatchFailed, BatchReport, MemoryLoop
+from agents.model import Cancelled
+from storage.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[BatchReport | None, BaseException | None], None]
+
+
+class MemoryWorker:
+    def __init__(
+        self,
+        store: MemoryStore,
+        loop: MemoryLoop,
+        batch_size: int = 8,
+        idle_s: float = 2.0,
+        max_backoff_s: float = 60.0,
+        on_batch: Listener | None = None,
+    ) -> None:
+        self.store = store
+        self.loop = loop
+        self.batch_size = batch_size
+        self.idle_s = idle_s
+        self.max_backoff_s = max_backoff_s
+        self.on_batch = on_batch
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # ----- control ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="engram-memory", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> bool:
+        """Stop after cancelling the batch in progress (its events go back to the queue).
+        Returns False if the thread did not finish within `timeout_s`."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wake(self) -> None:
+        """New events are waiting: skip the rest of the idle wait."""
+        self._wake.set()
+
+    def backlog(self) -> dict[str, int]:
+        """Events by status: pending, claimed, done, failed."""
+        return self.store.events.counts()
+
+    # ----- work ------------------------------------------------------------------------------
+
+    def run_once(self, cancel: threading.Event | None = None) -> BatchReport | None:
+        """Process one batch now, on this thread. None when the queue is empty; raises
+        `BatchFailed` or `Cancelled` after returning the batch's events to the queue."""
+        events = self.store.events.claim(self.batch_size)
+        if not events:
+            return None
+        ids = [e.id for e in events]
+        try:
+            report = self.loop.process(events, cancel)
+        except BaseException as exc:
+            self.store.events.release(ids, str(exc)[:500] or type(exc).__name__)
+            raise
+        self.store.events.done(ids)
+        return report
+
+    def drain(
+        self, max_batches: int | None = None, cancel: threading.Event | None = None
+    ) -> list[BatchReport]:
+        """Process batches until the queue is empty (or `max_batches`); failures propagate."""
+        reports: list[BatchReport] = []
+        while max_batches is None or len(reports) < max_batches:
+            report = self.run_once(cancel)
+            if report is None:
+                break
+            reports.append(report)
+        return reports
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                report = self.run_once(self._stop)
+            except Cancelled:
+                break
+            except BatchFailed as exc:
+                failures += 1
+                log.warning("memory batch failed (attempt %d): %s", failures, exc)
+                self._notify(None, exc)
+                self._sleep(min(self.idle_s * 2**failures, self.max_backoff_s))
+                continue
+            except Exception as exc:  # a bug or a storage error: keep the thread alive
+                failures += 1
+                log.exception("memory worker error")
+                self._notify(None, exc)
+                self._sleep(min(self.idle_s * 2**failures, self.max_backoff_s))
+                continue
+            failures = 0
+            if report is None:
+                self._sleep(self.idle_s)
+            else:
+                self._notify(report, None)
+
+    def _sleep(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _notify(self, report: BatchReport | None, error: BaseException | None) -> None:
+        if self.on_batch is not None:
+            try:
+                self.on_batch(report, error)
+            except Exception:
+                log.exception("memory worker listener failed")

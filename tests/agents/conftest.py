@@ -1,0 +1,55 @@
+"""Fixtures for the agents: the scripted model, events, and (session-wide, loaded once) the
+embedded SmolLM2 through llama.cpp and a real `python -m llama_cpp.server` serving it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+import pytest
+
+from agents.fakes import ScriptedChatModel
+from agents.model import ChatModel
+from storage.records import Event
+
+
+@pytest.fixture
+def scripted() -> ScriptedChatModel:
+    return ScriptedChatModel()
+
+
+def make_events(
+    *texts: str,
+    source: Literal["screen", "chat", "import", "manual"] = "screen",
+    app: str = "Firefox",
+) -> list[Event]:
+    start = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+    return [
+        Event(
+            text=t,
+            source=source,
+            app=app,
+            occurred_at=start + timedelta(minutes=n),
+        )
+        for n, t in enumerate(texts)
+    ]
+
+
+@pytest.fixture(scope="session")
+def llama_model() -> Iterator[ChatModel]:
+    """The embedded SmolLM2-135M on 2 threads, shared by every real-model test."""
+    from agents.llm_llamacpp import LlamaCppModel
+
+    model = LlamaCppModel(n_ctx=2048, threads=2)
+    yield model
+    model.close()
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """A real llama_cpp.server on 127.0.0.1 serving the embedded model; yields its base URL."""
+    from tests.agents.llama_server import running_server
+
+    with running_server() as url:
+        yield url

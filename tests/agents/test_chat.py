@@ -1,0 +1,153 @@
+"""The chat agent on the scripted model: retrieval across types, the prompt it builds,
+citations, cancellation, and the chat turn recorded as an event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from agents.chat import ChatAgent, ChatConfig, find_citations
+from agents.fakes import ScriptedChatModel
+from agents.model import Message, approx_tokens
+from agents.retrieval import derive_topic
+from storage.errors import InvalidText
+from storage.records import (
+    EpisodicMemory,
+    MemoryType,
+    ProceduralMemory,
+    ResourceMemory,
+    SemanticMemory,
+    VaultEntry,
+)
+from storage.store import MemoryStore
+
+
+@pytest.fixture
+def seeded(fake_store: MemoryStore) -> MemoryStore:
+    fake_store.set_core("human", "Name is Sam\nWorks on the Engram project")
+    fake_store.add_many(
+        [
+            EpisodicMemory(
+                summary="Sam booked a train to Lyon for the conference",
+                occurred_at=datetime(2026, 11, 2, 9, 0, tzinfo=UTC),
+            ),
+            SemanticMemory(name="Lyon conference", summary="The conference in Lyon is in May"),
+            ProceduralMemory(summary="Book a train", steps=("open the site", "pick Lyon")),
+            ResourceMemory(title="Lyon itinerary", content="Train to Lyon at 8:05, platform 4"),
+            VaultEntry(caption="Train booking password", secret_value="tr41n-S3cret",
+                       sensitivity="high"),
+            VaultEntry(caption="Train booking reference", secret_value="REF-99812",
+                       sensitivity="low"),
+        ]
+    )  # fmt: skip
+    for n in range(12):
+        fake_store.add(SemanticMemory(name=f"Lyon fact {n}", summary=f"Lyon detail number {n}"))
+    return fake_store
+
+
+def test_retrieval_spans_types_with_caps_and_tagged_sections(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel("You take the train to Lyon [M1].")
+    agent = ChatAgent(seeded, model, ChatConfig(context_tokens=2000))
+    result = agent.ask("When is my train to Lyon?").result
+    kinds = [item.record.kind for item in result.context.items]
+    assert kinds.count(MemoryType.SEMANTIC) <= 4
+    assert {MemoryType.EPISODIC, MemoryType.RESOURCE, MemoryType.KNOWLEDGE_VAULT} <= set(kinds)
+    system = model.calls[0].messages[0].content
+    for tag in ("<core_memory>", "<episodic_memory>", "</semantic_memory>", "[M1]"):
+        assert tag in system
+    assert "Name is Sam" in system
+    assert [item.tag for item in result.context.items] == [
+        f"M{n}" for n in range(1, len(kinds) + 1)
+    ]
+
+
+def test_high_sensitivity_vault_values_never_reach_the_prompt(seeded: MemoryStore) -> None:
+    seeded.add(EpisodicMemory(summary="Typed tr41n-S3cret into the booking site"))
+    model = ScriptedChatModel()
+    agent = ChatAgent(seeded, model, ChatConfig(context_tokens=2000))
+    history = [Message("user", "my password is tr41n-S3cret right?"), Message("assistant", "ok")]
+    result = agent.ask("What is my train booking password and reference?", history).result
+    assert {i.record.kind for i in result.context.items} >= {MemoryType.KNOWLEDGE_VAULT}
+    prompt = "\n".join(m.content for m in model.calls[0].messages[:-1])
+    assert "Train booking password" in prompt and "REF-99812" in prompt
+    assert "tr41n-S3cret" not in prompt
+
+
+def test_prompt_stays_within_the_budget(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel()
+    agent = ChatAgent(seeded, model, ChatConfig(context_tokens=60))
+    result = agent.ask("Lyon").result
+    assert approx_tokens(result.context.text) <= 60 + 20  # + section tags
+    assert result.context.dropped > 0
+
+
+def test_explicit_citations_resolve_to_memory_ids(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel("The train leaves at 8:05 [M2], booked earlier [M1]. And [M99].")
+    reply = ChatAgent(seeded, model).ask("When does my train leave?")
+    streamed = "".join(reply)
+    result = reply.result
+    assert result.answer == streamed.strip() and result.tokens > 1
+    by_tag = {i.tag: i.record.id for i in result.context.items}
+    assert [c.memory_id for c in result.citations] == [by_tag["M2"], by_tag["M1"]]
+    assert all(c.explicit for c in result.citations)
+    assert result.ttft_ms is not None and result.ttft_ms >= result.context.retrieval_ms
+
+
+def test_citations_are_inferred_from_shared_words_when_no_tag_is_given(
+    seeded: MemoryStore,
+) -> None:
+    items = ChatAgent(seeded, ScriptedChatModel()).ask("train Lyon").result.context.items
+    answer = "You booked a train to Lyon for the conference."
+    cited = find_citations(answer, items)
+    assert cited and not any(c.explicit for c in cited)
+    assert any(c.memory_type is MemoryType.EPISODIC for c in cited)
+
+
+def test_each_turn_becomes_an_event(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel("Lyon, in May [M1].")
+    result = ChatAgent(seeded, model).ask("Where is the conference?").result
+    assert result.event_id is not None
+    event = seeded.events.get(result.event_id)
+    assert event.source == "chat"
+    assert "Where is the conference?" in event.text and "Lyon, in May" in event.text
+    assert event.metadata["cited"] == ",".join(c.memory_id for c in result.citations)
+    assert seeded.events.counts()["pending"] == 1
+
+
+def test_cancel_stops_the_stream_and_keeps_the_partial_turn(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel("one two three four five six seven eight nine ten")
+    reply = ChatAgent(seeded, model).ask("Count for me")
+    received = []
+    for chunk in reply:
+        received.append(chunk)
+        if len(received) == 3:
+            reply.cancel()
+    result = reply.result
+    assert result.cancelled and len(received) <= 4
+    assert result.answer.startswith("one two three")
+    assert result.event_id and seeded.events.get(result.event_id).metadata["cancelled"] is True
+
+
+def test_topic_uses_the_previous_user_turn() -> None:
+    history = [Message("user", "Tell me about the Lyon conference"), Message("assistant", "…")]
+    topic = derive_topic("when is it?", history)
+    assert topic.startswith("when is it?") and "Lyon" in topic and "conference" in topic
+
+
+def test_topic_can_come_from_the_model(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel({"topic": "Lyon conference date"}, "In May [M1].")
+    agent = ChatAgent(seeded, model, ChatConfig(topic_from_model=True))
+    result = agent.ask("when is it?", [Message("user", "the conference?")]).result
+    assert result.context.topic == "Lyon conference date"
+    assert model.calls[0].schema is not None and not model.calls[0].background
+
+
+def test_empty_question_is_refused(seeded: MemoryStore) -> None:
+    with pytest.raises(InvalidText):
+        ChatAgent(seeded, ScriptedChatModel()).ask("   ")
+
+
+def test_small_context_window_shrinks_the_memory_budget(seeded: MemoryStore) -> None:
+    agent = ChatAgent(seeded, ScriptedChatModel(n_ctx=600), ChatConfig(context_tokens=4000))
+    assert agent.budget("question") <= 600 - agent.config.answer_tokens

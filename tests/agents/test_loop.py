@@ -1,0 +1,342 @@
+"""The memory loop on the scripted model: routing, every operation kind, and failures that must
+leave nothing lost or half-applied."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.fakes import Scripted, ScriptedChatModel, Stall
+from agents.loop import BatchFailed, MemoryLoop
+from agents.memory_agent import CallOptions
+from agents.model import ModelError
+from agents.operations import MAX_OPS_PER_AGENT
+from storage.records import (
+    CoreBlock,
+    EpisodicMemory,
+    MemoryType,
+    ProceduralMemory,
+    ResourceMemory,
+    SemanticMemory,
+    VaultEntry,
+)
+from storage.store import MemoryStore
+from tests.agents.conftest import make_events
+
+
+def loop_for(store: MemoryStore, model: ScriptedChatModel, **kw: object) -> MemoryLoop:
+    return MemoryLoop(store, model, options=CallOptions(timeout_s=2.0), **kw)  # type: ignore[arg-type]
+
+
+def system_prompts(model: ScriptedChatModel) -> list[str]:
+    return [r.messages[0].content.split(":")[0][:40] for r in model.calls]
+
+
+def snapshot(store: MemoryStore) -> list[tuple[str, str]]:
+    return sorted((r.id, r.model_dump_json()) for r in store.browse(limit=1000))
+
+
+EPISODE = {
+    "op": "insert",
+    "actor": "user",
+    "event_type": "meeting",
+    "summary": "Met Dana to plan the Q3 launch",
+    "details": "",
+}
+
+
+def test_meta_routes_the_batch_to_the_chosen_agents(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        {"types": ["semantic", "procedural"]},
+        {"operations": [{"op": "noop"}]},
+        {"operations": [{"op": "noop"}]},
+    )
+    report = loop_for(fake_store, model).process(make_events("Read about the Rust borrow checker"))
+    assert report.types == (MemoryType.SEMANTIC, MemoryType.PROCEDURAL)
+    assert report.llm_calls == 3
+    assert len(model.calls) == 3 and model.pending == 0
+    assert "semantic memory" in model.calls[1].messages[0].content
+    assert "procedural memory" in model.calls[2].messages[0].content
+    assert all(c.background and c.schema is not None for c in model.calls)
+
+
+def test_empty_choice_still_reaches_the_episodic_agent(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel({"types": []}, {"operations": [EPISODE]})
+    events = make_events("Meeting with Dana about the Q3 launch")
+    report = loop_for(fake_store, model).process(events)
+    assert report.types == (MemoryType.EPISODIC,)
+    [memory] = fake_store.browse(MemoryType.EPISODIC)
+    assert isinstance(memory, EpisodicMemory)
+    assert memory.provenance == (events[0].id,)
+    assert memory.occurred_at == events[0].occurred_at
+
+
+def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        {"types": ["core", "episodic", "semantic", "procedural", "resource", "knowledge_vault"]},
+        {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"}]},
+        {"operations": [EPISODE]},
+        {"operations": [{"op": "insert", "name": "Dana", "summary": "Dana leads marketing",
+                         "details": ""}]},
+        {"operations": [{"op": "insert", "entry_type": "workflow", "summary": "Release steps",
+                         "steps": "1. tag\n2. build\n3. upload"}]},
+        {"operations": [{"op": "insert", "title": "Q3 plan", "resource_type": "document",
+                         "summary": "The launch plan"}]},
+        {"operations": [{"op": "insert", "entry_type": "credential", "caption": "VPN password",
+                         "secret_value": "hunter2!", "sensitivity": "high", "source": "chat"}]},
+    )  # fmt: skip
+    events = make_events("I am Sam. Met Dana (marketing lead) on the Q3 plan; VPN pw hunter2!")
+    report = loop_for(fake_store, model).process(events)
+    assert len(report.writes) == 6 and not report.rejected
+    ids = {e.id for e in events}
+    for memory_type in MemoryType:
+        [record] = fake_store.browse(memory_type)
+        assert set(record.provenance) == ids, memory_type
+        [change] = fake_store.history(record.id)
+        assert change.op == "create" and change.actor == f"agents:{report.batch_id}"
+    procedure = fake_store.browse(MemoryType.PROCEDURAL)[0]
+    assert isinstance(procedure, ProceduralMemory) and procedure.steps == ("tag", "build", "upload")
+    resource = fake_store.browse(MemoryType.RESOURCE)[0]
+    assert isinstance(resource, ResourceMemory) and "hunter2!" in resource.content
+    vault = fake_store.browse(MemoryType.KNOWLEDGE_VAULT)[0]
+    assert isinstance(vault, VaultEntry) and vault.sensitivity == "high"
+
+
+def _seed_semantic(store: MemoryStore) -> list[SemanticMemory]:
+    records = [
+        SemanticMemory(name="Dana", summary="Dana works in sales", provenance=("old1",)),
+        SemanticMemory(name="Dana Smith", summary="Dana Smith is in sales", provenance=("old2",)),
+        SemanticMemory(name="Kyoto", summary="Kyoto trip planned for May", provenance=("old3",)),
+    ]
+    store.add_many(records)
+    return records
+
+
+def test_update_merge_and_delete_by_the_ids_shown(fake_store: MemoryStore) -> None:
+    _seed_semantic(fake_store)
+    model = ScriptedChatModel(
+        {"types": ["semantic"]},
+        lambda req: _ops_using_aliases(req.messages[1].content),
+    )
+    events = make_events("Dana moved from sales to marketing. The Kyoto trip is cancelled.")
+    report = loop_for(fake_store, model).process(events)
+    assert sorted(op for op, _, _ in report.writes) == ["delete", "merge", "merge"]
+    remaining = fake_store.browse(MemoryType.SEMANTIC)
+    assert len(remaining) == 1
+    [dana] = remaining
+    assert isinstance(dana, SemanticMemory) and "marketing" in dana.summary
+    assert {"old1", "old2", events[0].id} <= set(dana.provenance)
+
+
+def _ops_using_aliases(prompt: str) -> str:
+    """Answer like a model reading the prompt: find the aliases shown for each memory."""
+    import json
+
+    alias = {}
+    for line in prompt.splitlines():
+        if line.startswith("m") and ": " in line:
+            key, text = line.split(": ", 1)
+            alias[text.split(":")[0]] = key
+    ops = [
+        {"op": "merge", "ids": [alias["Dana"], alias["Dana Smith"]], "name": "Dana",
+         "summary": "Dana works in marketing", "details": ""},
+        {"op": "delete", "id": alias["Kyoto"]},
+    ]  # fmt: skip
+    return json.dumps({"operations": ops})
+
+
+def test_update_keeps_old_provenance_and_adds_the_batch(fake_store: MemoryStore) -> None:
+    _seed_semantic(fake_store)
+    model = ScriptedChatModel(
+        {"types": ["semantic"]},
+        {"operations": [{"op": "update", "id": "m1", "name": "Dana",
+                         "summary": "Dana now works in marketing", "details": ""}]},
+    )  # fmt: skip
+    events = make_events("Dana works in marketing now")
+    report = loop_for(fake_store, model).process(events)
+    [(_, _, memory_id)] = report.writes
+    updated = fake_store.get(memory_id)
+    assert isinstance(updated, SemanticMemory) and "marketing" in updated.summary
+    assert events[0].id in updated.provenance and len(updated.provenance) == 2
+    assert fake_store.history(memory_id)[0].op == "update"
+
+
+def test_unknown_id_is_rejected_and_the_rest_applied(fake_store: MemoryStore) -> None:
+    _seed_semantic(fake_store)
+    model = ScriptedChatModel(
+        {"types": ["semantic"]},
+        {"operations": [{"op": "delete", "id": "m99"},
+                        {"op": "update", "id": "sem_invented", "name": "x", "summary": "y",
+                         "details": ""},
+                        {"op": "insert", "name": "Rust", "summary": "Rust is a language",
+                         "details": ""}]},
+    )  # fmt: skip
+    report = loop_for(fake_store, model).process(make_events("Learning Rust"))
+    assert len(report.rejected) == 2 and all("not among" in r for r in report.rejected)
+    assert [op for op, _, _ in report.writes] == ["insert"]
+    assert fake_store.count(MemoryType.SEMANTIC) == 4
+
+
+def test_empty_content_is_rejected(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        {"types": ["semantic"]},
+        {"operations": [{"op": "insert", "name": "  ", "summary": "   ", "details": ""}]},
+    )
+    report = loop_for(fake_store, model).process(make_events("nothing much"))
+    assert report.writes == [] and any("empty" in r for r in report.rejected)
+    assert fake_store.count() == 0
+
+
+def test_operation_count_is_bounded(fake_store: MemoryStore) -> None:
+    inserts = [
+        {"op": "insert", "name": f"Topic {n}", "summary": f"Distinct fact number {n} about "
+         f"{w}", "details": ""}
+        for n, w in enumerate(["apples", "boats", "clouds", "drums", "eagles", "forks", "gems"])
+    ]  # fmt: skip
+    model = ScriptedChatModel({"types": ["semantic"]}, {"operations": inserts})
+    report = loop_for(fake_store, model).process(make_events("a lot of facts"))
+    assert len(report.writes) == MAX_OPS_PER_AGENT
+    assert fake_store.count(MemoryType.SEMANTIC) == MAX_OPS_PER_AGENT
+
+
+def test_near_duplicate_insert_is_merged(fake_store: MemoryStore) -> None:
+    existing = SemanticMemory(
+        name="Dana", summary="Dana leads the marketing team", provenance=("old",)
+    )
+    fake_store.add(existing)
+    model = ScriptedChatModel(
+        {"types": ["semantic"]},
+        {"operations": [{"op": "insert", "name": "Dana",
+                         "summary": "Dana leads the marketing team at Acme", "details": ""}]},
+    )  # fmt: skip
+    events = make_events("Dana leads marketing at Acme")
+    report = loop_for(fake_store, model).process(events)
+    assert [op for op, _, _ in report.writes] == ["merge-duplicate"]
+    [dana] = fake_store.browse(MemoryType.SEMANTIC)
+    assert dana.id == existing.id and set(dana.provenance) == {"old", events[0].id}
+    assert isinstance(dana, SemanticMemory) and dana.summary.endswith("at Acme")
+
+
+def test_duplicate_inserts_within_one_batch_collapse(fake_store: MemoryStore) -> None:
+    same = {"op": "insert", "name": "Kyoto", "summary": "Trip to Kyoto in May", "details": ""}
+    model = ScriptedChatModel({"types": ["semantic"]}, {"operations": [same, same]})
+    report = loop_for(fake_store, model).process(make_events("Kyoto trip in May"))
+    assert len(report.writes) == 1 and fake_store.count(MemoryType.SEMANTIC) == 1
+
+
+def test_invalid_json_is_retried_once_warmer(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel('{"types": ["episodic"', {"types": ["episodic"]}, {"operations": []})
+    report = loop_for(fake_store, model).process(make_events("x happened"))
+    assert report.types == (MemoryType.EPISODIC,)
+    retry = model.calls[1]
+    assert retry.temperature > 0 and "not valid JSON" in retry.messages[-1].content
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        pytest.param(["not json", "still not json"], id="invalid-json"),
+        pytest.param([ModelError("the model crashed")], id="model-raises"),
+        pytest.param([Stall(seconds=10)], id="model-times-out"),
+        pytest.param([{"wrong": "shape"}, {"wrong": "shape"}], id="wrong-shape"),
+    ],
+)
+def test_a_failing_agent_applies_nothing(fake_store: MemoryStore, failure: list[Scripted]) -> None:
+    _seed_semantic(fake_store)
+    before = snapshot(fake_store)
+    model = ScriptedChatModel(
+        {"types": ["episodic", "semantic"]},
+        {"operations": [EPISODE]},  # the episodic agent succeeds…
+        *failure,  # …then the semantic agent fails
+    )
+    with pytest.raises(BatchFailed):
+        loop_for(fake_store, model).process(make_events("Met Dana"))
+    assert snapshot(fake_store) == before
+
+
+def test_a_failing_write_is_rolled_back(
+    fake_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = _seed_semantic(fake_store)
+    before = snapshot(fake_store)
+    model = ScriptedChatModel(
+        {"types": ["episodic", "semantic"]},
+        {"operations": [EPISODE]},
+        {"operations": [{"op": "update", "id": "m1", "name": "Dana", "summary": "In marketing",
+                         "details": ""}, {"op": "delete", "id": "m3"}]},
+    )  # fmt: skip
+
+    def broken_delete(memory_id: str, actor: str = "user") -> object:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fake_store, "delete", broken_delete)
+    with pytest.raises(BatchFailed, match="undid 2"):
+        loop_for(fake_store, model).process(make_events("Dana moved to marketing"))
+    assert snapshot(fake_store) == before
+    assert fake_store.get(records[0].id) == records[0]
+
+
+REWRITTEN = "\n".join(f"Likes colours {n} to {n + 9}." for n in range(0, 120, 10)) + "\nName: Sam"
+
+
+def test_core_append_and_rewrite_past_ninety_percent(fake_store: MemoryStore) -> None:
+    filler = "\n".join(f"Fact {n}: the user likes colour number {n}" for n in range(120))
+    block = fake_store.set_core("human", filler[:4600])
+    model = ScriptedChatModel(
+        {"types": ["core"]},
+        {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"}]},
+        {"value": REWRITTEN},
+    )
+    report = loop_for(fake_store, model).process(make_events("I'm Sam"))
+    assert report.llm_calls == 3 and [w[0] for w in report.writes] == ["rewrite"]
+    human = fake_store.core_block("human")
+    assert human is not None and human.id == block.id
+    assert human.value == REWRITTEN
+    rewrite_request = model.calls[-1]
+    assert rewrite_request.schema is not None
+    assert rewrite_request.schema["properties"]["value"]["maxLength"] == block.limit // 2
+
+
+def test_core_rewrite_falls_back_to_the_newest_lines(fake_store: MemoryStore) -> None:
+    filler = "\n".join(f"Fact {n}: the user likes colour number {n}" for n in range(120))
+    fake_store.set_core("human", filler[:4600])
+    model = ScriptedChatModel(
+        {"types": ["core"]},
+        {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"}]},
+        ModelError("rewrite failed"),
+    )
+    loop_for(fake_store, model).process(make_events("I'm Sam"))
+    human = fake_store.core_block("human")
+    assert human is not None and len(human.value) <= human.limit // 2
+    assert human.value.endswith("Name is Sam")
+
+
+def test_two_lines_for_one_core_block_both_land(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        {"types": ["core"]},
+        {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"},
+                        {"op": "insert", "label": "human", "value": "Lives in Lyon"}]},
+    )  # fmt: skip
+    loop_for(fake_store, model).process(make_events("I'm Sam from Lyon"))
+    human = fake_store.core_block("human")
+    assert isinstance(human, CoreBlock) and human.value == "Name is Sam\nLives in Lyon"
+
+
+def test_high_sensitivity_values_are_never_shown_to_agents(fake_store: MemoryStore) -> None:
+    fake_store.add(
+        VaultEntry(caption="VPN password", secret_value="s3cr3t-Value", sensitivity="high")
+    )
+    fake_store.add(VaultEntry(caption="VPN phone", secret_value="555-0100", sensitivity="low"))
+    model = ScriptedChatModel({"types": ["knowledge_vault"]}, {"operations": []})
+    loop_for(fake_store, model).process(make_events("VPN password and phone updated"))
+    prompt = "\n".join(m.content for m in model.calls[1].messages)
+    assert "VPN password" in prompt and "555-0100" in prompt
+    assert "s3cr3t-Value" not in prompt
+
+
+def test_a_batch_applied_before_a_crash_is_not_applied_twice(fake_store: MemoryStore) -> None:
+    events = make_events("Met Dana to plan the Q3 launch")
+    script = ({"types": ["episodic"]}, {"operations": [EPISODE]})
+    loop_for(fake_store, ScriptedChatModel(*script)).process(events)  # crash before done()
+    report = loop_for(fake_store, ScriptedChatModel(*script)).process(events)  # retried
+    assert len(report.writes) == 1
+    assert fake_store.count(MemoryType.EPISODIC) == 1
