@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app import paths
+from app.capture.config import CaptureSettings
 from storage.errors import EngramError
 
 SETTINGS_VERSION = 1
@@ -30,6 +31,8 @@ class Settings(BaseModel):
     #: http://host:port of a `chroma run` server; None keeps vectors in the data folder.
     chroma_url: str | None = None
     search_k: int = Field(default=10, ge=1, le=200)
+    #: Screen capture: interval, monitors, exclusions, forced re-read, backlog bounds.
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
 
     @field_validator("chroma_url")
     @classmethod

@@ -12,6 +12,7 @@ TORCH_CPU_VERSION=2.13.0
 
 # System packages later features need (OCR, a virtual screen for tests, Qt's xcb deps).
 APT_PACKAGES=(${ENGRAM_APT_PACKAGES:-})
+APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng xvfb libtk8.6 fonts-dejavu-core)  # capture: OCR, test screen
 
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
