@@ -316,18 +316,27 @@ class MemoryStore:
         candidates = self.searcher.search(
             query, chosen, k, since, until, options or SearchOptions()
         )
+        lo = since.timestamp() if since else float("-inf")
+        hi = until.timestamp() if until else float("inf")
         hits: list[SearchHit] = []
-        by_id = {r.id: r for r in self.get_many([c.id for c in candidates[: k * 8]])}
-        for cand in candidates:
-            record = by_id.get(cand.id)
-            if record is None:  # a vector left behind by a crash; repair_index removes it
-                continue
-            ts = record.timestamp
-            if (since and ts < since) or (until and ts >= until):
-                continue
-            hits.append(SearchHit(record, cand.score, cand.ranks))
-            if len(hits) == k:
-                break
+        for start in range(0, len(candidates), k * 4):
+            chunk = candidates[start : start + k * 4]
+            marks = ",".join("?" * len(chunk))
+            rows = {
+                r["id"]: r
+                for r in self._db.query(
+                    f"SELECT id, type, data, ts FROM memories WHERE id IN ({marks})",
+                    [c.id for c in chunk],
+                )
+            }
+            for cand in chunk:
+                row = rows.get(cand.id)  # None: a vector left by a crash; repair drops it
+                if row is None or not lo <= row["ts"] < hi:
+                    continue
+                record = self._decode(row["type"], json.loads(row["data"]))
+                hits.append(SearchHit(record, cand.score, cand.ranks))
+                if len(hits) == k:
+                    return hits
         return hits
 
     def history(self, memory_id: str | None = None, limit: int = 50) -> list[Change]:

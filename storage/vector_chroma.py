@@ -86,12 +86,9 @@ class ChromaVectorIndex:
     def query(self, collection: str, vector: Vector, k: int) -> list[tuple[str, float]]:
         if k <= 0:
             return []
-        coll = self._collection(collection)
-        count = coll.count()
-        if count == 0:
-            return []
-        result = coll.query(
-            query_embeddings=[list(vector)], n_results=min(k, count), include=["distances"]
+        # No count() first: Chroma 1.x caps n_results itself, and a count costs a query's time.
+        result = self._collection(collection).query(
+            query_embeddings=[list(vector)], n_results=k, include=["distances"]
         )
         ids = result["ids"][0]
         distances = result["distances"][0] if result.get("distances") else [0.0] * len(ids)
