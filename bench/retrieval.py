@@ -30,7 +30,9 @@ from storage.records import (
 )
 from storage.store import MemoryStore
 
-PEOPLE = "Ana Ben Chloe Dev Emil Farah Gus Hana Ivo Jun Kira Leo Mina Nils Omar Pia Raj Sol Tess Uma".split()
+PEOPLE = (
+    "Ana Ben Chloe Dev Emil Farah Gus Hana Ivo Jun Kira Leo Mina Nils Omar Pia Raj Sol Tess Uma"
+).split()
 PLACES = (
     "Lisbon Berlin Osaka Lagos Quito Oslo Perth Delhi Austin Cairo Seoul Lima Porto Rome".split()
 )
@@ -111,7 +113,7 @@ def make_embedder(name: str) -> Embedder:
 
 def percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 def run(
