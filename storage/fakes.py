@@ -88,5 +88,4 @@ class MemoryVectorIndex:
             return set(self._data.get(collection, {}))
 
     def close(self) -> None:
-        with self._lock:
-            self._data.clear()
+        """Nothing to release. The data stays, as a folder on disk would across a restart."""

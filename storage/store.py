@@ -542,13 +542,14 @@ def _change(row: Any) -> Change:
 def _open_index(
     path: Path, db: Database, factory: Callable[[Path], VectorIndex] | None
 ) -> VectorIndex:
+    """Open the vector index. Only the default local index lives in `path`, so only then does a
+    missing folder mean the vectors were lost (deleted, or only the database was restored)."""
     if factory is None:
         from storage.vector_chroma import ChromaVectorIndex
 
+        if not path.exists() and db.query("SELECT 1 FROM memories LIMIT 1"):
+            db.execute("UPDATE memories SET indexed = 0")
         factory = ChromaVectorIndex.persistent
-    if not path.exists() and db.query("SELECT 1 FROM memories LIMIT 1"):
-        # The index folder is gone (deleted, or only the database was restored): rebuild it.
-        db.execute("UPDATE memories SET indexed = 0")
     try:
         return factory(path)
     except StoreCorrupt as exc:

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from app import bootstrap
+from app.settings import Settings, SettingsError, load_settings, save_settings, settings_path
+from storage.fakes import HashEmbedder
+from storage.records import EpisodicMemory, MemoryType, SemanticMemory
+from tests.storage.chroma_server import chroma_server
+
+
+class CountingEmbedder(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.texts += len(texts)
+        return super().embed(texts)
+
+
+def test_settings_round_trip_and_defaults(engram_home: Path) -> None:
+    assert load_settings() == Settings()
+    saved = Settings(chroma_url="http://127.0.0.1:8123", search_k=25)
+    path = save_settings(saved)
+    assert path == settings_path() and path.parent == engram_home / "config"
+    assert load_settings() == saved
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "cannot be used"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"chroma_url": "ftp://x"}', "must start with http"),
+        ('{"search_k": 0}', "greater than or equal to 1"),
+        ('{"version": 99}', "newer Engram"),
+        ('{"embedding_model_path": "/no/such/model"}', "does not exist"),
+    ],
+)
+def test_bad_settings_get_clear_errors(content: str, message: str) -> None:
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(content)
+    with pytest.raises(SettingsError, match=message):
+        load_settings()
+    assert settings_path().read_text() == content  # left untouched
+
+
+def test_engram_home_wins_over_a_configured_data_dir(engram_home: Path, tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path / "elsewhere").resolved_data_dir() == engram_home
+
+
+@pytest.mark.real
+def test_store_in_client_server_mode(tmp_path: Path, engram_home: Path) -> None:
+    """chroma_url switches the vector index to a real `chroma run` server; SQLite stays local."""
+    with chroma_server(tmp_path / "server-data") as url:
+        settings = Settings(chroma_url=url)
+        with bootstrap.open_store(settings, HashEmbedder()) as store:
+            ep = store.add(EpisodicMemory(summary="renewed the passport at the town hall"))
+            store.add(SemanticMemory(name="passport", summary="expires in 2036"))
+            hits = store.search("passport renewal town hall", types=[MemoryType.EPISODIC])
+            assert hits[0].record.id == ep.id and hits[0].ranks.get("vector") == 1
+            store.delete(ep.id)
+            assert ep.id not in {h.record.id for h in store.search("passport town hall")}
+        assert not (engram_home / "chroma").exists()  # no local vectors in server mode
+        counting = CountingEmbedder()
+        with bootstrap.open_store(settings, counting) as store:  # reopen: still there
+            assert counting.texts == 0  # nothing was re-embedded on open
+            hit = store.search("passport expiry")[0]
+            assert hit.record.kind is MemoryType.SEMANTIC and "vector" in hit.ranks
