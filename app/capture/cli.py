@@ -51,11 +51,14 @@ def cmd_capture(args: argparse.Namespace) -> int:
     settings = _settings(args)
     with open_store(load_settings()) as store:
         service = build_service(store, settings)
-        if args.status:
-            return _show_status(service, args.json)
-        if args.once:
-            return _once(service, args.json)
-        return _run(service, args.json)
+        try:
+            if args.status:
+                return _show_status(service, args.json)
+            if args.once:
+                return _once(service, args.json)
+            return _run(service, args.json)
+        finally:
+            service.close()
 
 
 def _once(service: Any, as_json: bool) -> int:

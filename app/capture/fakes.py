@@ -109,6 +109,9 @@ class FakeWindows:
         self._check()
         return self.locked
 
+    def close(self) -> None:
+        pass
+
 
 class FakeOcr:
     """Returns `text` (or `text_for(image)`) for any image that is not blank; counts its calls.

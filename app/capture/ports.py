@@ -120,6 +120,8 @@ class WindowSource(Protocol):
 
     def screen_locked(self) -> bool: ...
 
+    def close(self) -> None: ...
+
 
 class OcrEngine(Protocol):
     """Reads text from a grayscale image."""
@@ -144,3 +146,6 @@ class NoWindows:
 
     def screen_locked(self) -> bool:
         return False
+
+    def close(self) -> None:
+        pass

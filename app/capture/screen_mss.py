@@ -8,6 +8,7 @@ turns into a `MonitorGone` instead of a stale rectangle.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -35,7 +36,7 @@ class MssScreen:
 
             try:
                 self._sct = mss.MSS(display=display) if display else mss.MSS()
-            except mss.ScreenShotError as exc:
+            except Exception as exc:  # ScreenShotError, or OSError from the X libraries
                 raise ScreenUnavailable(f"cannot open the screen {display or ''}: {exc}") from exc
         return self._sct
 
@@ -45,14 +46,14 @@ class MssScreen:
         return list(self._monitors)
 
     def _reload(self) -> None:
-        import mss
-
         self.close()
         try:
             raw = self._handle().monitors
-        except mss.ScreenShotError as exc:
+        except ScreenUnavailable:
+            raise
+        except Exception as exc:  # mss raises ScreenShotError, or asserts, on a dead display
             self.close()
-            raise ScreenUnavailable(f"cannot list monitors: {exc}") from exc
+            raise ScreenUnavailable(f"cannot list monitors: {exc or type(exc).__name__}") from exc
         self._monitors = [
             Monitor(i, Rect(int(m["left"]), int(m["top"]), int(m["width"]), int(m["height"])))
             for i, m in enumerate(raw)
@@ -61,8 +62,6 @@ class MssScreen:
         self._read_at = time.monotonic()
 
     def grab(self, monitor: int) -> Frame:
-        import mss
-
         found = self._find(monitor)
         if found is None:
             self._reload()  # it may have been plugged in a moment ago
@@ -71,21 +70,23 @@ class MssScreen:
             raise MonitorGone(
                 f"monitor {monitor} is not attached ({len(self._monitors)} monitor(s) now)"
             )
-        box = {
-            "left": found.rect.left,
-            "top": found.rect.top,
-            "width": found.rect.width,
-            "height": found.rect.height,
-        }
         try:
-            shot = self._handle().grab(box)
-        except mss.ScreenShotError as exc:
-            # The layout changed under us (or the display went away): look again once.
+            shot = self._handle().grab(_box(found))
+        except ScreenUnavailable:
+            raise
+        except Exception as exc:
+            # The layout changed or the display went away and maybe came back: look again, once.
             self._reload()
             found = self._find(monitor)
             if found is None:
                 raise MonitorGone(f"monitor {monitor} went away while it was grabbed") from exc
-            raise ScreenUnavailable(f"cannot grab monitor {monitor}: {exc}") from exc
+            try:
+                shot = self._handle().grab(_box(found))
+            except Exception as again:
+                self.close()
+                raise ScreenUnavailable(
+                    f"cannot grab monitor {monitor}: {again or type(again).__name__}"
+                ) from again
         width, height = int(shot.size[0]), int(shot.size[1])
         return Frame(monitor, Rect(found.rect.left, found.rect.top, width, height), shot.raw)
 
@@ -96,10 +97,14 @@ class MssScreen:
 
     def close(self) -> None:
         if self._sct is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a dead display's handle may fail
                 self._sct.close()
-            finally:
-                self._sct = None
+            self._sct = None
+
+
+def _box(monitor: Monitor) -> dict[str, int]:
+    r = monitor.rect
+    return {"left": r.left, "top": r.top, "width": r.width, "height": r.height}
 
 
 def _is_macos() -> bool:

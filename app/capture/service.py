@@ -121,6 +121,12 @@ class CaptureService:
         self._drain(GapReason.BACKLOG, "capture stopped")
         self.log.flush()
 
+    def close(self) -> None:
+        """Stop, and release the screen and window-system connections (also when never started)."""
+        self.stop()
+        self.pipeline.screen.close()
+        self.pipeline.windows.close()
+
     @property
     def running(self) -> bool:
         return any(t.is_alive() for t in self._threads)
@@ -229,6 +235,7 @@ class CaptureService:
             elapsed = time.monotonic() - started
             self._stop.wait(max(0.0, self.settings.interval_s - elapsed))
         self.pipeline.screen.close()  # mss handles belong to the thread that made them
+        self.pipeline.windows.close()
 
     def tick(self) -> None:
         """One look at the screen; frames that changed go to the OCR thread's queue."""

@@ -70,6 +70,8 @@ class X11Windows:
         if self._d is not None:
             with contextlib.suppress(Exception):  # closing a dead connection may fail too
                 self._d.close()
+            with contextlib.suppress(Exception):  # ... and leave its socket open
+                self._d.display.socket.close()
             self._d = None
 
     def _atom(self, d: Any, name: str) -> int:

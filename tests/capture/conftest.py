@@ -80,11 +80,12 @@ class CountingOcr:
 @pytest.fixture
 def real_pipeline(
     xvfb: Xvfb, queue: EventQueue, capture_log: CaptureLog
-) -> Callable[..., CapturePipeline]:
+) -> Iterator[Callable[..., CapturePipeline]]:
     """A pipeline on the real screen, the real window system and real (counted) tesseract."""
+    made: list[CapturePipeline] = []
 
     def make(settings: CaptureSettings | None = None, **parts: Any) -> CapturePipeline:
-        return CapturePipeline(
+        pipeline = CapturePipeline(
             parts.get("screen") or MssScreen(xvfb.display),
             parts.get("windows") or X11Windows(xvfb.display),
             parts.get("ocr") or CountingOcr(TesseractOcr()),
@@ -92,8 +93,13 @@ def real_pipeline(
             capture_log,
             settings or CaptureSettings(),
         )
+        made.append(pipeline)
+        return pipeline
 
-    return make
+    yield make
+    for pipeline in made:
+        pipeline.screen.close()
+        pipeline.windows.close()
 
 
 @pytest.fixture
