@@ -132,9 +132,11 @@ class MemoryStore:
         return self.add_many([record], actor)[0]
 
     def add_many(self, records: Sequence[Record], actor: str = "user") -> list[Record]:
-        """Insert records in one transaction (with history), then index them."""
+        """Insert records in one transaction (with history), then index them. Embedding comes
+        first, so a broken model fails the call before anything is written."""
         for record in records:
             self._check(record)
+        vectors = self._embed(records)
         with self._db.transaction() as conn:
             for record in records:
                 if isinstance(record, CoreBlock):
@@ -148,7 +150,7 @@ class MemoryStore:
                         )
                 self._write_row(conn, record)
                 self._log(conn, "create", record, None, record, actor)
-        self._index_records(records)
+        self._index_records(records, vectors)
         return list(records)
 
     def update(self, memory_id: str, actor: str = "user", **changes: Any) -> Record:
@@ -158,6 +160,7 @@ class MemoryStore:
     def replace(self, record: Record, actor: str = "user") -> Record:
         """Store `record` over the memory with the same id."""
         self._check(record)
+        vectors = self._embed([record])
         with self._db.transaction() as conn:
             before = self._get_in(conn, record.id)
             if type(before) is not type(record):
@@ -166,7 +169,7 @@ class MemoryStore:
                 )
             self._write_row(conn, record)
             self._log(conn, "update", record, before, record, actor)
-        self._index_records([record])
+        self._index_records([record], vectors)
         return record
 
     def delete(self, memory_id: str, actor: str = "user") -> Record:
@@ -240,8 +243,10 @@ class MemoryStore:
     # ----- reading ---------------------------------------------------------------------------
 
     def get(self, memory_id: str) -> Record:
-        with self._db.transaction() as conn:
-            return self._get_in(conn, memory_id)
+        found = self.get_many([memory_id])
+        if not found:
+            raise NotFound(f"no memory with id {memory_id!r}")
+        return found[0]
 
     def get_many(self, ids: Sequence[str]) -> list[Record]:
         """Records for the ids that exist, in the order given."""
@@ -394,19 +399,28 @@ class MemoryStore:
         self._db.execute("UPDATE memories SET indexed = 0")
         return self.repair_index(progress)
 
-    def _index_records(self, records: Sequence[Record]) -> None:
-        by_type: dict[MemoryType, list[Record]] = {}
-        for record in records:
-            by_type.setdefault(record.kind, []).append(record)
-        for memory_type, group in by_type.items():
-            vectors = self._embedder.embed([r.index_text() for r in group])
-            self._index.upsert(self.namespace + memory_type.value, [r.id for r in group], vectors)
-        if records:
-            with self._db.transaction() as conn:
-                conn.executemany(
-                    "UPDATE memories SET indexed = 1 WHERE id = ? AND updated_at = ?",
-                    [(r.id, r.updated_at.timestamp()) for r in records],
-                )
+    def _embed(self, records: Sequence[Record]) -> list[list[float]]:
+        return self._embedder.embed([r.index_text() for r in records]) if records else []
+
+    def _index_records(
+        self, records: Sequence[Record], vectors: Sequence[list[float]] | None = None
+    ) -> None:
+        """Upsert vectors, then flag the rows indexed (only if unchanged since)."""
+        if not records:
+            return
+        vectors = list(vectors) if vectors is not None else self._embed(records)
+        by_type: dict[MemoryType, tuple[list[str], list[list[float]]]] = {}
+        for record, vector in zip(records, vectors, strict=True):
+            ids, vecs = by_type.setdefault(record.kind, ([], []))
+            ids.append(record.id)
+            vecs.append(vector)
+        for memory_type, (ids, vecs) in by_type.items():
+            self._index.upsert(self.namespace + memory_type.value, ids, vecs)
+        with self._db.transaction() as conn:
+            conn.executemany(
+                "UPDATE memories SET indexed = 1 WHERE id = ? AND updated_at = ?",
+                [(r.id, r.updated_at.timestamp()) for r in records],
+            )
 
     def _flush_vector_deletes(self) -> None:
         rows = self._db.query("SELECT id, type FROM vector_deletes")

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt, StoreLocked
+from storage.errors import (
+    CoreLimitExceeded,
+    InvalidText,
+    ModelUnavailable,
+    NotFound,
+    StoreCorrupt,
+    StoreLocked,
+)
 from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.records import (
     CORE_BLOCK_LIMIT,
@@ -165,7 +173,7 @@ def test_crash_between_sqlite_and_index_is_repaired_on_open(engram_home: Path) -
     kept = store.add(SemanticMemory(name="kept", summary="survives"))
     gone = store.add(SemanticMemory(name="gone", summary="deleted before the crash"))
     # Simulate dying after the SQLite commit but before the index was touched:
-    store._index_records = lambda records: None  # type: ignore[method-assign]
+    store._index_records = lambda records, vectors=None: None  # type: ignore[method-assign]
     store._flush_vector_deletes = lambda: None  # type: ignore[method-assign]
     late = store.add(SemanticMemory(name="late", summary="written just before the crash"))
     store.delete(gone.id)
@@ -288,3 +296,22 @@ def test_time_range_excludes_out_of_range_vector_hits(fake_store: MemoryStore) -
     hits = fake_store.search("dentist", since=_at(1) - timedelta(days=1))
     assert [h.record.id for h in hits] == [new.id]
     assert old.id in {h.record.id for h in fake_store.search("dentist")}
+
+
+class BrokenEmbedder(HashEmbedder):
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        raise ModelUnavailable("the embedding model folder is gone")
+
+
+def test_a_broken_embedder_fails_the_write_before_anything_is_stored(engram_home: Path) -> None:
+    index = MemoryVectorIndex()
+    store = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: index)
+    mem = store.add(SemanticMemory(name="a", summary="kept as it was"))
+    store._embedder = BrokenEmbedder()
+    with pytest.raises(ModelUnavailable):
+        store.add(SemanticMemory(name="b", summary="never half-written"))
+    with pytest.raises(ModelUnavailable):
+        store.update(mem.id, summary="changed")
+    assert store.count() == 1 and store.get(mem.id) == mem
+    assert [c.op for c in store.history()] == ["create"]
+    store.close()
