@@ -1,0 +1,424 @@
+"""What the desktop app asks of Engram, in one Qt-free place: blocking calls, safe from any thread.
+
+The UI runs every one of these on its task manager's worker threads, never on the GUI thread.
+The store opens and the chat model loads on first need (each under a lock, once), so the window
+can appear before either is ready. Keeping this here rather than in ui/ keeps it strictly typed,
+testable without a display, and in the layer that may know agents and capture.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from agents.chat import ChatAgent, ChatConfig, ChatReply, ChatResult
+from agents.loop import MemoryLoop
+from agents.memory_agent import CallOptions
+from agents.model import ChatModel, Message, ModelInfo
+from agents.worker import Listener, MemoryWorker
+from app.capture.config import CaptureSettings
+from app.capture.service import CaptureService, CaptureStatus, build_service, capture_log_for
+from app.settings import Settings, SettingsError, save_settings
+from storage.capture_log import CaptureGap, CaptureLog
+from storage.records import EpisodicMemory, Event, MemoryType, Record
+from storage.store import Change, MemoryStore, SearchHit
+
+log = logging.getLogger(__name__)
+
+ModelState = Literal["not loaded", "loading", "ready", "error"]
+StoreOpener = Callable[[Settings], MemoryStore]
+ModelFactory = Callable[[Settings], ChatModel]
+CaptureFactory = Callable[[MemoryStore, CaptureSettings], CaptureService]
+
+#: Human names of the settings a person edits, for validation messages.
+FIELD_LABELS = {
+    "data_dir": "Data folder",
+    "chroma_url": "Chroma server URL",
+    "embedding_model_path": "Embedding model folder",
+    "llm.model_path": "Model file",
+    "llm.openai_base_url": "OpenAI-compatible endpoint",
+    "llm.openai_model": "Endpoint model name",
+    "llm.n_gpu_layers": "GPU layers",
+    "llm.n_ctx": "Context size",
+    "llm.threads": "CPU threads",
+    "capture.interval_s": "Capture interval",
+    "capture.monitors": "Monitors",
+    "capture.excluded_title_patterns": "Excluded window titles",
+    "capture.excluded_apps": "Excluded applications",
+}
+
+
+def _default_store(settings: Settings) -> MemoryStore:
+    from app.bootstrap import open_store
+
+    return open_store(settings)
+
+
+def _default_model(settings: Settings) -> ChatModel:
+    from app.bootstrap import make_chat_model
+
+    return make_chat_model(settings)
+
+
+def settings_with(base: Settings, changes: dict[str, Any]) -> Settings:
+    """`base` with `changes` applied (nested dicts for `llm` and `capture`), validated.
+
+    Raises SettingsError whose message names each bad field the way the settings dialog does."""
+    data = base.model_dump()
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = {**data[key], **value}
+        else:
+            data[key] = value
+    folder = data.get("data_dir")
+    if folder not in (None, ""):
+        folder = Path(folder).expanduser()
+        if not folder.is_absolute():
+            raise SettingsError(f"Data folder: {folder} must be an absolute path")
+        if folder.exists() and not folder.is_dir():
+            raise SettingsError(f"Data folder: {folder} is a file, not a folder")
+        data["data_dir"] = folder
+    else:
+        data["data_dir"] = None
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"])
+            label = FIELD_LABELS.get(where, where or "Settings")
+            lines.append(f"{label}: {err['msg'].removeprefix('Value error, ')}")
+        raise SettingsError("\n".join(lines)) from None
+
+
+def restart_needed(old: Settings, new: Settings) -> list[str]:
+    """What of a settings change only takes effect after Engram restarts."""
+    out = []
+    if old.resolved_data_dir() != new.resolved_data_dir() or old.chroma_url != new.chroma_url:
+        out.append("the data folder and Chroma server")
+    if old.embedding_model_path != new.embedding_model_path:
+        out.append("the embedding model")
+    if old.llm != new.llm:
+        out.append("the chat model")
+    return out
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Why Engram knows a memory: the source events found, and ids that name no stored event
+    (a chat turn or an imported conversation's id)."""
+
+    events: tuple[Event, ...]
+    external: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DayTimeline:
+    day: date
+    memories: tuple[EpisodicMemory, ...]
+    events: tuple[Event, ...]
+    gaps: tuple[CaptureGap, ...]
+
+
+@dataclass(frozen=True)
+class CaptureSnapshot:
+    """Capture status plus what the status alone does not say (paused while stopped)."""
+
+    status: CaptureStatus
+    paused: bool
+    exclusions: tuple[tuple[str, ...], tuple[str, ...]]
+
+
+class Services:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store_opener: StoreOpener | None = None,
+        model_factory: ModelFactory | None = None,
+        capture_factory: CaptureFactory | None = None,
+        save: Callable[[Settings], Path] = save_settings,
+    ) -> None:
+        self.settings = settings
+        self._store_opener = store_opener or _default_store
+        self._model_factory = model_factory or _default_model
+        self._capture_factory = capture_factory or (lambda st, cs: build_service(st, cs))
+        self._save = save
+        self._lock = threading.RLock()
+        self._model_lock = threading.Lock()
+        self._store: MemoryStore | None = None
+        self._model: ChatModel | None = None
+        self._agent: ChatAgent | None = None
+        self._worker: MemoryWorker | None = None
+        self._capture: CaptureService | None = None
+        self._log: CaptureLog | None = None
+        self._history: list[Message] = []
+        self.model_state: ModelState = "not loaded"
+        self.model_error: str | None = None
+
+    # ----- the store and the model, opened on first need -------------------------------------
+
+    def store(self) -> MemoryStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._store_opener(self.settings)
+            return self._store
+
+    @property
+    def store_is_open(self) -> bool:
+        return self._store is not None
+
+    def model(self) -> ChatModel:
+        """The chat model, loaded by the first caller (seconds); later callers wait for it."""
+        with self._model_lock:
+            if self._model is None:
+                self.model_state, self.model_error = "loading", None
+                try:
+                    self._model = self._model_factory(self.settings)
+                except Exception as exc:
+                    self.model_state, self.model_error = "error", str(exc)
+                    raise
+                self.model_state = "ready"
+            return self._model
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        return self._model.info if self._model is not None else None
+
+    # ----- chat ------------------------------------------------------------------------------
+
+    def chat_agent(self) -> ChatAgent:
+        store, model = self.store(), self.model()  # not under the lock: loading takes seconds
+        with self._lock:
+            if self._agent is None:
+                llm = self.settings.llm
+                config = ChatConfig(
+                    context_tokens=llm.chat_context_tokens, answer_tokens=llm.answer_tokens
+                )
+                self._agent = ChatAgent(store, model, config)
+            return self._agent
+
+    def history(self) -> tuple[Message, ...]:
+        with self._lock:
+            return tuple(self._history)
+
+    def new_conversation(self) -> None:
+        with self._lock:
+            self._history.clear()
+
+    def ask(
+        self,
+        question: str,
+        on_token: Callable[[str], None],
+        on_reply: Callable[[ChatReply], None] | None = None,
+    ) -> ChatResult:
+        """Answer `question` after the conversation so far, calling `on_token` with each chunk.
+        `on_reply` receives the reply first, so the caller can hook its `cancel()` to a button."""
+        reply = self.chat_agent().ask(question, self.history())
+        if on_reply is not None:
+            on_reply(reply)
+        for chunk in reply:
+            on_token(chunk)
+        result = reply.result
+        if result.answer:
+            with self._lock:
+                self._history += [
+                    Message("user", result.question),
+                    Message("assistant", result.answer),
+                ]
+                del self._history[:-16]
+        if self._worker is not None:
+            self._worker.wake()  # the turn is an event for the memory agents
+        return result
+
+    # ----- the memory agents -----------------------------------------------------------------
+
+    def start_memory_worker(self, on_batch: Listener | None = None) -> None:
+        """Start draining the event queue through the agents (loads the model if needed)."""
+        model, store = self.model(), self.store()
+        with self._lock:
+            if self._worker is None:
+                llm = self.settings.llm
+                loop = MemoryLoop(store, model, options=CallOptions(timeout_s=llm.call_timeout_s))
+                self._worker = MemoryWorker(
+                    store, loop, batch_size=llm.memory_batch_size, on_batch=on_batch
+                )
+            self._worker.start()
+
+    def backlog(self) -> dict[str, int]:
+        return self.store().events.counts()
+
+    # ----- memories --------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        types: Iterable[MemoryType] | None = None,
+        k: int | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[SearchHit]:
+        return self.store().search(query, types, k or self.settings.search_k, since, until)
+
+    def browse(
+        self,
+        memory_type: MemoryType,
+        since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[Record]:
+        return self.store().browse(memory_type, limit=limit, since=since)
+
+    def get(self, memory_id: str) -> Record:
+        return self.store().get(memory_id)
+
+    def add(self, record: Record) -> Record:
+        return self.store().add(record)
+
+    def replace(self, record: Record) -> Record:
+        return self.store().replace(record)
+
+    def delete(self, memory_id: str) -> Record:
+        return self.store().delete(memory_id)
+
+    def undo(self, seq: int | None = None) -> Change:
+        return self.store().undo(seq)
+
+    def history_of(self, memory_id: str) -> list[Change]:
+        return self.store().history(memory_id)
+
+    def provenance(self, record: Record) -> Provenance:
+        ids = list(record.provenance)
+        events = self.store().events.get_many(ids)
+        found = {e.id for e in events}
+        return Provenance(tuple(events), tuple(i for i in ids if i not in found))
+
+    def timeline(self, day: date, tz: tzinfo) -> DayTimeline:
+        """Episodic memories, capture events and capture gaps of one local day."""
+        since = datetime.combine(day, time.min, tzinfo=tz)
+        until = since + timedelta(days=1)
+        store = self.store()
+        memories = [
+            r
+            for r in store.browse(
+                MemoryType.EPISODIC, limit=1000, since=since, until=until, newest_first=False
+            )
+            if isinstance(r, EpisodicMemory)
+        ]
+        events = store.events.between(since, until, limit=2000)
+        gaps = self._capture_log().gaps(since=since, until=until, limit=1000)
+        return DayTimeline(day, tuple(memories), tuple(events), tuple(gaps))
+
+    def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
+        return self.store().reindex(progress)
+
+    def import_folder(self, folder: Path) -> dict[str, int]:
+        from storage.exchange import import_store
+
+        return import_store(self.store(), folder)
+
+    def export_folder(
+        self, folder: Path, progress: Callable[[int, int], None] | None = None
+    ) -> dict[str, int]:
+        from storage.exchange import export_store
+
+        return export_store(self.store(), folder, progress=progress)
+
+    # ----- capture ---------------------------------------------------------------------------
+
+    def capture(self) -> CaptureService:
+        with self._lock:
+            if self._capture is None:
+                self._capture = self._capture_factory(self.store(), self.settings.capture)
+                self._log = self._capture.log
+            return self._capture
+
+    def _capture_log(self) -> CaptureLog:
+        with self._lock:
+            if self._log is None:
+                self._log = capture_log_for(self.store(), self.settings.capture)
+            return self._log
+
+    def start_capture(self) -> CaptureSnapshot:
+        self.capture().start()
+        return self.capture_snapshot()
+
+    def stop_capture(self) -> CaptureSnapshot:
+        self.capture().stop()
+        return self.capture_snapshot()
+
+    def pause_capture(self, minutes: float | None = None) -> CaptureSnapshot:
+        self.capture().pause(minutes)
+        return self.capture_snapshot()
+
+    def resume_capture(self) -> CaptureSnapshot:
+        self.capture().resume()
+        return self.capture_snapshot()
+
+    def capture_snapshot(self) -> CaptureSnapshot:
+        service = self.capture()
+        rules = service.exclusions
+        return CaptureSnapshot(
+            service.status(),
+            service.pipeline.pause.is_paused(),
+            (rules.apps, rules.title_patterns),
+        )
+
+    def set_exclusions(self, apps: Sequence[str], patterns: Sequence[str]) -> Settings:
+        """Validate, apply to running capture, and save to the settings file."""
+        apps = [a.strip() for a in apps if a.strip()]
+        patterns = [p.strip() for p in patterns if p.strip()]
+        new = settings_with(
+            self.settings,
+            {"capture": {"excluded_apps": apps, "excluded_title_patterns": patterns}},
+        )
+        self.capture().set_exclusions(apps, patterns)
+        self._save(new)
+        self.settings = new
+        return new
+
+    # ----- settings --------------------------------------------------------------------------
+
+    def save_settings(self, new: Settings) -> list[str]:
+        """Save `new`; returns what needs a restart. Capture exclusions apply at once."""
+        pending = restart_needed(self.settings, new)
+        self._save(new)
+        old, self.settings = self.settings, new
+        if self._capture is not None and old.capture != new.capture:
+            self._capture.set_exclusions(
+                new.capture.excluded_apps, new.capture.excluded_title_patterns
+            )
+            if (old.capture.interval_s, old.capture.monitors) != (
+                new.capture.interval_s,
+                new.capture.monitors,
+            ):
+                pending.append("the capture interval and monitors")
+        return pending
+
+    # ----- closing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the worker and capture, release the model and the store (in that order)."""
+        with self._lock:
+            worker, capture, self._worker, self._capture = self._worker, self._capture, None, None
+        if worker is not None:
+            worker.stop()
+        if capture is not None:
+            try:
+                capture.close()
+            except Exception:
+                log.exception("closing capture failed")
+        with self._model_lock:
+            model, self._model = self._model, None
+        if model is not None:
+            model.close()
+        with self._lock:
+            store, self._store, self._log = self._store, None, None
+        if store is not None:
+            store.close()

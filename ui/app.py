@@ -1,0 +1,107 @@
+"""The desktop app's composition: controller, main window and tray, and `run_gui` for `engram`.
+
+The window is shown before anything slow starts: the store opens, capture starts and the model
+loads in the background (see Controller.start), so the first paint never waits for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.services import Services
+from app.settings import Settings, SettingsError, load_settings
+from ui.controller import Controller
+from ui.main_window import MainWindow
+from ui.single_instance import SingleInstance, server_name
+from ui.tray import Tray, engram_icon
+
+log = logging.getLogger(__name__)
+
+
+class EngramApp(QObject):
+    def __init__(
+        self,
+        services: Services,
+        *,
+        autostart_capture: bool = True,
+        load_model: bool = True,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.controller = Controller(
+            services, autostart_capture=autostart_capture, load_model=load_model, parent=self
+        )
+        self.window = MainWindow(self.controller)
+        self.tray = Tray(self.controller, self)
+        self.tray.show_window.connect(self.window.bring_forward)
+        self.tray.quit_requested.connect(self.quit)
+        self.window.quit_requested.connect(self.quit)
+        self.closed = False
+
+    def start(self) -> None:
+        """Show the window (and the tray icon where there is a tray), then start the work."""
+        self.window.show()
+        # Without a tray, closing the window must quit, or Engram would run on unseen.
+        self.window.keep_running_in_tray = self.tray.show()
+        self.controller.start()
+
+    def quit(self) -> None:
+        """Stop everything (tasks, agents, capture, model, store) and leave the event loop."""
+        if self.closed:
+            return
+        self.closed = True
+        self.tray.hide()
+        self.window.keep_running_in_tray = False
+        self.window.hide()
+        self.controller.shutdown()
+        app = QApplication.instance()
+        if app is not None:
+            app.quit()
+
+
+def run_gui(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    qt_app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    qt_app.setApplicationName("Engram")
+    qt_app.setQuitOnLastWindowClosed(False)  # the tray keeps Engram running
+    qt_app.setWindowIcon(engram_icon())
+    problem = None
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        settings, problem = Settings(), str(exc)
+
+    instance = SingleInstance(server_name(settings.resolved_data_dir()))
+    if instance.notify_running():
+        print("Engram is already running; its window was brought forward.")
+        return 0
+    if not instance.listen():
+        log.warning("could not listen on %s: a second launch will not find this one",
+                    instance.name)
+
+    engram = EngramApp(Services(settings))
+    instance.activated.connect(engram.window.bring_forward)
+    engram.start()
+    if problem:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Engram",
+                          f"Your settings could not be used, so Engram started on its defaults "
+                          f"(the file was left as it is).\n\n{problem}",
+                          QMessageBox.StandardButton.Ok, engram.window)
+        box.open()
+
+    # Ctrl+C and SIGTERM quit cleanly: a timer lets Python run its signal handlers.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: QTimer.singleShot(0, engram.quit))
+    pulse = QTimer()
+    pulse.start(250)
+    pulse.timeout.connect(lambda: None)
+    code = qt_app.exec()
+    engram.quit()
+    instance.close()
+    return code

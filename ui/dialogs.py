@@ -1,0 +1,282 @@
+"""Dialogs of the memory browser: edit or add a memory, its change history, its sources.
+
+Each is opened with `open()` (window-modal, not blocking) and reports through signals, so the
+event loop keeps running and tests can drive them like a person would.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from PySide6.QtCore import QDateTime, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDateTimeEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services import Provenance
+from storage.errors import EngramError
+from storage.records import MemoryType, Record, record_class
+from storage.store import Change
+from ui.memory_model import TYPE_TITLES, local_time
+
+# (field, widget kind, label); kinds: line, text, lines, datetime, secret, or a tuple of choices
+FIELDS: dict[MemoryType, list[tuple[str, Any, str]]] = {
+    MemoryType.CORE: [("label", "line", "Label"), ("value", "text", "Value")],
+    MemoryType.EPISODIC: [
+        ("occurred_at", "datetime", "When"),
+        ("actor", "line", "Actor"),
+        ("event_type", "line", "Event type"),
+        ("summary", "text", "Summary"),
+        ("details", "text", "Details"),
+    ],
+    MemoryType.SEMANTIC: [
+        ("name", "line", "Name"),
+        ("summary", "text", "Summary"),
+        ("details", "text", "Details"),
+        ("source", "line", "Source"),
+    ],
+    MemoryType.PROCEDURAL: [
+        ("entry_type", ("workflow", "guide", "script"), "Kind"),
+        ("summary", "text", "Summary"),
+        ("steps", "lines", "Steps (one a line)"),
+    ],
+    MemoryType.RESOURCE: [
+        ("title", "line", "Title"),
+        ("resource_type", "line", "Kind"),
+        ("summary", "text", "Summary"),
+        ("content", "text", "Content"),
+    ],
+    MemoryType.KNOWLEDGE_VAULT: [
+        ("caption", "line", "Caption"),
+        ("entry_type", "line", "Kind"),
+        ("source", "line", "Source"),
+        ("sensitivity", ("low", "medium", "high"), "Sensitivity"),
+        ("secret_value", "secret", "Secret"),
+    ],
+}
+
+
+def error_text(exc: BaseException) -> str:
+    """A validation error as lines a person reads: 'Summary: text is empty'."""
+    if isinstance(exc, ValidationError):
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]).replace("_", " ") or "memory"
+            lines.append(f"{field.capitalize()}: {err['msg'].removeprefix('Value error, ')}")
+        return "\n".join(lines)
+    return str(exc)
+
+
+class MemoryEditor(QDialog):
+    """Add (record=None) or edit a memory. `result_record` holds the validated record."""
+
+    def __init__(
+        self, memory_type: MemoryType, record: Record | None = None, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.memory_type = memory_type
+        self.original = record
+        self.result_record: Record | None = None
+        verb = "Edit" if record else "Add"
+        self.setWindowTitle(f"{verb} {TYPE_TITLES[memory_type].lower()} memory")
+        self.widgets: dict[str, QWidget] = {}
+        form = QFormLayout()
+        for name, kind, label in FIELDS[memory_type]:
+            widget = self._widget(kind, getattr(record, name) if record else None)
+            self.widgets[name] = widget
+            form.addRow(label, widget)
+        self.tree = QLineEdit("/".join(record.tree_path) if record else "")
+        self.tree.setPlaceholderText("e.g. work/projects/engram")
+        form.addRow("Folder", self.tree)
+        self.message = QLabel()
+        self.message.setStyleSheet("color: #b00020")
+        self.message.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.message)
+        layout.addWidget(buttons)
+        self.resize(560, 420)
+
+    def _widget(self, kind: Any, value: Any) -> QWidget:
+        if isinstance(kind, tuple):
+            combo = QComboBox()
+            combo.addItems(list(kind))
+            if value:
+                combo.setCurrentText(str(value))
+            return combo
+        if kind == "datetime":
+            edit = QDateTimeEdit()
+            edit.setCalendarPopup(True)
+            edit.setDisplayFormat("yyyy-MM-dd HH:mm")
+            when = value or datetime.now().astimezone()
+            edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
+            return edit
+        if kind in ("text", "lines"):
+            text = QPlainTextEdit()
+            if value:
+                text.setPlainText("\n".join(value) if kind == "lines" else str(value))
+            text.setTabChangesFocus(True)
+            return text
+        line = QLineEdit(str(value) if value else "")
+        if kind == "secret":
+            line.setEchoMode(QLineEdit.EchoMode.PasswordEchoOnEdit)
+        return line
+
+    def set_value(self, name: str, value: str) -> None:
+        widget = self.widgets[name]
+        if isinstance(widget, QPlainTextEdit):
+            widget.setPlainText(value)
+        elif isinstance(widget, QComboBox):
+            widget.setCurrentText(value)
+        elif isinstance(widget, QLineEdit):
+            widget.setText(value)
+
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, kind, _label in FIELDS[self.memory_type]:
+            widget = self.widgets[name]
+            if isinstance(widget, QComboBox):
+                out[name] = widget.currentText()
+            elif isinstance(widget, QDateTimeEdit):
+                secs = widget.dateTime().toSecsSinceEpoch()
+                out[name] = datetime.fromtimestamp(secs).astimezone()
+            elif isinstance(widget, QPlainTextEdit):
+                text = widget.toPlainText()
+                out[name] = (
+                    tuple(s.strip() for s in text.splitlines() if s.strip())
+                    if kind == "lines"
+                    else text
+                )
+            elif isinstance(widget, QLineEdit):
+                out[name] = widget.text().strip()
+        out["tree_path"] = tuple(p.strip() for p in self.tree.text().split("/") if p.strip())
+        return out
+
+    def accept(self) -> None:
+        """Validate first: a bad value is explained here and the dialog stays open."""
+        try:
+            values = self.values()
+            if self.original is not None:
+                record = self.original.updated(**values)
+            else:
+                record = record_class(self.memory_type).model_validate(values)
+        except (ValidationError, EngramError, ValueError) as exc:
+            self.message.setText(error_text(exc))
+            return
+        self.result_record = record
+        super().accept()
+
+
+class HistoryDialog(QDialog):
+    """Every change to one memory, newest first; any of them can be undone."""
+
+    undo_requested = Signal(int)
+
+    def __init__(self, record: Record, changes: list[Change], parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle(f"History of “{record.headline()}”")
+        self.changes = changes
+        self.table = QTableWidget(len(changes), 4)
+        self.table.setHorizontalHeaderLabels(["When", "Change", "By", "Now"])
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        for row, change in enumerate(changes):
+            after = change.after or {}
+            headline = next(
+                (str(after[k]) for k in ("summary", "name", "title", "caption", "value")
+                 if k in after), "(deleted)" if change.after is None else "",
+            )
+            op = change.op if change.reverts is None else f"undo of #{change.reverts}"
+            for col, text in enumerate([local_time(change.at), f"#{change.seq} {op}",
+                                        change.actor, headline[:120]]):
+                self.table.setItem(row, col, QTableWidgetItem(text))
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        if changes:
+            self.table.selectRow(0)
+        self.undo_button = QPushButton("Undo the selected change")
+        self.undo_button.setEnabled(bool(changes))
+        self.undo_button.clicked.connect(self._undo)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.table)
+        layout.addWidget(self.undo_button)
+        layout.addWidget(close)
+        self.resize(640, 320)
+
+    def _undo(self) -> None:
+        row = self.table.currentRow()
+        if 0 <= row < len(self.changes):
+            self.undo_requested.emit(self.changes[row].seq)
+            self.accept()
+
+
+class ProvenanceDialog(QDialog):
+    """"Why do I know this?": the source events a memory was made from."""
+
+    def __init__(self, record: Record, found: Provenance, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Why do I know this?")
+        intro = QLabel(
+            f"“{record.headline()}” was made from {len(record.provenance)} source(s)."
+            if record.provenance
+            else f"“{record.headline()}” has no recorded sources: it was added by hand or "
+            "before sources were kept."
+        )
+        intro.setWordWrap(True)
+        self.table = QTableWidget(len(found.events), 4)
+        self.table.setHorizontalHeaderLabels(["Time", "App", "Window", "Text"])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        for row, event in enumerate(found.events):
+            cells = [local_time(event.occurred_at), event.app or event.source,
+                     event.window_title, event.text.replace("\n", " ")[:200]]
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setToolTip(event.text[:2000] if col == 3 else text)
+                self.table.setItem(row, col, item)
+        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.text = QPlainTextEdit()
+        self.text.setReadOnly(True)
+        self.table.currentCellChanged.connect(lambda row, *_: self._show(found, row))
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.text, 1)
+        if found.external:
+            other = QLabel("Other sources (not screen or chat events): "
+                           + ", ".join(found.external[:20]))
+            other.setWordWrap(True)
+            other.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            layout.addWidget(other)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout.addWidget(close)
+        if found.events:
+            self.table.selectRow(0)
+        self.resize(760, 460)
+
+    def _show(self, found: Provenance, row: int) -> None:
+        if 0 <= row < len(found.events):
+            self.text.setPlainText(found.events[row].text)

@@ -1,0 +1,235 @@
+"""The main window: chat, memories, timeline and capture tabs, menus, and a status bar with the
+model, the agents' backlog, capture, work in progress (with progress) and the last error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QWidget,
+)
+
+from app import paths
+from app.services import CaptureSnapshot
+from ui.capture_panel import CapturePanel, state_text
+from ui.chat import ChatView
+from ui.controller import Controller
+from ui.memories import MemoryBrowser
+from ui.settings_dialog import SettingsDialog
+from ui.timeline import TimelineView
+from ui.tray import engram_icon
+
+
+def window_state() -> QSettings:
+    """Window geometry only (settings proper live in the one Settings model)."""
+    return QSettings(str(paths.config_dir() / "window.ini"), QSettings.Format.IniFormat)
+
+
+class MainWindow(QMainWindow):
+    #: The window was closed for good (no tray to live in, or Quit): the app should exit.
+    quit_requested = Signal()
+
+    def __init__(self, controller: Controller, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.controller = controller
+        self.keep_running_in_tray = False  # set by the app when a tray icon is showing
+        self.dialog: QWidget | None = None
+        self.setWindowTitle("Engram")
+        self.setWindowIcon(engram_icon())
+        self.chat = ChatView(controller)
+        self.memories = MemoryBrowser(controller)
+        self.timeline = TimelineView(controller)
+        self.capture = CapturePanel(controller)
+        self.tabs = QTabWidget()
+        for widget, title in [(self.chat, "Chat"), (self.memories, "Memories"),
+                              (self.timeline, "Timeline"), (self.capture, "Capture")]:
+            self.tabs.addTab(widget, title)
+        self.setCentralWidget(self.tabs)
+        self.chat.open_memory.connect(self.open_memory)
+        self.timeline.open_memory.connect(self.open_memory)
+        self._menus()
+        self._status_bar()
+        self.resize(1100, 720)
+        geometry = window_state().value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+
+    # ----- menus -----------------------------------------------------------------------------
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.settings_action = self._action(file_menu, "&Settings…", self.open_settings,
+                                            QKeySequence.StandardKey.Preferences)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Import memories…", self.import_memories)
+        self._action(file_menu, "&Export memories…", self.export_memories)
+        file_menu.addSeparator()
+        self.quit_action = self._action(file_menu, "&Quit", self.request_quit,
+                                        QKeySequence.StandardKey.Quit)
+        tools = self.menuBar().addMenu("&Tools")
+        self._action(tools, "&Re-index memories", self.reindex)
+        self._action(tools, "&New conversation", self.chat.new_conversation)
+
+    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    # ----- status bar ------------------------------------------------------------------------
+
+    def _status_bar(self) -> None:
+        bar = self.statusBar()
+        self.model_label = QLabel("Model: not loaded")
+        self.backlog_label = QLabel("Agents: –")
+        self.capture_label = QLabel("Capture: starting…")
+        self.activity_label = QLabel("Opening memories…")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setVisible(False)
+        self.error_button = QPushButton("")
+        self.error_button.setFlat(True)
+        self.error_button.setStyleSheet("color: #b00020; text-align: left")
+        self.error_button.setVisible(False)
+        self.error_button.clicked.connect(self.show_last_error)
+        bar.addWidget(self.activity_label, 1)
+        bar.addWidget(self.error_button)
+        bar.addPermanentWidget(self.progress)
+        for label in (self.capture_label, self.backlog_label, self.model_label):
+            bar.addPermanentWidget(label)
+        c = self.controller
+        c.tasks.activity.connect(self._activity)
+        c.tasks.progress.connect(self._progress)
+        c.error.connect(self._error)
+        c.model_changed.connect(self._model)
+        c.backlog_changed.connect(self._backlog)
+        c.capture_changed.connect(self._capture)
+        c.store_failed.connect(self._store_failed)
+
+    def _activity(self, labels: list[str]) -> None:
+        self.activity_label.setText(" · ".join(f"{label}…" for label in labels) or "Ready")
+        if not labels:
+            self.progress.setVisible(False)
+
+    def _progress(self, _label: str, done: int, total: int) -> None:
+        self.progress.setVisible(True)
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+
+    def _error(self, message: str) -> None:
+        self.error_button.setText(f"⚠ {message.splitlines()[0][:90]}")
+        self.error_button.setToolTip(message)
+        self.error_button.setVisible(True)
+
+    def show_last_error(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Engram", self.controller.last_error,
+                          QMessageBox.StandardButton.Ok, self)
+        box.finished.connect(lambda _r: self.error_button.setVisible(False))
+        box.open()
+
+    def _model(self, state: str, detail: str) -> None:
+        text = {"loading": "Model: loading…", "ready": f"Model: {detail}",
+                "error": "Model: failed to load"}.get(state, f"Model: {state}")
+        self.model_label.setText(text)
+        self.model_label.setToolTip(detail)
+        if state == "error":
+            self._error(f"The chat model could not be loaded: {detail}")
+
+    def _backlog(self, counts: dict) -> None:
+        pending = counts.get("pending", 0) + counts.get("claimed", 0)
+        failed = counts.get("failed", 0)
+        text = f"Agents: {pending} waiting" + (f", {failed} failed" if failed else "")
+        self.backlog_label.setText(text)
+        self.backlog_label.setToolTip(f"{counts.get('done', 0)} events turned into memories")
+
+    def _capture(self, snapshot: CaptureSnapshot) -> None:
+        self.capture_label.setText(f"Capture: {state_text(snapshot)}")
+
+    def _store_failed(self, message: str) -> None:
+        self.activity_label.setText("Memories could not be opened")
+        self._error(message)
+
+    # ----- actions ---------------------------------------------------------------------------
+
+    def open_memory(self, memory_id: str) -> None:
+        self.tabs.setCurrentWidget(self.memories)
+        self.memories.show_memory(memory_id)
+
+    def open_settings(self) -> None:
+        dialog = SettingsDialog(self.controller.services.settings, self)
+        dialog.saved.connect(self._save_settings)
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None))
+        self.dialog = dialog
+        dialog.open()
+
+    def _save_settings(self, new) -> None:
+        def saved(pending: list[str]) -> None:
+            note = "Settings saved."
+            if pending:
+                note += " Restart Engram to apply " + ", ".join(pending) + "."
+            self.activity_label.setText(note)
+
+        self.controller.run("Saving settings", self.controller.services.save_settings, new,
+                            on_done=saved)
+
+    def reindex(self) -> None:
+        def work(ctx):
+            return self.controller.services.reindex(ctx.progress)
+
+        task = self.controller.tasks.stream("Re-indexing", work)
+        task.done.connect(lambda n: self.activity_label.setText(f"Re-indexed {n} memories."))
+
+    def import_memories(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import an Engram export folder")
+        if folder:
+            self.controller.run(
+                "Importing", self.controller.services.import_folder, Path(folder),
+                on_done=lambda counts: (
+                    self.activity_label.setText(f"Imported {sum(counts.values())} records."),
+                    self.controller.memories_changed.emit(),
+                ),
+            )
+
+    def export_memories(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export to a folder")
+        if folder:
+            def work(ctx):
+                return self.controller.services.export_folder(Path(folder), ctx.progress)
+
+            task = self.controller.tasks.stream("Exporting", work)
+            task.done.connect(lambda counts: self.activity_label.setText(
+                f"Exported {sum(counts.values())} records to {folder}."))
+
+    # ----- window life -----------------------------------------------------------------------
+
+    def bring_forward(self) -> None:
+        self.show()
+        self.setWindowState(
+            (self.windowState() & ~Qt.WindowState.WindowMinimized) | Qt.WindowState.WindowActive
+        )
+        self.raise_()
+        self.activateWindow()
+
+    def request_quit(self) -> None:
+        self.keep_running_in_tray = False
+        self.close()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        window_state().setValue("geometry", self.saveGeometry())
+        if self.keep_running_in_tray:
+            event.ignore()
+            self.hide()  # the tray keeps Engram running
+            return
+        event.accept()
+        self.quit_requested.emit()

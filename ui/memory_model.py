@@ -1,0 +1,279 @@
+"""Item models over records: a table per memory type (sortable through a proxy) and a tree by
+`tree_path`. Vault secrets are held masked; a revealed value is kept apart, by id, until hidden.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+
+from storage.records import (
+    CoreBlock,
+    EpisodicMemory,
+    MemoryType,
+    ProceduralMemory,
+    Record,
+    ResourceMemory,
+    SemanticMemory,
+    VaultEntry,
+)
+
+SORT_ROLE = Qt.ItemDataRole.UserRole
+RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
+ID_ROLE = Qt.ItemDataRole.UserRole + 2
+MASK = "•" * 8
+
+TYPE_TITLES = {
+    MemoryType.CORE: "Core",
+    MemoryType.EPISODIC: "Episodic",
+    MemoryType.SEMANTIC: "Semantic",
+    MemoryType.PROCEDURAL: "Procedural",
+    MemoryType.RESOURCE: "Resources",
+    MemoryType.KNOWLEDGE_VAULT: "Vault",
+}
+
+
+def local_time(value: datetime) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def _line(text: str, width: int = 160) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+Getter = Callable[[Any], Any]
+# (title, display getter, sort getter or None for the display value)
+Column = tuple[str, Getter | None, Getter | None]
+
+_WHEN: Column = ("When", lambda r: local_time(r.timestamp), lambda r: r.timestamp.timestamp())
+_UPDATED: Column = (
+    "Updated", lambda r: local_time(r.updated_at), lambda r: r.updated_at.timestamp()
+)
+_FOLDER: Column = ("Folder", lambda r: "/".join(r.tree_path), None)
+
+COLUMNS: dict[MemoryType, list[Column]] = {
+    MemoryType.CORE: [
+        ("Label", lambda r: r.label, None),
+        ("Value", lambda r: _line(r.value), None),
+        ("Size", lambda r: f"{len(r.value):,} / {r.limit:,}", lambda r: len(r.value)),
+        _UPDATED,
+    ],
+    MemoryType.EPISODIC: [
+        _WHEN,
+        ("Summary", lambda r: _line(r.summary), None),
+        ("Actor", lambda r: r.actor, None),
+        ("Event", lambda r: r.event_type, None),
+        _FOLDER,
+    ],
+    MemoryType.SEMANTIC: [
+        ("Name", lambda r: r.name, None),
+        ("Summary", lambda r: _line(r.summary), None),
+        ("Source", lambda r: r.source, None),
+        _UPDATED,
+        _FOLDER,
+    ],
+    MemoryType.PROCEDURAL: [
+        ("Kind", lambda r: r.entry_type, None),
+        ("Summary", lambda r: _line(r.summary), None),
+        ("Steps", lambda r: len(r.steps), None),
+        _UPDATED,
+        _FOLDER,
+    ],
+    MemoryType.RESOURCE: [
+        ("Title", lambda r: r.title, None),
+        ("Kind", lambda r: r.resource_type, None),
+        ("Summary", lambda r: _line(r.summary or r.content), None),
+        _UPDATED,
+        _FOLDER,
+    ],
+    MemoryType.KNOWLEDGE_VAULT: [
+        ("Caption", lambda r: r.caption, None),
+        ("Secret", None, None),  # filled by the model: masked unless revealed
+        ("Sensitivity", lambda r: r.sensitivity, None),
+        ("Kind", lambda r: r.entry_type, None),
+        _UPDATED,
+    ],
+}
+
+
+class MemoryTableModel(QAbstractTableModel):
+    """Records of one memory type; with search scores when the rows are search hits."""
+
+    def __init__(self, memory_type: MemoryType = MemoryType.EPISODIC, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.memory_type = memory_type
+        self._records: list[Record] = []
+        self._scores: list[float] | None = None
+        self._revealed: dict[str, str] = {}
+
+    # ----- filling ---------------------------------------------------------------------------
+
+    def set_records(
+        self,
+        memory_type: MemoryType,
+        records: Sequence[Record],
+        scores: Sequence[float] | None = None,
+    ) -> None:
+        self.beginResetModel()
+        self.memory_type = memory_type
+        self._records = [r.masked() if isinstance(r, VaultEntry) else r for r in records]
+        self._scores = list(scores) if scores is not None else None
+        self._revealed.clear()
+        self.endResetModel()
+
+    def prepend(self, record: Record) -> None:
+        self.beginInsertRows(QModelIndex(), 0, 0)
+        self._records.insert(0, record.masked() if isinstance(record, VaultEntry) else record)
+        if self._scores is not None:
+            self._scores.insert(0, 0.0)
+        self.endInsertRows()
+
+    def reveal(self, memory_id: str, secret: str) -> None:
+        self._revealed[memory_id] = secret
+        self._changed(memory_id)
+
+    def hide(self, memory_id: str | None = None) -> None:
+        ids = [memory_id] if memory_id else list(self._revealed)
+        for i in ids:
+            if self._revealed.pop(i, None) is not None:
+                self._changed(i)
+
+    def is_revealed(self, memory_id: str) -> bool:
+        return memory_id in self._revealed
+
+    def row_of(self, memory_id: str) -> int | None:
+        return next((n for n, r in enumerate(self._records) if r.id == memory_id), None)
+
+    def record(self, row: int) -> Record:
+        return self._records[row]
+
+    def records(self) -> list[Record]:
+        return list(self._records)
+
+    def _changed(self, memory_id: str) -> None:
+        row = self.row_of(memory_id)
+        if row is not None:
+            self.dataChanged.emit(self.index(row, 0), self.index(row, self.columnCount() - 1))
+
+    # ----- the model interface ---------------------------------------------------------------
+
+    def _columns(self) -> list[Column]:
+        cols = list(COLUMNS[self.memory_type])
+        if self._scores is not None:
+            cols.append(("Score", lambda _r: "", None))
+        return cols
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._records)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self._columns())
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            cols = self._columns()
+            return cols[section][0] if 0 <= section < len(cols) else None
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid() or index.row() >= len(self._records):
+            return None
+        record = self._records[index.row()]
+        if role == RECORD_ROLE:
+            return record
+        if role == ID_ROLE:
+            return record.id
+        title, getter, sorter = self._columns()[index.column()]
+        if title == "Score":
+            assert self._scores is not None
+            score = self._scores[index.row()]
+            return round(score, 4) if role == SORT_ROLE else f"{score:.3f}"
+        if title == "Secret":
+            value = self._revealed.get(record.id, MASK)
+            if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
+                return value
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return None if record.id in self._revealed else "Select and press Reveal"
+            return None
+        assert getter is not None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return getter(record)
+        if role == SORT_ROLE:
+            value = (sorter or getter)(record)
+            return value.lower() if isinstance(value, str) else value
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return record.headline()
+        return None
+
+
+def tree_model(records: Sequence[Record]) -> QStandardItemModel:
+    """Folders from each record's `tree_path`; a memory is a leaf under its folder."""
+    model = QStandardItemModel()
+    model.setHorizontalHeaderLabels(["Memory", "When"])
+    folders: dict[tuple[str, ...], QStandardItem] = {}
+
+    def folder(path: tuple[str, ...]) -> QStandardItem:
+        if not path:
+            return model.invisibleRootItem()
+        if path not in folders:
+            item = QStandardItem(path[-1])
+            item.setEditable(False)
+            folder(path[:-1]).appendRow([item, _blank()])
+            folders[path] = item
+        return folders[path]
+
+    for record in records:
+        path = record.tree_path or ("(no folder)",)
+        leaf = QStandardItem(record.headline())
+        leaf.setEditable(False)
+        leaf.setData(record.id, ID_ROLE)
+        when = QStandardItem(local_time(record.timestamp))
+        when.setEditable(False)
+        folder(tuple(path)).appendRow([leaf, when])
+    return model
+
+
+def _blank() -> QStandardItem:
+    item = QStandardItem("")
+    item.setEditable(False)
+    return item
+
+
+def record_details(record: Record, revealed: str | None = None) -> str:
+    """Markdown with every field of a memory (the vault secret masked unless revealed)."""
+    lines = [f"### {record.headline() or record.id}", ""]
+    fields: list[tuple[str, str]] = []
+    if isinstance(record, EpisodicMemory):
+        fields += [("When", local_time(record.occurred_at)), ("Actor", record.actor),
+                   ("Event", record.event_type), ("Summary", record.summary),
+                   ("Details", record.details)]
+    elif isinstance(record, SemanticMemory):
+        fields += [("Name", record.name), ("Summary", record.summary),
+                   ("Details", record.details), ("Source", record.source)]
+    elif isinstance(record, ProceduralMemory):
+        steps = "\n".join(f"{n}. {s}" for n, s in enumerate(record.steps, 1))
+        fields += [("Kind", record.entry_type), ("Summary", record.summary), ("Steps", steps)]
+    elif isinstance(record, ResourceMemory):
+        fields += [("Title", record.title), ("Kind", record.resource_type),
+                   ("Summary", record.summary), ("Content", record.content[:4000])]
+    elif isinstance(record, VaultEntry):
+        fields += [("Caption", record.caption), ("Kind", record.entry_type),
+                   ("Sensitivity", record.sensitivity), ("Source", record.source),
+                   ("Secret", revealed if revealed is not None else MASK)]
+    elif isinstance(record, CoreBlock):
+        fields += [("Label", record.label), ("Value", record.value),
+                   ("Size", f"{len(record.value):,} of {record.limit:,} characters")]
+    fields += [("Folder", "/".join(record.tree_path)), ("Created", local_time(record.created_at)),
+               ("Updated", local_time(record.updated_at)),
+               ("Sources", f"{len(record.provenance)} (press “Why do I know this?”)"),
+               ("Id", f"`{record.id}`")]
+    for name, value in fields:
+        if value:
+            text = value if "\n" not in value else "\n\n" + value
+            lines.append(f"**{name}:** {text}  ")
+    return "\n".join(lines)
