@@ -82,17 +82,20 @@ def run_gui(argv: Sequence[str] | None = None) -> int:
         print("Engram is already running; its window was brought forward.")
         return 0
     if not instance.listen():
-        log.warning("could not listen on %s: a second launch will not find this one",
-                    instance.name)
+        log.warning("could not listen on %s: a second launch will not find this one", instance.name)
 
     engram = EngramApp(Services(settings))
     instance.activated.connect(engram.window.bring_forward)
     engram.start()
     if problem:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Engram",
-                          f"Your settings could not be used, so Engram started on its defaults "
-                          f"(the file was left as it is).\n\n{problem}",
-                          QMessageBox.StandardButton.Ok, engram.window)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Engram",
+            f"Your settings could not be used, so Engram started on its defaults "
+            f"(the file was left as it is).\n\n{problem}",
+            QMessageBox.StandardButton.Ok,
+            engram.window,
+        )
         box.open()
 
     # Ctrl+C and SIGTERM quit cleanly: a timer lets Python run its signal handlers.

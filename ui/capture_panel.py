@@ -77,8 +77,13 @@ class CapturePanel(QWidget):
         self.resume_button = QPushButton("Resume")
         self.resume_button.clicked.connect(self.controller.resume_capture)
         controls = QHBoxLayout()
-        for widget in (self.start_button, self.pause_button, self.pause_for_button, self.minutes,
-                       self.resume_button):
+        for widget in (
+            self.start_button,
+            self.pause_button,
+            self.pause_for_button,
+            self.minutes,
+            self.resume_button,
+        ):
             controls.addWidget(widget)
         controls.addStretch(1)
 
@@ -152,5 +157,11 @@ class CapturePanel(QWidget):
             self.rules_message.setText("Saved; capture uses them now.")
             self.controller.refresh_capture()
 
-        self.controller.run("Saving exclusions", self.controller.services.set_exclusions,
-                            apps, titles, on_done=saved, on_error=failed)
+        self.controller.run(
+            "Saving exclusions",
+            self.controller.services.set_exclusions,
+            apps,
+            titles,
+            on_done=saved,
+            on_error=failed,
+        )

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from agents.chat import ChatResult, Citation
 from storage.errors import EngramError
 from ui.controller import Controller
-from ui.tasks import Task
+from ui.tasks import Task, TaskContext
 
 MEMORY_SCHEME = "engram"
 _TAG = re.compile(r"\[(M\d{1,3})\]")
@@ -60,9 +60,11 @@ class Turn:
         by_tag = {c.tag: c for c in self.citations}
         if by_tag:  # the answer's own [M1] tags become links to the memories
             answer = _TAG.sub(
-                lambda m: f"[{m.group(1)}]({memory_url(by_tag[m.group(1)].memory_id)})"
-                if m.group(1) in by_tag
-                else m.group(0),
+                lambda m: (
+                    f"[{m.group(1)}]({memory_url(by_tag[m.group(1)].memory_id)})"
+                    if m.group(1) in by_tag
+                    else m.group(0)
+                ),
                 answer,
             )
         if self.state == "waiting":
@@ -136,7 +138,7 @@ class ChatView(QWidget):
         self.input.clear()
         services = self.controller.services
 
-        def work(ctx):  # on the llm thread
+        def work(ctx: TaskContext) -> ChatResult:  # on the llm thread
             return services.ask(question, ctx.report, on_reply=lambda r: ctx.on_cancel(r.cancel))
 
         task = self.controller.tasks.stream("Answering", work, kind="llm")
@@ -145,7 +147,7 @@ class ChatView(QWidget):
         task.failed.connect(lambda exc: self._failed(turn, exc))
         self.task = task
         self._busy(True)
-        self.render()
+        self.refresh()
 
     def stop(self) -> None:
         if self.task is not None:
@@ -155,13 +157,13 @@ class ChatView(QWidget):
         self.stop()
         self.turns.clear()
         self.controller.services.new_conversation()
-        self.render()
+        self.refresh()
 
     def _token(self, turn: Turn, chunk: str) -> None:
         turn.state = "streaming"
         turn.answer += chunk
         turn.tokens += 1
-        self.render()
+        self.refresh()
 
     def _finished(self, turn: Turn, result: ChatResult) -> None:
         turn.answer = result.answer
@@ -177,7 +179,7 @@ class ChatView(QWidget):
     def _done(self) -> None:
         self.task = None
         self._busy(False)
-        self.render()
+        self.refresh()
 
     def _busy(self, busy: bool) -> None:
         self.send_button.setEnabled(not busy)
@@ -186,11 +188,11 @@ class ChatView(QWidget):
     def _model_changed(self, state: str, _detail: str) -> None:
         self.model_state = state
         if self.turns and self.turns[-1].state == "waiting":
-            self.render()
+            self.refresh()
 
     # ----- showing ---------------------------------------------------------------------------
 
-    def render(self) -> None:
+    def refresh(self) -> None:
         bar = self.transcript.verticalScrollBar()
         at_end = bar.value() >= bar.maximum() - 4
         self.transcript.setMarkdown("".join(t.markdown(self.model_state) for t in self.turns))

@@ -78,15 +78,24 @@ class Controller(QObject):
     # ----- start-up, in the background -------------------------------------------------------
 
     def start(self) -> None:
-        self.run("Opening memories", self.services.store, on_done=self._store_opened,
-                 on_error=lambda exc: self.store_failed.emit(str(exc)))
+        self.run(
+            "Opening memories",
+            self.services.store,
+            on_done=self._store_opened,
+            on_error=lambda exc: self.store_failed.emit(str(exc)),
+        )
 
     def _store_opened(self, _store: object) -> None:
         self.store_ready.emit()
         self._poll.start()
         self.poll()
-        self.run("Starting capture", self._open_capture, self.autostart_capture,
-                 on_done=self._set_capture, quiet=True)
+        self.run(
+            "Starting capture",
+            self._open_capture,
+            self.autostart_capture,
+            on_done=self._set_capture,
+            quiet=True,
+        )
         if self.load_model:
             self.start_model()
 
@@ -101,14 +110,20 @@ class Controller(QObject):
             info = self.services.model_info
             return info.name if info else "model"
 
-        self.run("Loading the model", load, kind="llm", on_done=self._model_loaded,
-                 on_error=lambda exc: self.model_changed.emit("error", str(exc)))
+        self.run(
+            "Loading the model",
+            load,
+            kind="llm",
+            on_done=self._model_loaded,
+            on_error=lambda exc: self.model_changed.emit("error", str(exc)),
+        )
 
     def _model_loaded(self, name: str) -> None:
         self.model_changed.emit("ready", name)
 
     def _on_batch(self, report: object, error: BaseException | None) -> None:
         """From the memory worker's thread: hand over to the GUI thread."""
+
         def on_gui() -> None:
             if error is not None:
                 self._task_error("Memory agents", str(error))
@@ -126,13 +141,18 @@ class Controller(QObject):
 
     def refresh_backlog(self) -> None:
         if self.services.store_is_open:
-            self.run("backlog", self.services.backlog, on_done=self.backlog_changed.emit,
-                     quiet=True)
+            self.run(
+                "backlog", self.services.backlog, on_done=self.backlog_changed.emit, quiet=True
+            )
 
     def refresh_capture(self) -> None:
         if self.capture is not None:  # capture was built (a failure to build is reported once)
-            self.run("capture status", self.services.capture_snapshot,
-                     on_done=self._set_capture, quiet=True)
+            self.run(
+                "capture status",
+                self.services.capture_snapshot,
+                on_done=self._set_capture,
+                quiet=True,
+            )
 
     def capture_ticked(self, _status: object) -> None:
         """Capture's status listener (capture thread): refresh once on the GUI thread."""
@@ -157,24 +177,22 @@ class Controller(QObject):
     # ----- capture controls ------------------------------------------------------------------
 
     def pause_capture(self, minutes: float | None = None) -> Task:
-        return self.run("Pausing capture", self.services.pause_capture, minutes,
-                        on_done=self._set_capture)
+        return self.run(
+            "Pausing capture", self.services.pause_capture, minutes, on_done=self._set_capture
+        )
 
     def resume_capture(self) -> Task:
-        return self.run("Resuming capture", self.services.resume_capture,
-                        on_done=self._set_capture)
+        return self.run("Resuming capture", self.services.resume_capture, on_done=self._set_capture)
 
     def toggle_pause(self) -> Task:
         paused = self.capture is not None and self.capture.paused
         return self.resume_capture() if paused else self.pause_capture()
 
     def start_capture(self) -> Task:
-        return self.run("Starting capture", self.services.start_capture,
-                        on_done=self._set_capture)
+        return self.run("Starting capture", self.services.start_capture, on_done=self._set_capture)
 
     def stop_capture(self) -> Task:
-        return self.run("Stopping capture", self.services.stop_capture,
-                        on_done=self._set_capture)
+        return self.run("Stopping capture", self.services.stop_capture, on_done=self._set_capture)
 
     # ----- shutting down ---------------------------------------------------------------------
 

@@ -184,6 +184,14 @@ class MemoryEditor(QDialog):
         except (ValidationError, EngramError, ValueError) as exc:
             self.message.setText(error_text(exc))
             return
+        texts = [
+            values[name]
+            for name, kind, _ in FIELDS[self.memory_type]
+            if kind in ("text", "secret") or (kind == "line" and name != "label")
+        ]
+        if not any(t.strip() for t in texts):
+            self.message.setText("A memory needs some text: fill in at least the main field.")
+            return
         self.result_record = record
         super().accept()
 
@@ -204,12 +212,17 @@ class HistoryDialog(QDialog):
         for row, change in enumerate(changes):
             after = change.after or {}
             headline = next(
-                (str(after[k]) for k in ("summary", "name", "title", "caption", "value")
-                 if k in after), "(deleted)" if change.after is None else "",
+                (
+                    str(after[k])
+                    for k in ("summary", "name", "title", "caption", "value")
+                    if k in after
+                ),
+                "(deleted)" if change.after is None else "",
             )
             op = change.op if change.reverts is None else f"undo of #{change.reverts}"
-            for col, text in enumerate([local_time(change.at), f"#{change.seq} {op}",
-                                        change.actor, headline[:120]]):
+            for col, text in enumerate(
+                [local_time(change.at), f"#{change.seq} {op}", change.actor, headline[:120]]
+            ):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         if changes:
@@ -233,7 +246,7 @@ class HistoryDialog(QDialog):
 
 
 class ProvenanceDialog(QDialog):
-    """"Why do I know this?": the source events a memory was made from."""
+    """ "Why do I know this?": the source events a memory was made from."""
 
     def __init__(self, record: Record, found: Provenance, parent: QWidget | None = None):
         super().__init__(parent)
@@ -250,8 +263,12 @@ class ProvenanceDialog(QDialog):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         for row, event in enumerate(found.events):
-            cells = [local_time(event.occurred_at), event.app or event.source,
-                     event.window_title, event.text.replace("\n", " ")[:200]]
+            cells = [
+                local_time(event.occurred_at),
+                event.app or event.source,
+                event.window_title,
+                event.text.replace("\n", " ")[:200],
+            ]
             for col, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 item.setToolTip(event.text[:2000] if col == 3 else text)
@@ -265,8 +282,9 @@ class ProvenanceDialog(QDialog):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.text, 1)
         if found.external:
-            other = QLabel("Other sources (not screen or chat events): "
-                           + ", ".join(found.external[:20]))
+            other = QLabel(
+                "Other sources (not screen or chat events): " + ", ".join(found.external[:20])
+            )
             other.setWordWrap(True)
             other.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             layout.addWidget(other)

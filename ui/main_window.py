@@ -3,6 +3,7 @@ model, the agents' backlog, capture, work in progress (with progress) and the la
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QPushButton,
@@ -20,11 +22,13 @@ from PySide6.QtWidgets import (
 
 from app import paths
 from app.services import CaptureSnapshot
+from app.settings import Settings
 from ui.capture_panel import CapturePanel, state_text
 from ui.chat import ChatView
 from ui.controller import Controller
 from ui.memories import MemoryBrowser
 from ui.settings_dialog import SettingsDialog
+from ui.tasks import TaskContext
 from ui.timeline import TimelineView
 from ui.tray import engram_icon
 
@@ -50,8 +54,12 @@ class MainWindow(QMainWindow):
         self.timeline = TimelineView(controller)
         self.capture = CapturePanel(controller)
         self.tabs = QTabWidget()
-        for widget, title in [(self.chat, "Chat"), (self.memories, "Memories"),
-                              (self.timeline, "Timeline"), (self.capture, "Capture")]:
+        for widget, title in [
+            (self.chat, "Chat"),
+            (self.memories, "Memories"),
+            (self.timeline, "Timeline"),
+            (self.capture, "Capture"),
+        ]:
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
         self.chat.open_memory.connect(self.open_memory)
@@ -67,19 +75,27 @@ class MainWindow(QMainWindow):
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
-        self.settings_action = self._action(file_menu, "&Settings…", self.open_settings,
-                                            QKeySequence.StandardKey.Preferences)
+        self.settings_action = self._action(
+            file_menu, "&Settings…", self.open_settings, QKeySequence.StandardKey.Preferences
+        )
         file_menu.addSeparator()
         self._action(file_menu, "&Import memories…", self.import_memories)
         self._action(file_menu, "&Export memories…", self.export_memories)
         file_menu.addSeparator()
-        self.quit_action = self._action(file_menu, "&Quit", self.request_quit,
-                                        QKeySequence.StandardKey.Quit)
+        self.quit_action = self._action(
+            file_menu, "&Quit", self.request_quit, QKeySequence.StandardKey.Quit
+        )
         tools = self.menuBar().addMenu("&Tools")
         self._action(tools, "&Re-index memories", self.reindex)
         self._action(tools, "&New conversation", self.chat.new_conversation)
 
-    def _action(self, menu, text, slot, shortcut=None) -> QAction:
+    def _action(
+        self,
+        menu: QMenu,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence.StandardKey | None = None,
+    ) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(shortcut)
@@ -133,20 +149,28 @@ class MainWindow(QMainWindow):
         self.error_button.setVisible(True)
 
     def show_last_error(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Warning, "Engram", self.controller.last_error,
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Engram",
+            self.controller.last_error,
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
         box.finished.connect(lambda _r: self.error_button.setVisible(False))
         box.open()
 
     def _model(self, state: str, detail: str) -> None:
-        text = {"loading": "Model: loading…", "ready": f"Model: {detail}",
-                "error": "Model: failed to load"}.get(state, f"Model: {state}")
+        text = {
+            "loading": "Model: loading…",
+            "ready": f"Model: {detail}",
+            "error": "Model: failed to load",
+        }.get(state, f"Model: {state}")
         self.model_label.setText(text)
         self.model_label.setToolTip(detail)
         if state == "error":
             self._error(f"The chat model could not be loaded: {detail}")
 
-    def _backlog(self, counts: dict) -> None:
+    def _backlog(self, counts: dict[str, int]) -> None:
         pending = counts.get("pending", 0) + counts.get("claimed", 0)
         failed = counts.get("failed", 0)
         text = f"Agents: {pending} waiting" + (f", {failed} failed" if failed else "")
@@ -173,18 +197,19 @@ class MainWindow(QMainWindow):
         self.dialog = dialog
         dialog.open()
 
-    def _save_settings(self, new) -> None:
+    def _save_settings(self, new: Settings) -> None:
         def saved(pending: list[str]) -> None:
             note = "Settings saved."
             if pending:
                 note += " Restart Engram to apply " + ", ".join(pending) + "."
             self.activity_label.setText(note)
 
-        self.controller.run("Saving settings", self.controller.services.save_settings, new,
-                            on_done=saved)
+        self.controller.run(
+            "Saving settings", self.controller.services.save_settings, new, on_done=saved
+        )
 
     def reindex(self) -> None:
-        def work(ctx):
+        def work(ctx: TaskContext) -> int:
             return self.controller.services.reindex(ctx.progress)
 
         task = self.controller.tasks.stream("Re-indexing", work)
@@ -194,22 +219,29 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Import an Engram export folder")
         if folder:
             self.controller.run(
-                "Importing", self.controller.services.import_folder, Path(folder),
-                on_done=lambda counts: (
-                    self.activity_label.setText(f"Imported {sum(counts.values())} records."),
-                    self.controller.memories_changed.emit(),
-                ),
+                "Importing",
+                self.controller.services.import_folder,
+                Path(folder),
+                on_done=self._imported,
             )
+
+    def _imported(self, counts: dict[str, int]) -> None:
+        self.activity_label.setText(f"Imported {sum(counts.values())} records.")
+        self.controller.memories_changed.emit()
 
     def export_memories(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export to a folder")
         if folder:
-            def work(ctx):
+
+            def work(ctx: TaskContext) -> dict[str, int]:
                 return self.controller.services.export_folder(Path(folder), ctx.progress)
 
             task = self.controller.tasks.stream("Exporting", work)
-            task.done.connect(lambda counts: self.activity_label.setText(
-                f"Exported {sum(counts.values())} records to {folder}."))
+            task.done.connect(
+                lambda counts: self.activity_label.setText(
+                    f"Exported {sum(counts.values())} records to {folder}."
+                )
+            )
 
     # ----- window life -----------------------------------------------------------------------
 

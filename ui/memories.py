@@ -5,12 +5,15 @@ add / edit / delete with history and undo, vault values masked until revealed, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
+    QDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -57,6 +60,7 @@ class MemoryBrowser(QWidget):
         self.dialog: QWidget | None = None  # the dialog open now (tests drive it)
         self._load_seq = 0
         self._select_after_load: Record | None = None
+        self._message = ""
 
         self.tabs = QTabBar()
         for memory_type in self.types:
@@ -139,7 +143,7 @@ class MemoryBrowser(QWidget):
         layout.addWidget(self.status)
         self._hide_timer = QTimer(self)
         self._hide_timer.setSingleShot(True)
-        self._hide_timer.timeout.connect(lambda: (self.model.hide(), self._selected()))
+        self._hide_timer.timeout.connect(self._hide_secrets)
         controller.store_ready.connect(self.reload)
         controller.memories_changed.connect(self._changed_elsewhere)
         self._selected()
@@ -161,17 +165,32 @@ class MemoryBrowser(QWidget):
         self._debounce.stop()
         self._load_seq += 1
         seq, memory_type, query, since = (
-            self._load_seq, self.memory_type, self.search.text().strip(), self._since()
+            self._load_seq,
+            self.memory_type,
+            self.search.text().strip(),
+            self._since(),
         )
         services = self.controller.services
         if query:
-            self.controller.run("Searching", services.search, query, [memory_type], 50, since,
-                                on_done=lambda hits: self._loaded(seq, memory_type, hits, True))
+            self.controller.run(
+                "Searching",
+                services.search,
+                query,
+                [memory_type],
+                50,
+                since,
+                on_done=lambda hits: self._loaded(seq, memory_type, hits, True),
+            )
         else:
-            self.controller.run("Loading memories", services.browse, memory_type, since,
-                                on_done=lambda recs: self._loaded(seq, memory_type, recs, False))
+            self.controller.run(
+                "Loading memories",
+                services.browse,
+                memory_type,
+                since,
+                on_done=lambda recs: self._loaded(seq, memory_type, recs, False),
+            )
 
-    def _loaded(self, seq: int, memory_type: MemoryType, rows: list, searched: bool) -> None:
+    def _loaded(self, seq: int, memory_type: MemoryType, rows: list[Any], searched: bool) -> None:
         if seq != self._load_seq:
             return  # a newer load is on its way
         if searched:
@@ -187,6 +206,9 @@ class MemoryBrowser(QWidget):
         )
         self.tree.setModel(tree_model(self.model.records()))
         self.tree.expandAll()
+        if self._message:
+            self.status.setText(self._message)
+            self._message = ""
         wanted, self._select_after_load = self._select_after_load, None
         if wanted is not None:
             if self.model.row_of(wanted.id) is None:
@@ -194,9 +216,12 @@ class MemoryBrowser(QWidget):
             self.select(wanted.id)
         self._selected()
 
+    def _hide_secrets(self) -> None:
+        self.model.hide()
+        self._selected()
+
     def _changed_elsewhere(self) -> None:
-        if self.dialog is None:  # the agents wrote memories: refresh, unless the user is busy
-            self.reload()
+        self.reload()
 
     def _switch_view(self, index: int) -> None:
         self.stack.setCurrentIndex(index)
@@ -249,8 +274,9 @@ class MemoryBrowser(QWidget):
 
     def show_memory(self, memory_id: str) -> None:
         """Open one memory (from a chat citation or the timeline): its type, selected."""
-        self.controller.run("Opening a memory", self.controller.services.get, memory_id,
-                            on_done=self._show_record)
+        self.controller.run(
+            "Opening a memory", self.controller.services.get, memory_id, on_done=self._show_record
+        )
 
     def _show_record(self, record: Record) -> None:
         self._select_after_load = record
@@ -272,7 +298,9 @@ class MemoryBrowser(QWidget):
             return
         # Fetch afresh: the row may be stale, and a vault row holds only a masked secret.
         self.controller.run(
-            "Opening a memory", self.controller.services.get, record.id,
+            "Opening a memory",
+            self.controller.services.get,
+            record.id,
             on_done=lambda fresh: self._edit_dialog(MemoryEditor(fresh.kind, fresh, self), False),
         )
 
@@ -283,8 +311,12 @@ class MemoryBrowser(QWidget):
             record = dialog.result_record
             assert record is not None
             save = services.add if is_new else services.replace
-            self.controller.run("Saving", save, record,
-                                on_done=lambda r: self._after_change(f"Saved “{r.headline()}”.", r))
+            self.controller.run(
+                "Saving",
+                save,
+                record,
+                on_done=lambda r: self._after_change(f"Saved “{r.headline()}”.", r),
+            )
 
         self._show_dialog(dialog, saved)
 
@@ -293,26 +325,27 @@ class MemoryBrowser(QWidget):
         if record is None:
             return
         self.controller.run(
-            "Deleting", self.controller.services.delete, record.id,
+            "Deleting",
+            self.controller.services.delete,
+            record.id,
             on_done=lambda r: self._after_change(
-                f"Deleted “{r.headline()}”. Press “Undo last change” to bring it back.", None),
+                f"Deleted “{r.headline()}”. Press “Undo last change” to bring it back.", None
+            ),
         )
 
     def undo(self) -> None:
         self._undo(None)
 
     def _undo(self, seq: int | None) -> None:
-        self.controller.run("Undoing", self.controller.services.undo, seq,
-                            on_done=self._undone)
+        self.controller.run("Undoing", self.controller.services.undo, seq, on_done=self._undone)
 
     def _undone(self, change: Change) -> None:
         self._after_change(f"Undid change #{change.reverts} ({change.memory_type.value}).", None)
 
     def _after_change(self, message: str, select: Record | None) -> None:
         self._select_after_load = select
-        self.reload()
-        self.status.setText(message)
-        self.controller.memories_changed.emit()
+        self._message = message  # shown once the reload lands
+        self.controller.memories_changed.emit()  # which reloads this view too
 
     def show_history(self) -> None:
         record = self.current()
@@ -324,15 +357,18 @@ class MemoryBrowser(QWidget):
             dialog.undo_requested.connect(self._undo)
             self._show_dialog(dialog, None)
 
-        self.controller.run("Loading history", self.controller.services.history_of, record.id,
-                            on_done=opened)
+        self.controller.run(
+            "Loading history", self.controller.services.history_of, record.id, on_done=opened
+        )
 
     def why(self) -> None:
         record = self.current()
         if record is None:
             return
         self.controller.run(
-            "Finding sources", self.controller.services.provenance, record,
+            "Finding sources",
+            self.controller.services.provenance,
+            record,
             on_done=lambda found: self._show_dialog(ProvenanceDialog(record, found, self), None),
         )
 
@@ -351,17 +387,16 @@ class MemoryBrowser(QWidget):
             self._hide_timer.start(REVEAL_FOR_MS)
             self._selected()
 
-        self.controller.run("Revealing", self.controller.services.get, record.id,
-                            on_done=revealed)
+        self.controller.run("Revealing", self.controller.services.get, record.id, on_done=revealed)
 
-    def _show_dialog(self, dialog, on_accept) -> None:
+    def _show_dialog(self, dialog: QDialog, on_accept: Callable[[], None] | None) -> None:
         self.dialog = dialog
         if on_accept is not None:
             dialog.accepted.connect(on_accept)
         dialog.finished.connect(lambda _r: self._dialog_closed(dialog))
         dialog.open()
 
-    def _dialog_closed(self, dialog) -> None:
+    def _dialog_closed(self, dialog: QDialog) -> None:
         if self.dialog is dialog:
             self.dialog = None
         dialog.deleteLater()

@@ -26,6 +26,7 @@ SORT_ROLE = Qt.ItemDataRole.UserRole
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 MASK = "•" * 8
+_ROOT = QModelIndex()
 
 TYPE_TITLES = {
     MemoryType.CORE: "Core",
@@ -52,7 +53,9 @@ Column = tuple[str, Getter | None, Getter | None]
 
 _WHEN: Column = ("When", lambda r: local_time(r.timestamp), lambda r: r.timestamp.timestamp())
 _UPDATED: Column = (
-    "Updated", lambda r: local_time(r.updated_at), lambda r: r.updated_at.timestamp()
+    "Updated",
+    lambda r: local_time(r.updated_at),
+    lambda r: r.updated_at.timestamp(),
 )
 _FOLDER: Column = ("Folder", lambda r: "/".join(r.tree_path), None)
 
@@ -168,10 +171,10 @@ class MemoryTableModel(QAbstractTableModel):
             cols.append(("Score", lambda _r: "", None))
         return cols
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._records)
 
-    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
         return 0 if parent.isValid() else len(self._columns())
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
@@ -249,29 +252,51 @@ def record_details(record: Record, revealed: str | None = None) -> str:
     lines = [f"### {record.headline() or record.id}", ""]
     fields: list[tuple[str, str]] = []
     if isinstance(record, EpisodicMemory):
-        fields += [("When", local_time(record.occurred_at)), ("Actor", record.actor),
-                   ("Event", record.event_type), ("Summary", record.summary),
-                   ("Details", record.details)]
+        fields += [
+            ("When", local_time(record.occurred_at)),
+            ("Actor", record.actor),
+            ("Event", record.event_type),
+            ("Summary", record.summary),
+            ("Details", record.details),
+        ]
     elif isinstance(record, SemanticMemory):
-        fields += [("Name", record.name), ("Summary", record.summary),
-                   ("Details", record.details), ("Source", record.source)]
+        fields += [
+            ("Name", record.name),
+            ("Summary", record.summary),
+            ("Details", record.details),
+            ("Source", record.source),
+        ]
     elif isinstance(record, ProceduralMemory):
         steps = "\n".join(f"{n}. {s}" for n, s in enumerate(record.steps, 1))
         fields += [("Kind", record.entry_type), ("Summary", record.summary), ("Steps", steps)]
     elif isinstance(record, ResourceMemory):
-        fields += [("Title", record.title), ("Kind", record.resource_type),
-                   ("Summary", record.summary), ("Content", record.content[:4000])]
+        fields += [
+            ("Title", record.title),
+            ("Kind", record.resource_type),
+            ("Summary", record.summary),
+            ("Content", record.content[:4000]),
+        ]
     elif isinstance(record, VaultEntry):
-        fields += [("Caption", record.caption), ("Kind", record.entry_type),
-                   ("Sensitivity", record.sensitivity), ("Source", record.source),
-                   ("Secret", revealed if revealed is not None else MASK)]
+        fields += [
+            ("Caption", record.caption),
+            ("Kind", record.entry_type),
+            ("Sensitivity", record.sensitivity),
+            ("Source", record.source),
+            ("Secret", revealed if revealed is not None else MASK),
+        ]
     elif isinstance(record, CoreBlock):
-        fields += [("Label", record.label), ("Value", record.value),
-                   ("Size", f"{len(record.value):,} of {record.limit:,} characters")]
-    fields += [("Folder", "/".join(record.tree_path)), ("Created", local_time(record.created_at)),
-               ("Updated", local_time(record.updated_at)),
-               ("Sources", f"{len(record.provenance)} (press “Why do I know this?”)"),
-               ("Id", f"`{record.id}`")]
+        fields += [
+            ("Label", record.label),
+            ("Value", record.value),
+            ("Size", f"{len(record.value):,} of {record.limit:,} characters"),
+        ]
+    fields += [
+        ("Folder", "/".join(record.tree_path)),
+        ("Created", local_time(record.created_at)),
+        ("Updated", local_time(record.updated_at)),
+        ("Sources", f"{len(record.provenance)} (press “Why do I know this?”)"),
+        ("Id", f"`{record.id}`"),
+    ]
     for name, value in fields:
         if value:
             text = value if "\n" not in value else "\n\n" + value

@@ -129,8 +129,9 @@ class SettingsDialog(QDialog):
         self.result_settings: Settings | None = None
 
     def _pick_gguf(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", "",
-                                              "GGUF models (*.gguf);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose a GGUF model", "", "GGUF models (*.gguf);;All files (*)"
+        )
         if path:
             self.gguf.setText(path)
             self.use_gguf.setChecked(True)
@@ -154,9 +155,11 @@ class SettingsDialog(QDialog):
         return {
             "llm": {
                 "model_path": self.gguf.text().strip() or None
-                if self.use_gguf.isChecked() else None,
+                if self.use_gguf.isChecked()
+                else None,
                 "openai_base_url": self.endpoint.text().strip() or None
-                if self.use_endpoint.isChecked() else None,
+                if self.use_endpoint.isChecked()
+                else None,
                 "openai_model": self.endpoint_model.text().strip() or "default",
                 "n_gpu_layers": None if layers == AUTO_LAYERS else layers,
                 "n_ctx": self.n_ctx.value(),
@@ -171,8 +174,9 @@ class SettingsDialog(QDialog):
         if self.use_gguf.isChecked() and not changes["llm"]["model_path"]:
             raise SettingsError("Model file: choose a .gguf file, or pick the embedded model")
         if self.use_endpoint.isChecked() and not changes["llm"]["openai_base_url"]:
-            raise SettingsError("Endpoint URL: enter the server's address, e.g. "
-                                "http://127.0.0.1:8080/v1")
+            raise SettingsError(
+                "Endpoint URL: enter the server's address, e.g. http://127.0.0.1:8080/v1"
+            )
         return settings_with(self.settings, changes)
 
     def accept(self) -> None:

@@ -132,9 +132,7 @@ class TaskManager(QObject):
         if not self._closed:
             self._bridge.call.emit(fn)
 
-    def _start(
-        self, label: str, kind: str, quiet: bool, fn: Callable[[TaskContext], Any]
-    ) -> Task:
+    def _start(self, label: str, kind: str, quiet: bool, fn: Callable[[TaskContext], Any]) -> Task:
         if self._closed:
             raise RuntimeError("the task manager is shut down")
         task = Task(next(self._ids), label, quiet)
@@ -176,7 +174,8 @@ class TaskManager(QObject):
             task.reported.emit(payload)
             return
         if what == "progress":
-            done, total = payload  # type: ignore[misc]
+            assert isinstance(payload, tuple)
+            done, total = int(payload[0]), int(payload[1])
             task.progressed.emit(done, total)
             self.progress.emit(task.label, done, total)
             return

@@ -97,8 +97,14 @@ class TimelineView(QWidget):
         seq = self._seq
         tz = datetime.now().astimezone().tzinfo
         assert tz is not None
-        self.controller.run("Loading the timeline", self.controller.services.timeline,
-                            self.day, tz, on_done=lambda t: self._show(seq, t), quiet=True)
+        self.controller.run(
+            "Loading the timeline",
+            self.controller.services.timeline,
+            self.day,
+            tz,
+            on_done=lambda t: self._show(seq, t),
+            quiet=True,
+        )
 
     def _tick(self) -> None:
         if self.isVisible() and self.day == date.today():
@@ -110,23 +116,54 @@ class TimelineView(QWidget):
         self.last = timeline
         rows: list[tuple[datetime, list[str], QColor | None, str | None, bool]] = []
         for memory in timeline.memories:
-            rows.append((memory.occurred_at, [_clock(memory.occurred_at), "Memory",
-                         memory.actor, memory.summary.replace("\n", " ")[:300]],
-                         MEMORY_COLOUR, memory.id, False))
+            rows.append(
+                (
+                    memory.occurred_at,
+                    [
+                        _clock(memory.occurred_at),
+                        "Memory",
+                        memory.actor,
+                        memory.summary.replace("\n", " ")[:300],
+                    ],
+                    MEMORY_COLOUR,
+                    memory.id,
+                    False,
+                )
+            )
         for event in timeline.events:
             where = " — ".join(p for p in (event.app, event.window_title) if p) or event.source
-            rows.append((event.occurred_at, [_clock(event.occurred_at), f"{event.source} event",
-                         where, event.text.replace("\n", " ")[:300]], None, None, False))
+            rows.append(
+                (
+                    event.occurred_at,
+                    [
+                        _clock(event.occurred_at),
+                        f"{event.source} event",
+                        where,
+                        event.text.replace("\n", " ")[:300],
+                    ],
+                    None,
+                    None,
+                    False,
+                )
+            )
         lost = 0.0
         for gap in timeline.gaps:
             quiet = gap.reason in QUIET_REASONS
             if not quiet:
                 lost += max(gap.seconds, 0.0)
-            text = (f"not recorded for {_span(gap.seconds)} ({gap.count} skipped look(s))"
-                    + (f": {gap.detail}" if gap.detail else ""))
+            text = f"not recorded for {_span(gap.seconds)} ({gap.count} skipped look(s))" + (
+                f": {gap.detail}" if gap.detail else ""
+            )
             where = f"monitor {gap.monitor}" if gap.monitor else ""
-            rows.append((gap.started_at, [_clock(gap.started_at), f"Gap: {gap.reason.value}",
-                         where, text], None if quiet else GAP_COLOUR, None, quiet))
+            rows.append(
+                (
+                    gap.started_at,
+                    [_clock(gap.started_at), f"Gap: {gap.reason.value}", where, text],
+                    None if quiet else GAP_COLOUR,
+                    None,
+                    quiet,
+                )
+            )
         rows.sort(key=lambda r: r[0])
         self.tree.clear()
         for _at, cells, colour, memory_id, quiet in rows:

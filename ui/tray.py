@@ -64,8 +64,15 @@ class Tray(QObject):
         self.pause_hour_action.triggered.connect(lambda: self.controller.pause_capture(60.0))
         self.quit_action = QAction("Quit Engram", self.menu)
         self.quit_action.triggered.connect(self.quit_requested)
-        for action in (self.open_action, None, self.state_action, self.pause_action,
-                       self.pause_hour_action, None, self.quit_action):
+        for action in (
+            self.open_action,
+            None,
+            self.state_action,
+            self.pause_action,
+            self.pause_hour_action,
+            None,
+            self.quit_action,
+        ):
             if action is None:
                 self.menu.addSeparator()
             else:
@@ -98,6 +105,8 @@ class Tray(QObject):
         self.icon.setToolTip(f"Engram — capture: {text}")
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason in (QSystemTrayIcon.ActivationReason.Trigger,
-                      QSystemTrayIcon.ActivationReason.DoubleClick):
+        if reason in (
+            QSystemTrayIcon.ActivationReason.Trigger,
+            QSystemTrayIcon.ActivationReason.DoubleClick,
+        ):
             self.show_window.emit()

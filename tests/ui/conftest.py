@@ -12,17 +12,17 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler  # noqa: E402
+from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
-from agents.fakes import ScriptedChatModel  # noqa: E402
-from agents.model import Request  # noqa: E402
-from app.capture.config import CaptureSettings  # noqa: E402
-from app.capture.fakes import FakeOcr, FakeScreen, FakeWindows  # noqa: E402
-from app.capture.service import CaptureService, build_service  # noqa: E402
-from app.services import Services  # noqa: E402
-from app.settings import Settings  # noqa: E402
-from storage.fakes import HashEmbedder, MemoryVectorIndex  # noqa: E402
-from storage.store import MemoryStore  # noqa: E402
+from agents.fakes import ScriptedChatModel
+from agents.model import Request
+from app.capture.config import CaptureSettings
+from app.capture.fakes import FakeOcr, FakeScreen, FakeWindows
+from app.capture.service import CaptureService, build_service
+from app.services import Services
+from app.settings import Settings
+from storage.fakes import HashEmbedder, MemoryVectorIndex
+from storage.store import MemoryStore
 
 FAILING = {QtMsgType.QtWarningMsg, QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg}
 #: What the offscreen platform says about window-manager calls it cannot do (qutebrowser ignores
@@ -89,11 +89,17 @@ def services(engram_home: Path, model: ScriptedChatModel, screen: FakeScreen) ->
         windows = FakeWindows()
         windows.show("editor", "notes.txt")
         fast = settings.model_copy(update={"interval_s": 0.1})
-        return build_service(store, fast, screen=screen, windows=windows,
-                             ocr=FakeOcr("meeting notes about the garden"))
+        return build_service(
+            store,
+            fast,
+            screen=screen,
+            windows=windows,
+            ocr=FakeOcr("meeting notes about the garden"),
+        )
 
-    return Services(Settings(), store_opener=open_store, model_factory=lambda _s: model,
-                    capture_factory=capture)
+    return Services(
+        Settings(), store_opener=open_store, model_factory=lambda _s: model, capture_factory=capture
+    )
 
 
 @pytest.fixture

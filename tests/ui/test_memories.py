@@ -1,0 +1,200 @@
+"""The memory browser over a real store: edit and undo, delete and search, vault masking,
+provenance, the tree view, sorting and validation messages."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from PySide6.QtCore import Qt
+
+from storage.records import EpisodicMemory, Event, MemoryType, SemanticMemory, VaultEntry
+from ui.memory_model import MASK
+
+
+def _loaded(qtbot, browser, memory_type: MemoryType, query: str = "") -> None:
+    browser.search.setText(query)
+    tab = browser.types.index(memory_type)
+    if browser.tabs.currentIndex() != tab:
+        browser.tabs.setCurrentIndex(tab)
+    before = browser._load_seq
+    browser.reload()
+    qtbot.waitUntil(
+        lambda: browser._load_seq == before + 1 and not browser.controller.tasks.running(),
+        timeout=5_000,
+    )
+
+
+def _titles(browser) -> list[str]:
+    return [r.headline() for r in browser.model.records()]
+
+
+def test_edit_a_memory_then_undo(qtbot, engram):
+    services = engram.controller.services
+    fact = services.add(SemanticMemory(name="Train", summary="The train leaves at 8:15"))
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    assert browser.select(fact.id)
+
+    browser.buttons["edit"].click()
+    qtbot.waitUntil(lambda: browser.dialog is not None)
+    dialog = browser.dialog
+    dialog.set_value("summary", "The train leaves at 8:45")
+    dialog.accept()
+    qtbot.waitUntil(lambda: services.get(fact.id).summary == "The train leaves at 8:45")
+    qtbot.waitUntil(lambda: "Train: The train leaves at 8:45" in _titles(browser))
+
+    browser.buttons["undo"].click()
+    qtbot.waitUntil(lambda: services.get(fact.id).summary == "The train leaves at 8:15")
+    qtbot.waitUntil(lambda: "Train: The train leaves at 8:15" in _titles(browser))
+    assert [c.op for c in services.history_of(fact.id)] == ["undo", "update", "create"]
+
+
+def test_history_dialog_undoes_the_chosen_change(qtbot, engram):
+    services = engram.controller.services
+    fact = services.add(SemanticMemory(name="Desk", summary="Desk is on floor 2"))
+    services.replace(services.get(fact.id).updated(summary="Desk is on floor 3"))
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    browser.select(fact.id)
+    browser.buttons["history"].click()
+    qtbot.waitUntil(lambda: browser.dialog is not None)
+    assert browser.dialog.table.rowCount() == 2
+    browser.dialog.table.selectRow(0)  # the update
+    browser.dialog.undo_button.click()
+    qtbot.waitUntil(lambda: services.get(fact.id).summary == "Desk is on floor 2")
+
+
+def test_delete_and_it_is_gone_from_search(qtbot, engram):
+    services = engram.controller.services
+    zebra = services.add(SemanticMemory(name="Zebra", summary="zebra crossing near the office"))
+    services.add(SemanticMemory(name="Lunch", summary="lunch at the zebra cafe on fridays"))
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC, "zebra crossing")
+    assert zebra.id in [r.id for r in browser.model.records()]
+    assert (
+        browser.model.headerData(
+            browser.model.columnCount() - 1, Qt.Orientation.Horizontal, Qt.ItemDataRole.DisplayRole
+        )
+        == "Score"
+    )
+    browser.select(zebra.id)
+    browser.buttons["delete"].click()
+    qtbot.waitUntil(lambda: "Deleted" in browser.status.text(), timeout=5_000)
+
+    _loaded(qtbot, browser, MemoryType.SEMANTIC, "zebra crossing")
+    assert zebra.id not in [r.id for r in browser.model.records()]
+    assert zebra.id not in [h.record.id for h in services.search("zebra crossing")]
+
+
+def test_add_explains_a_bad_value_and_stays_open(qtbot, engram):
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    browser.buttons["add"].click()
+    dialog = browser.dialog
+    dialog.accept()  # nothing filled in
+    assert dialog.isVisible() and "needs some text" in dialog.message.text()
+    dialog.set_value("name", "Empty")
+    dialog.set_value("summary", "x" * 100_001)
+    dialog.accept()
+    assert dialog.isVisible() and "Summary: " in dialog.message.text()
+    assert "the limit is 100,000" in dialog.message.text()
+    dialog.set_value("summary", "Now it has one")
+    dialog.tree.setText("notes/misc")
+    dialog.accept()
+    qtbot.waitUntil(lambda: "Empty: Now it has one" in _titles(browser))
+    added = next(r for r in browser.model.records() if r.headline() == "Empty: Now it has one")
+    assert added.tree_path == ("notes", "misc")
+
+
+def test_vault_values_are_masked_until_revealed(qtbot, engram):
+    services = engram.controller.services
+    key = services.add(VaultEntry(caption="Wi-Fi password", secret_value="hunter2-secret"))
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.KNOWLEDGE_VAULT)
+    row = browser.model.row_of(key.id)
+    secret = browser.model.index(row, 1)
+    assert browser.model.data(secret) == MASK
+    assert "hunter2" not in browser.details.toPlainText()
+    browser.select(key.id)
+    assert browser.buttons["reveal"].isEnabled()
+    browser.buttons["reveal"].click()
+    qtbot.waitUntil(lambda: browser.model.data(secret) == "hunter2-secret")
+    assert "hunter2-secret" in browser.details.toPlainText()
+    browser.buttons["reveal"].click()  # hide again
+    assert browser.model.data(secret) == MASK
+
+
+def test_why_do_i_know_this_shows_the_source_events(qtbot, engram):
+    services = engram.controller.services
+    event = Event(
+        source="screen",
+        app="firefox",
+        window_title="Tickets — Rail",
+        text="Your train to Lyon departs 08:15 from platform 4",
+    )
+    services.store().events.put(event)
+    trip = services.add(
+        EpisodicMemory(summary="Booked a train to Lyon", provenance=(event.id, "D1:3"))
+    )
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.EPISODIC)
+    browser.select(trip.id)
+    browser.buttons["why"].click()
+    qtbot.waitUntil(lambda: browser.dialog is not None)
+    table = browser.dialog.table
+    cells = [table.item(0, c).text() for c in range(4)]
+    assert cells[1:] == [
+        "firefox",
+        "Tickets — Rail",
+        "Your train to Lyon departs 08:15 from platform 4",
+    ]
+    assert "D1:3" in " ".join(w.text() for w in browser.dialog.findChildren(type(browser.status)))
+
+
+def test_tree_view_follows_tree_path_and_columns_sort(qtbot, engram):
+    services = engram.controller.services
+    now = datetime.now(UTC)
+    services.add(
+        EpisodicMemory(
+            summary="b standup",
+            occurred_at=now - timedelta(hours=2),
+            tree_path=("work", "meetings"),
+        )
+    )
+    services.add(
+        EpisodicMemory(summary="a gym", occurred_at=now - timedelta(hours=1), tree_path=("health",))
+    )
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.EPISODIC)
+    browser.view_mode.setCurrentIndex(1)
+    tree = browser.tree.model()
+    top = sorted(tree.item(r, 0).text() for r in range(tree.rowCount()))
+    assert top == ["health", "work"]
+    work = next(tree.item(r, 0) for r in range(tree.rowCount()) if tree.item(r, 0).text() == "work")
+    assert work.child(0, 0).text() == "meetings"
+    assert work.child(0, 0).child(0, 0).text() == "b standup"
+
+    def shown() -> list[str]:
+        proxy = browser.proxy
+        return [proxy.index(r, 1).data() for r in range(proxy.rowCount())]
+
+    assert shown() == ["a gym", "b standup"]  # newest first
+    browser.table.sortByColumn(1, Qt.SortOrder.AscendingOrder)  # by summary, A→Z
+    assert shown() == ["a gym", "b standup"]
+    browser.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)
+    assert shown() == ["b standup", "a gym"]
+    browser.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)  # by time, oldest first
+    assert shown() == ["b standup", "a gym"]
+
+
+def test_time_filter_hides_older_memories(qtbot, engram):
+    services = engram.controller.services
+    services.add(
+        EpisodicMemory(summary="old trip", occurred_at=datetime.now(UTC) - timedelta(days=40))
+    )
+    services.add(EpisodicMemory(summary="fresh coffee"))
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.EPISODIC)
+    assert sorted(_titles(browser)) == ["fresh coffee", "old trip"]
+    browser.when.setCurrentIndex(2)  # past 7 days
+    qtbot.waitUntil(lambda: _titles(browser) == ["fresh coffee"])
