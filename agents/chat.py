@@ -33,7 +33,7 @@ from storage.search import STOPWORDS
 from storage.store import MemoryStore
 
 _TAG = re.compile(r"\[?\bM(\d{1,3})\b\]?")
-_WORD = re.compile(r"[^\W_]{4,}", re.UNICODE)
+_WORD = re.compile(r"[^\W_]*\d[^\W_]*|[^\W_]{3,}", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -72,21 +72,28 @@ class ChatResult:
     event_id: str | None
 
 
-def find_citations(answer: str, items: Sequence[Retrieved]) -> tuple[Citation, ...]:
-    """Memories the answer cites by tag; when it names none, those whose distinctive words it
-    repeats (two or more words of four letters or more, or half of a short memory's)."""
+def find_citations(
+    answer: str, items: Sequence[Retrieved], question: str = ""
+) -> tuple[Citation, ...]:
+    """Memories the answer cites by tag; when it names none, those it visibly draws on: two or
+    more of the memory's words in the answer that the question did not already contain (a
+    number or date counts double: "Friday at 3pm" is evidence, "dentist" repeated is not)."""
     by_tag = {r.tag: r for r in items}
     explicit = [by_tag[f"M{n}"] for n in dict.fromkeys(_TAG.findall(answer)) if f"M{n}" in by_tag]
     if explicit:
         return tuple(_citation(r, True) for r in explicit)
-    said = {w.lower() for w in _WORD.findall(answer)} - STOPWORDS
+    said = _words(answer) - _words(question)
     inferred = []
     for item in items:
-        words = {w.lower() for w in _WORD.findall(item.record.index_text())} - STOPWORDS
-        shared = len(words & said)
-        if shared >= 2 and (shared >= 3 or shared * 2 >= len(words)):
+        shared = _words(item.record.index_text()) & said
+        weight = len(shared) + sum(any(ch.isdigit() for ch in w) for w in shared)
+        if weight >= 2:
             inferred.append(item)
     return tuple(_citation(r, False) for r in inferred)
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text) if len(w) > 1} - STOPWORDS
 
 
 def _citation(item: Retrieved, explicit: bool) -> Citation:
@@ -196,17 +203,18 @@ class ChatAgent:
         return timed_retrieve(self.store, topic, self.config.caps, self.budget(question))
 
     def request(self, question: str, history: Sequence[Message], context: Context) -> Request:
-        """System prompt (fixed instructions first, so a backend can reuse their cached
-        evaluation) with the memory sections, then the last turns, then the question."""
+        """The fixed instructions as the system prompt (the same every time, so llama.cpp reuses
+        their evaluation from the previous turn), the last turns, then one user message with
+        the tagged memory sections and the question (small models heed the user turn most)."""
         records = [r.record for r in context.items]
         turns = [
             Message(m.role, _scrub(clip(m.content, 400), records))
             for m in history[-self.config.history_turns :]
             if m.role in ("user", "assistant")
         ]
-        system = f"{prompts.load('chat')}\n\n{context.text}"
+        user = f"{context.text}\n\nQuestion: {question}"
         return Request(
-            messages=(Message("system", system), *turns, Message("user", question)),
+            messages=(Message("system", prompts.load("chat")), *turns, Message("user", user)),
             max_tokens=self.config.answer_tokens,
             temperature=self.config.temperature,
         )
@@ -221,7 +229,7 @@ class ChatAgent:
         started: float,
         cancelled: bool,
     ) -> ChatResult:
-        citations = find_citations(answer, context.items)
+        citations = find_citations(answer, context.items, question)
         event_id = None
         if self.config.record_turns:
             event_id = self._record_turn(question, answer, citations, cancelled)

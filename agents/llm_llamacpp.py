@@ -250,6 +250,9 @@ class LlamaCppModel:
                 "messages": [{"role": m.role, "content": m.content} for m in msgs],
                 "max_tokens": max_tokens,
                 "temperature": request.temperature,
+                # A mild penalty keeps small models out of loops in prose; in JSON it would
+                # fight the grammar's repeated quotes and braces.
+                "repeat_penalty": 1.1 if request.schema is None else 1.0,
                 "stream": True,
             }
             if request.stop:

@@ -2,8 +2,8 @@
 vLLM), for people who outgrow one machine. Standard library only: no SDK to install.
 
 Structured output is asked for the OpenAI way (`response_format: json_schema`); a server that
-answers 4xx to that (llama_cpp.server accepts only `json_object` with a `schema`) is asked again
-the other way, and the choice is remembered.
+refuses that (llama_cpp.server accepts only `json_object` with a `schema`) is asked again the
+other way, and the choice is remembered.
 """
 
 from __future__ import annotations
@@ -81,9 +81,13 @@ class OpenAICompatibleModel:
                     self._build(request, style), timeout=self._timeout
                 )
             except urllib.error.HTTPError as exc:
-                if 400 <= exc.code < 500 and n + 1 < len(styles):
-                    continue  # the server does not take this response_format; try the other
-                raise ModelError(f"the model server said {exc.code}: {_body(exc)}") from exc
+                body = _body(exc)
+                # A server that does not take this response_format says so with a 4xx (or, for
+                # llama_cpp.server, a 500 naming the field): ask again the other way.
+                refused = 400 <= exc.code < 500 or "response_format" in body
+                if refused and n + 1 < len(styles):
+                    continue
+                raise ModelError(f"the model server said {exc.code}: {body}") from exc
             except TimeoutError as exc:
                 raise ModelTimeout(f"the model server at {self._base} did not answer") from exc
             except urllib.error.URLError as exc:
@@ -172,4 +176,4 @@ def _body(exc: urllib.error.HTTPError) -> str:
         text = exc.read().decode("utf-8", errors="replace")
     except OSError:
         return exc.reason or ""
-    return text[:300]
+    return text[:600]

@@ -140,8 +140,11 @@ class MemoryLoop:
         actor = f"agents:{report.batch_id}"
         self.rollback(actor)
         try:
-            report.types = tuple(self.meta.choose(self.model, events, cancel, self.options))
+            chosen = self.meta.choose(self.model, events, cancel, self.options)
             report.llm_calls += 1
+            # Types without an agent here (a user may turn one off) are skipped.
+            fallback = [MemoryType.EPISODIC] if MemoryType.EPISODIC in self.agents else []
+            report.types = tuple([t for t in chosen if t in self.agents] or fallback)
             proposals: list[Proposal] = []
             for memory_type in report.types:
                 agent = self.agents[memory_type]

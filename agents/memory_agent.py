@@ -131,7 +131,7 @@ class MemoryAgent(ABC):
     fields: ClassVar[tuple[FieldSpec, ...]]
     kinds: ClassVar[tuple[str, ...]] = ALL_KINDS
     candidate_k: ClassVar[int] = 5
-    max_tokens: ClassVar[int] = 400
+    max_tokens: ClassVar[int] = 320
     #: Characters of event text shown to the model (about a quarter of that in tokens).
     event_chars: ClassVar[int] = 1600
 

@@ -42,7 +42,7 @@ class CoreAgent(MemoryAgent):
     fields = (FieldSpec("value", 1200),)
 
     def insert_fields(self) -> tuple[FieldSpec, ...]:
-        return (FieldSpec("label", enum=LABELS), FieldSpec("value", 200))
+        return (FieldSpec("label", enum=LABELS), FieldSpec("value", 160))
 
     def candidates(self, store: MemoryStore, events: Sequence[Event]) -> list[Candidate]:
         blocks = [store.core_block(label) for label in LABELS]

@@ -1,4 +1,8 @@
-"""The episodic memory agent: the user's timeline (what happened, when, who acted)."""
+"""The episodic memory agent: the user's timeline (what happened, when, who acted).
+
+The model writes the actor, a type and a one-sentence summary; the details are the observations'
+own text, so a small model spends no tokens copying them (and cannot garble them).
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,20 @@ from agents.memory_agent import MemoryAgent, clip
 from agents.operations import FieldSpec
 from storage.records import EpisodicMemory, Event, MemoryType, Record
 
+#: The observations' own words kept with an episode, so search finds what the summary left out.
+MAX_DETAILS_CHARS = 1000
+
+
+def details_of(events: Sequence[Event]) -> str:
+    return clip(" / ".join(e.text for e in events), MAX_DETAILS_CHARS)
+
 
 class EpisodicAgent(MemoryAgent):
     memory_type = MemoryType.EPISODIC
     fields = (
         FieldSpec("actor", 40),
-        FieldSpec("event_type", 40),
-        FieldSpec("summary", 240),
-        FieldSpec("details", 400, required_text=False),
+        FieldSpec("event_type", 30),
+        FieldSpec("summary", 200),
     )
 
     def render(self, record: Record) -> str:
@@ -29,6 +39,7 @@ class EpisodicAgent(MemoryAgent):
     ) -> Record:
         return EpisodicMemory(
             occurred_at=min(e.occurred_at for e in events),
+            details=details_of(events),
             tree_path=(fields["event_type"],),
             provenance=provenance,
             **fields,

@@ -24,8 +24,8 @@ class ProceduralAgent(MemoryAgent):
     memory_type = MemoryType.PROCEDURAL
     fields = (
         FieldSpec("entry_type", enum=("workflow", "guide", "script")),
-        FieldSpec("summary", 200),
-        FieldSpec("steps", 600, multiline=True),
+        FieldSpec("summary", 160),
+        FieldSpec("steps", 400, multiline=True),
     )
 
     def render(self, record: Record) -> str:

@@ -23,9 +23,9 @@ def content_of(events: Sequence[Event]) -> str:
 class ResourceAgent(MemoryAgent):
     memory_type = MemoryType.RESOURCE
     fields = (
-        FieldSpec("title", 100),
-        FieldSpec("resource_type", 40),
-        FieldSpec("summary", 240),
+        FieldSpec("title", 80),
+        FieldSpec("resource_type", 30),
+        FieldSpec("summary", 200),
     )
 
     def render(self, record: Record) -> str:

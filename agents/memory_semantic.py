@@ -13,9 +13,8 @@ from storage.records import Event, MemoryType, Record, SemanticMemory
 class SemanticAgent(MemoryAgent):
     memory_type = MemoryType.SEMANTIC
     fields = (
-        FieldSpec("name", 80),
-        FieldSpec("summary", 240),
-        FieldSpec("details", 400, required_text=False),
+        FieldSpec("name", 60),
+        FieldSpec("summary", 200),
     )
 
     def render(self, record: Record) -> str:

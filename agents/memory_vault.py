@@ -24,11 +24,10 @@ class VaultAgent(MemoryAgent):
     memory_type = MemoryType.KNOWLEDGE_VAULT
     kinds = ("insert", "update", "delete", "noop")
     fields = (
-        FieldSpec("entry_type", 40),
-        FieldSpec("caption", 120),
-        FieldSpec("secret_value", 200),
+        FieldSpec("entry_type", 30),
+        FieldSpec("caption", 100),
+        FieldSpec("secret_value", 120),
         FieldSpec("sensitivity", enum=("high", "medium", "low")),
-        FieldSpec("source", 80, required_text=False),
     )
 
     def render(self, record: Record) -> str:
@@ -41,4 +40,7 @@ class VaultAgent(MemoryAgent):
     def new_record(
         self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
     ) -> Record:
-        return VaultEntry(tree_path=(fields["entry_type"],), provenance=provenance, **fields)
+        source = ", ".join(dict.fromkeys(e.app or e.source for e in events))
+        return VaultEntry(
+            source=source[:200], tree_path=(fields["entry_type"],), provenance=provenance, **fields
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -85,6 +86,10 @@ class ChatModel(Protocol):
     def info(self) -> ModelInfo: ...
 
     def stream(self, request: Request, cancel: threading.Event | None = None) -> Iterator[str]: ...
+
+    def close(self) -> None:
+        """Release the model (a worker thread, memory); the model is unusable afterwards."""
+        ...
 
 
 def messages(system: str, user: str) -> tuple[Message, ...]:
@@ -195,3 +200,42 @@ def trim_to_fit(
         if keep_chars <= 1:
             break
     return tuple(out)
+
+
+@dataclass(frozen=True)
+class Speed:
+    ttft_ms: float
+    tokens: int
+    tokens_per_s: float  # generation only: from the first token to the last
+
+
+def measure_speed(model: ChatModel, request: Request | None = None) -> Speed:
+    """Time one generation (for `engram doctor` and the benchmarks)."""
+    request = request or Request(
+        messages("You are terse.", "Count from one to forty, in words."), max_tokens=48
+    )
+    started = time.perf_counter()
+    first = last = started
+    tokens = 0
+    for _ in model.stream(request):
+        last = time.perf_counter()
+        if tokens == 0:
+            first = last
+        tokens += 1
+    rate = (tokens - 1) / (last - first) if tokens > 1 and last > first else 0.0
+    return Speed((first - started) * 1000, tokens, rate)
+
+
+def template_family(template: str) -> str:
+    """A readable name for a GGUF chat template (the full Jinja text is long)."""
+    markers = [
+        ("<|im_start|>", "chatml"),
+        ("<|start_header_id|>", "llama-3"),
+        ("<start_of_turn>", "gemma"),
+        ("[INST]", "mistral/llama-2"),
+        ("<|user|>", "zephyr/phi"),
+    ]
+    for marker, name in markers:
+        if marker in template:
+            return name
+    return "custom" if template else "none (llama.cpp's fallback)"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+from agents.model import ChatModel
 from app.settings import Settings
 from storage.embedder_st import SentenceTransformerEmbedder
 from storage.protocols import Embedder, VectorIndex
@@ -26,3 +28,24 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> MemorySt
             return ChromaVectorIndex.http(url)
 
     return MemoryStore.open(data_dir, embedder or make_embedder(settings), factory)
+
+
+def make_chat_model(settings: Settings) -> ChatModel:
+    """The configured chat model: an OpenAI-compatible server when one is set, else llama.cpp
+    in-process (the embedded SmolLM2 unless a GGUF file is chosen). Loading takes seconds."""
+    llm = settings.llm
+    if llm.openai_base_url:
+        from agents.llm_openai import OpenAICompatibleModel
+
+        return OpenAICompatibleModel(
+            llm.openai_base_url,
+            model=llm.openai_model,
+            api_key=os.environ.get("ENGRAM_OPENAI_API_KEY"),
+            n_ctx=llm.n_ctx,
+            timeout_s=llm.call_timeout_s,
+        )
+    from agents.llm_llamacpp import LlamaCppModel
+
+    return LlamaCppModel(
+        llm.model_path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads
+    )

@@ -58,6 +58,38 @@ def check_store() -> CheckResult:
     return CheckResult("store", True, f"{stats['total']} memories in {stats['data_dir']}", details)
 
 
+@check
+def check_chat_model() -> CheckResult:
+    """Loads the configured chat model and times a short generation."""
+    from agents.model import measure_speed, template_family
+    from app.bootstrap import make_chat_model
+    from app.settings import load_settings
+
+    model = make_chat_model(load_settings())
+    try:
+        info = model.info
+        speed = measure_speed(model)
+    finally:
+        model.close()
+    details = {
+        "model": info.name,
+        "backend": info.backend,
+        "chat_template": template_family(info.chat_template),
+        "n_ctx": info.n_ctx,
+        "gpu_offload": info.gpu_offload,
+        "threads": info.threads,
+        "tokens_per_s": round(speed.tokens_per_s, 1),
+        "first_token_ms": round(speed.ttft_ms),
+        **info.details,
+    }
+    summary = (
+        f"{info.name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
+        f"template {details['chat_template']}, context {info.n_ctx}, "
+        f"GPU offload {'yes' if info.gpu_offload else 'no'}, {info.threads} threads"
+    )
+    return CheckResult("chat model", speed.tokens > 0, summary, details)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     results = run_checks()
     if args.json:

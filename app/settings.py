@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app import paths
 from app.capture.config import CaptureSettings
+from app.llm_config import LLMSettings
 from storage.errors import EngramError
 
 SETTINGS_VERSION = 1
@@ -31,6 +32,8 @@ class Settings(BaseModel):
     #: http://host:port of a `chroma run` server; None keeps vectors in the data folder.
     chroma_url: str | None = None
     search_k: int = Field(default=10, ge=1, le=200)
+    #: The chat model and the memory agents.
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     #: Screen capture: interval, monitors, exclusions, forced re-read, backlog bounds.
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
 

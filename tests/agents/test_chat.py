@@ -53,10 +53,12 @@ def test_retrieval_spans_types_with_caps_and_tagged_sections(seeded: MemoryStore
     kinds = [item.record.kind for item in result.context.items]
     assert kinds.count(MemoryType.SEMANTIC) <= 4
     assert {MemoryType.EPISODIC, MemoryType.RESOURCE, MemoryType.KNOWLEDGE_VAULT} <= set(kinds)
-    system = model.calls[0].messages[0].content
+    [system, user] = model.calls[0].messages
+    assert system.role == "system" and "<core_memory>" not in system.content
     for tag in ("<core_memory>", "<episodic_memory>", "</semantic_memory>", "[M1]"):
-        assert tag in system
-    assert "Name is Sam" in system
+        assert tag in user.content
+    assert "Name is Sam" in user.content
+    assert user.content.endswith("Question: When is my train to Lyon?")
     assert [item.tag for item in result.context.items] == [
         f"M{n}" for n in range(1, len(kinds) + 1)
     ]
@@ -69,7 +71,7 @@ def test_high_sensitivity_vault_values_never_reach_the_prompt(seeded: MemoryStor
     history = [Message("user", "my password is tr41n-S3cret right?"), Message("assistant", "ok")]
     result = agent.ask("What is my train booking password and reference?", history).result
     assert {i.record.kind for i in result.context.items} >= {MemoryType.KNOWLEDGE_VAULT}
-    prompt = "\n".join(m.content for m in model.calls[0].messages[:-1])
+    prompt = "\n".join(m.content for m in model.calls[0].messages)
     assert "Train booking password" in prompt and "REF-99812" in prompt
     assert "tr41n-S3cret" not in prompt
 
@@ -99,9 +101,13 @@ def test_citations_are_inferred_from_shared_words_when_no_tag_is_given(
 ) -> None:
     items = ChatAgent(seeded, ScriptedChatModel()).ask("train Lyon").result.context.items
     answer = "You booked a train to Lyon for the conference."
-    cited = find_citations(answer, items)
+    cited = find_citations(answer, items, "train Lyon")
     assert cited and not any(c.explicit for c in cited)
     assert any(c.memory_type is MemoryType.EPISODIC for c in cited)
+    # Words the question already had are no evidence; a time is.
+    assert not find_citations("The train to Lyon.", items, "train Lyon")
+    resource = [i for i in items if i.record.kind is MemoryType.RESOURCE]
+    assert find_citations("At 8:05.", resource, "When does the train leave?")
 
 
 def test_each_turn_becomes_an_event(seeded: MemoryStore) -> None:

@@ -40,7 +40,6 @@ EPISODE = {
     "actor": "user",
     "event_type": "meeting",
     "summary": "Met Dana to plan the Q3 launch",
-    "details": "",
 }
 
 
@@ -75,14 +74,13 @@ def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStor
         {"types": ["core", "episodic", "semantic", "procedural", "resource", "knowledge_vault"]},
         {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"}]},
         {"operations": [EPISODE]},
-        {"operations": [{"op": "insert", "name": "Dana", "summary": "Dana leads marketing",
-                         "details": ""}]},
+        {"operations": [{"op": "insert", "name": "Dana", "summary": "Dana leads marketing"}]},
         {"operations": [{"op": "insert", "entry_type": "workflow", "summary": "Release steps",
                          "steps": "1. tag\n2. build\n3. upload"}]},
         {"operations": [{"op": "insert", "title": "Q3 plan", "resource_type": "document",
                          "summary": "The launch plan"}]},
         {"operations": [{"op": "insert", "entry_type": "credential", "caption": "VPN password",
-                         "secret_value": "hunter2!", "sensitivity": "high", "source": "chat"}]},
+                         "secret_value": "hunter2!", "sensitivity": "high"}]},
     )  # fmt: skip
     events = make_events("I am Sam. Met Dana (marketing lead) on the Q3 plan; VPN pw hunter2!")
     report = loop_for(fake_store, model).process(events)
@@ -138,7 +136,7 @@ def _ops_using_aliases(prompt: str) -> str:
             alias[text.split(":")[0]] = key
     ops = [
         {"op": "merge", "ids": [alias["Dana"], alias["Dana Smith"]], "name": "Dana",
-         "summary": "Dana works in marketing", "details": ""},
+         "summary": "Dana works in marketing"},
         {"op": "delete", "id": alias["Kyoto"]},
     ]  # fmt: skip
     return json.dumps({"operations": ops})
@@ -149,7 +147,7 @@ def test_update_keeps_old_provenance_and_adds_the_batch(fake_store: MemoryStore)
     model = ScriptedChatModel(
         {"types": ["semantic"]},
         {"operations": [{"op": "update", "id": "m1", "name": "Dana",
-                         "summary": "Dana now works in marketing", "details": ""}]},
+                         "summary": "Dana now works in marketing"}]},
     )  # fmt: skip
     events = make_events("Dana works in marketing now")
     report = loop_for(fake_store, model).process(events)
@@ -165,10 +163,8 @@ def test_unknown_id_is_rejected_and_the_rest_applied(fake_store: MemoryStore) ->
     model = ScriptedChatModel(
         {"types": ["semantic"]},
         {"operations": [{"op": "delete", "id": "m99"},
-                        {"op": "update", "id": "sem_invented", "name": "x", "summary": "y",
-                         "details": ""},
-                        {"op": "insert", "name": "Rust", "summary": "Rust is a language",
-                         "details": ""}]},
+                        {"op": "update", "id": "sem_invented", "name": "x", "summary": "y"},
+                        {"op": "insert", "name": "Rust", "summary": "Rust is a language"}]},
     )  # fmt: skip
     report = loop_for(fake_store, model).process(make_events("Learning Rust"))
     assert len(report.rejected) == 2 and all("not among" in r for r in report.rejected)
@@ -179,7 +175,7 @@ def test_unknown_id_is_rejected_and_the_rest_applied(fake_store: MemoryStore) ->
 def test_empty_content_is_rejected(fake_store: MemoryStore) -> None:
     model = ScriptedChatModel(
         {"types": ["semantic"]},
-        {"operations": [{"op": "insert", "name": "  ", "summary": "   ", "details": ""}]},
+        {"operations": [{"op": "insert", "name": "  ", "summary": "   "}]},
     )
     report = loop_for(fake_store, model).process(make_events("nothing much"))
     assert report.writes == [] and any("empty" in r for r in report.rejected)
@@ -189,7 +185,7 @@ def test_empty_content_is_rejected(fake_store: MemoryStore) -> None:
 def test_operation_count_is_bounded(fake_store: MemoryStore) -> None:
     inserts = [
         {"op": "insert", "name": f"Topic {n}", "summary": f"Distinct fact number {n} about "
-         f"{w}", "details": ""}
+         f"{w}"}
         for n, w in enumerate(["apples", "boats", "clouds", "drums", "eagles", "forks", "gems"])
     ]  # fmt: skip
     model = ScriptedChatModel({"types": ["semantic"]}, {"operations": inserts})
@@ -206,7 +202,7 @@ def test_near_duplicate_insert_is_merged(fake_store: MemoryStore) -> None:
     model = ScriptedChatModel(
         {"types": ["semantic"]},
         {"operations": [{"op": "insert", "name": "Dana",
-                         "summary": "Dana leads the marketing team at Acme", "details": ""}]},
+                         "summary": "Dana leads the marketing team at Acme"}]},
     )  # fmt: skip
     events = make_events("Dana leads marketing at Acme")
     report = loop_for(fake_store, model).process(events)
@@ -217,7 +213,7 @@ def test_near_duplicate_insert_is_merged(fake_store: MemoryStore) -> None:
 
 
 def test_duplicate_inserts_within_one_batch_collapse(fake_store: MemoryStore) -> None:
-    same = {"op": "insert", "name": "Kyoto", "summary": "Trip to Kyoto in May", "details": ""}
+    same = {"op": "insert", "name": "Kyoto", "summary": "Trip to Kyoto in May"}
     model = ScriptedChatModel({"types": ["semantic"]}, {"operations": [same, same]})
     report = loop_for(fake_store, model).process(make_events("Kyoto trip in May"))
     assert len(report.writes) == 1 and fake_store.count(MemoryType.SEMANTIC) == 1
@@ -261,8 +257,8 @@ def test_a_failing_write_is_rolled_back(
     model = ScriptedChatModel(
         {"types": ["episodic", "semantic"]},
         {"operations": [EPISODE]},
-        {"operations": [{"op": "update", "id": "m1", "name": "Dana", "summary": "In marketing",
-                         "details": ""}, {"op": "delete", "id": "m3"}]},
+        {"operations": [{"op": "update", "id": "m1", "name": "Dana", "summary": "In marketing"},
+                        {"op": "delete", "id": "m3"}]},
     )  # fmt: skip
 
     def broken_delete(memory_id: str, actor: str = "user") -> object:

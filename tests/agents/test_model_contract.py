@@ -110,13 +110,35 @@ def test_abandoned_stream_leaves_the_model_usable(model: ChatModel) -> None:
     assert complete(model, Request(messages("Be brief.", "Say hi."), max_tokens=8)).strip()
 
 
-def test_prompt_longer_than_the_context_is_trimmed_not_fatal(model: ChatModel) -> None:
+@pytest.fixture(params=BACKENDS)
+def small_context_model(request: pytest.FixtureRequest) -> Iterator[ChatModel]:
+    """Each backend with a 512-token window, so overflowing it is cheap to test."""
+    if request.param == "scripted":
+        from agents.fakes import ScriptedChatModel
+
+        yield ScriptedChatModel(n_ctx=512)
+    elif request.param == "llamacpp":
+        from agents.llm_llamacpp import LlamaCppModel
+
+        model = LlamaCppModel(n_ctx=512, threads=2)
+        yield model
+        model.close()
+    else:
+        from agents.llm_openai import OpenAICompatibleModel
+
+        url = request.getfixturevalue("llama_server")
+        yield OpenAICompatibleModel(url, n_ctx=512, timeout_s=60)
+
+
+def test_prompt_longer_than_the_context_is_trimmed_not_fatal(
+    small_context_model: ChatModel,
+) -> None:
     filler = "The quick brown fox jumps over the lazy dog. " * 1500  # ~15k tokens
     request = Request(
         (Message("system", "Answer briefly."), Message("user", filler + "\nWhat animal jumps?")),
         max_tokens=8,
     )
-    assert isinstance(complete(model, request, timeout_s=120), str)
+    assert isinstance(complete(small_context_model, request, timeout_s=120), str)
 
 
 def test_info_describes_the_model(model: ChatModel) -> None:

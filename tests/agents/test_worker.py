@@ -17,7 +17,7 @@ from storage.records import MemoryType
 from storage.store import MemoryStore
 from tests.agents.conftest import make_events
 
-EPISODE = {"op": "insert", "actor": "user", "event_type": "note", "summary": "S", "details": ""}
+EPISODE = {"op": "insert", "actor": "user", "event_type": "note", "summary": "S"}
 
 
 def episodic_only(request: Request) -> str:

@@ -1,0 +1,145 @@
+"""`engram ask QUESTION` (streams an answer with its sources) and `engram digest` (runs the
+memory agents over the events waiting in the queue)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from agents.chat import ChatAgent, ChatConfig, ChatResult
+from agents.loop import BatchReport, MemoryLoop
+from agents.memory_agent import CallOptions
+from agents.worker import MemoryWorker
+from app.settings import load_settings
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from app.bootstrap import make_chat_model, open_store
+
+    settings = load_settings()
+    llm = settings.llm
+    config = ChatConfig(
+        context_tokens=llm.chat_context_tokens,
+        answer_tokens=llm.answer_tokens,
+        record_turns=not args.no_record,
+    )
+    with open_store(settings) as store:
+        model = make_chat_model(settings)
+        try:
+            reply = ChatAgent(store, model, config).ask(args.question)
+            interrupted = False
+            try:
+                for chunk in reply:
+                    if not args.json:
+                        print(chunk, end="", flush=True)
+            except KeyboardInterrupt:
+                reply.cancel()
+                interrupted = True
+            result = reply.result
+        finally:
+            model.close()
+    if args.json:
+        print(json.dumps(result_json(result), ensure_ascii=False, indent=2))
+    else:
+        print()
+        print_sources(result)
+    return 130 if interrupted else 0
+
+
+def result_json(result: ChatResult) -> dict[str, Any]:
+    return {
+        "question": result.question,
+        "answer": result.answer,
+        "citations": [
+            {
+                "tag": c.tag,
+                "id": c.memory_id,
+                "type": c.memory_type.value,
+                "headline": c.headline,
+                "explicit": c.explicit,
+            }
+            for c in result.citations
+        ],
+        "retrieved": [
+            {"tag": i.tag, "id": i.record.id, "type": i.record.kind.value}
+            for i in result.context.items
+        ],
+        "topic": result.context.topic,
+        "ttft_ms": None if result.ttft_ms is None else round(result.ttft_ms, 1),
+        "retrieval_ms": round(result.context.retrieval_ms, 1),
+        "tokens": result.tokens,
+        "seconds": round(result.seconds, 3),
+        "cancelled": result.cancelled,
+        "event_id": result.event_id,
+    }
+
+
+def print_sources(result: ChatResult) -> None:
+    if result.cancelled:
+        print("(stopped)")
+    if not result.citations:
+        if result.context.items:
+            print(f"(no memory cited; {len(result.context.items)} were in the prompt)")
+        else:
+            print("(no stored memory matched the question)")
+        return
+    print("Sources:")
+    for c in result.citations:
+        how = "" if c.explicit else " (inferred)"
+        print(f"  [{c.tag}] {c.memory_type.value}: {c.headline}  id={c.memory_id}{how}")
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from app.bootstrap import make_chat_model, open_store
+
+    settings = load_settings()
+    with open_store(settings) as store:
+        model = make_chat_model(settings)
+        try:
+            options = CallOptions(timeout_s=settings.llm.call_timeout_s)
+            loop = MemoryLoop(store, model, options=options)
+            worker = MemoryWorker(store, loop, batch_size=settings.llm.memory_batch_size)
+            reports: list[BatchReport] = []
+            try:
+                while args.batches is None or len(reports) < args.batches:
+                    report = worker.run_once()
+                    if report is None:
+                        break
+                    reports.append(report)
+                    print(
+                        f"batch {report.batch_id}: {len(report.event_ids)} events → "
+                        f"{len(report.writes)} writes ({report.seconds:.1f} s)",
+                        file=sys.stderr,
+                    )
+            except KeyboardInterrupt:
+                print("stopped; the batch in progress stays queued", file=sys.stderr)
+            backlog = worker.backlog()
+        finally:
+            model.close()
+    summary = {
+        "batches": len(reports),
+        "events": sum(len(r.event_ids) for r in reports),
+        "writes": sum(len(r.writes) for r in reports),
+        "rejected": sum(len(r.rejected) for r in reports),
+        "llm_calls": sum(r.llm_calls for r in reports),
+        "backlog": backlog,
+    }
+    print(json.dumps(summary, indent=None if args.json else 2))
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("ask", help="ask your memories a question (streams the answer)")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    p.add_argument(
+        "--no-record", action="store_true", help="do not keep this turn as a memory event"
+    )
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("digest", help="run the memory agents over the queued events")
+    p.add_argument("--batches", type=int, help="stop after this many batches")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_digest)

@@ -1,0 +1,55 @@
+"""Settings of the chat model and the agents (the `llm` section of Settings)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class LLMSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    #: A GGUF file run by llama.cpp; None means the embedded SmolLM2-135M-Instruct.
+    model_path: Path | None = None
+    #: http://host:port[/v1] of an OpenAI-compatible server (llama-server, Ollama, vLLM);
+    #: when set it is used instead of llama.cpp in-process. Its API key, if it needs one, is
+    #: read from the ENGRAM_OPENAI_API_KEY environment variable, never saved here.
+    openai_base_url: str | None = None
+    openai_model: str = "default"
+    #: Context window in tokens; prompts are trimmed to fit it.
+    n_ctx: int = Field(default=4096, ge=512, le=262_144)
+    #: Layers offloaded to the GPU: None = all when llama.cpp was built with GPU support,
+    #: 0 = CPU only, -1 = all.
+    n_gpu_layers: int | None = Field(default=None, ge=-1)
+    #: CPU threads for llama.cpp; None = a sensible default for this machine.
+    threads: int | None = Field(default=None, ge=1, le=256)
+    #: Tokens of memories in a chat prompt. Small by default: prompt evaluation is most of the
+    #: time to first token on a CPU. Raise it for a bigger model or a GPU.
+    chat_context_tokens: int = Field(default=320, ge=32, le=131_072)
+    answer_tokens: int = Field(default=256, ge=16, le=8192)
+    #: Events per memory-agent batch.
+    memory_batch_size: int = Field(default=8, ge=1, le=128)
+    #: Seconds one model call may take before it is abandoned (and the batch retried).
+    call_timeout_s: float = Field(default=180.0, gt=0, le=3600)
+
+    @field_validator("model_path")
+    @classmethod
+    def _gguf(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if not value.is_file():
+            raise ValueError(f"chat model file {value} does not exist")
+        if value.suffix.lower() != ".gguf":
+            raise ValueError(f"{value.name} is not a GGUF file (llama.cpp needs .gguf)")
+        return value
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("openai_base_url must start with http:// or https://")
+        return value.rstrip("/")

@@ -1,0 +1,152 @@
+"""Chat latency and streaming speed over a store of 10k memories.
+
+    python -m bench.chat --json
+
+Fills a fresh store (real SQLite and Chroma, the embedded MiniLM) with synthetic memories of
+every type, then asks questions through the chat agent with the configured model (the embedded
+SmolLM2 by default). Reports the median time to first token (retrieval + prompt evaluation),
+the median retrieval time, and generation speed through the agent next to llama.cpp alone on
+the very same prompt (`raw_tokens_per_s`). Targets on a 2-core CPU with the embedded model:
+ttft_ms_p50 <= 1000 and tokens_per_s >= 0.9 x raw_tokens_per_s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from agents.chat import ChatAgent, ChatConfig
+from agents.model import ChatModel, Request
+from bench.retrieval import make_embedder, synthetic_query, synthetic_record
+from storage.store import MemoryStore
+
+
+def fill(store: MemoryStore, memories: int, rng: random.Random) -> float:
+    started = time.perf_counter()
+    for start in range(0, memories, 512):
+        batch = [synthetic_record(i, rng) for i in range(start, min(memories, start + 512))]
+        store.add_many(batch, actor="bench")
+    store.set_core("human", "Name is Sam. Works as a product manager in Lisbon.")
+    store.set_core("persona", "Engram answers briefly and cites its memories.")
+    return time.perf_counter() - started
+
+
+def raw_speed(model: ChatModel, request: Request) -> float:
+    """Tokens/s of the backend alone on `request`: for llama.cpp, `create_chat_completion`
+    called directly on the model's own thread; otherwise the backend's plain stream."""
+    call = getattr(model, "call", None)
+    if call is None:
+        return _rate(model.stream(request))
+    msgs = [{"role": m.role, "content": m.content} for m in request.messages]
+
+    def run(llm: Any) -> float:
+        chunks = llm.create_chat_completion(
+            messages=msgs,
+            max_tokens=request.max_tokens,
+            temperature=request.temperature,
+            stream=True,
+        )
+        return _rate(c["choices"][0]["delta"].get("content") for c in chunks)
+
+    rate: float = call(run)
+    return rate
+
+
+def _rate(chunks: Any) -> float:
+    first = last = 0.0
+    n = 0
+    for chunk in chunks:
+        if not chunk:
+            continue
+        last = time.perf_counter()
+        if n == 0:
+            first = last
+        n += 1
+    return (n - 1) / (last - first) if n > 1 and last > first else 0.0
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from app.bootstrap import make_chat_model
+    from app.settings import load_settings
+
+    rng = random.Random(args.seed)
+    settings = load_settings()
+    embedder = make_embedder(args.embedder)
+    embedder.embed(["warm-up"])
+    with tempfile.TemporaryDirectory(prefix="engram-bench-chat-") as tmp:
+        store = MemoryStore.open(Path(tmp), embedder)
+        model = make_chat_model(settings)
+        try:
+            fill_s = fill(store, args.memories, rng)
+            config = ChatConfig(
+                context_tokens=args.context_tokens or settings.llm.chat_context_tokens,
+                answer_tokens=args.answer_tokens,
+                record_turns=False,
+            )
+            agent = ChatAgent(store, model, config)
+            warm = agent.ask(synthetic_query(rng)).result  # first-call costs are not latency
+            assert warm.tokens > 0, "the model produced nothing"
+            ttft, retrieval, rates, raws, prompt_tokens = [], [], [], [], []
+            for _ in range(args.questions):
+                question = synthetic_query(rng)
+                result = agent.ask(question).result
+                if result.ttft_ms is None:
+                    continue
+                ttft.append(result.ttft_ms)
+                retrieval.append(result.context.retrieval_ms)
+                gen_s = result.seconds - result.ttft_ms / 1000
+                if result.tokens > 1 and gen_s > 0:
+                    rates.append((result.tokens - 1) / gen_s)
+                request = agent.request(question, (), result.context)
+                raws.append(raw_speed(model, request))
+                prompt_tokens.append(sum(len(m.content) for m in request.messages) / 3.2)
+            info = model.info
+        finally:
+            model.close()
+            store.close()
+    return {
+        "ttft_ms_p50": round(statistics.median(ttft), 1),
+        "retrieval_ms_p50": round(statistics.median(retrieval), 2),
+        "tokens_per_s": round(statistics.median(rates), 1),
+        "raw_tokens_per_s": round(statistics.median(raws), 1),
+        "ttft_ms_p95": round(sorted(ttft)[int(0.95 * (len(ttft) - 1))], 1),
+        "questions": len(ttft),
+        "memories": args.memories,
+        "fill_s": round(fill_s, 1),
+        "prompt_tokens_est_p50": round(statistics.median(prompt_tokens)),
+        "model": info.name,
+        "backend": info.backend,
+        "gpu_offload": info.gpu_offload,
+        "threads": info.threads,
+        "embedder": embedder.name,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--memories", type=int, default=10_000)
+    parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument("--answer-tokens", type=int, default=64)
+    parser.add_argument("--context-tokens", type=int, help="memory budget (default: settings)")
+    parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("ENGRAM_KEYRING", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    result = run(args)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Events per second through the whole memory-agent loop, and model calls per batch.
+
+    python -m bench.ingest --json
+
+Queues synthetic screen and chat events in a fresh store (real SQLite and Chroma, the embedded
+MiniLM), then drains the queue through the meta manager and the memory agents with the
+configured model (the embedded SmolLM2 by default), exactly as the background worker does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from agents.loop import BatchFailed, MemoryLoop
+from agents.memory_agent import CallOptions
+from agents.worker import MemoryWorker
+from bench.retrieval import APPS, PEOPLE, PLACES, TOPICS, make_embedder
+from storage.records import Event
+from storage.store import MemoryStore
+
+SCREENS = [
+    "Meeting notes: {person} and I {verb} the {topic}. Next step: send the summary to {person2}.",
+    "Email from {person}: the {topic} for {place} is due on Friday. Call +1 555 01{n:02d}.",
+    "How to deploy: 1. git pull 2. make build 3. scp dist to {place} server 4. restart service",
+    "Reading '{topic} handbook.pdf', chapter 3: budgets, owners ({person}) and deadlines.",
+    "Chat with {person}: I prefer tea over coffee and I live in {place}.",
+    "Browser: booking a flight to {place} for the {topic} workshop next month.",
+]
+VERBS = ["reviewed", "planned", "postponed", "finished"]
+
+
+def synthetic_event(i: int, rng: random.Random) -> Event:
+    text = SCREENS[i % len(SCREENS)].format(
+        person=rng.choice(PEOPLE),
+        person2=rng.choice(PEOPLE),
+        topic=rng.choice(TOPICS),
+        place=rng.choice(PLACES),
+        verb=rng.choice(VERBS),
+        n=i % 100,
+    )
+    return Event(
+        text=text,
+        source="chat" if "Chat with" in text else "screen",
+        app=rng.choice(APPS),
+        occurred_at=datetime(2026, 11, 2, 9, tzinfo=UTC) + timedelta(minutes=7 * i),
+    )
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from app.bootstrap import make_chat_model
+    from app.settings import load_settings
+
+    rng = random.Random(args.seed)
+    settings = load_settings()
+    embedder = make_embedder(args.embedder)
+    embedder.embed(["warm-up"])
+    with tempfile.TemporaryDirectory(prefix="engram-bench-ingest-") as tmp:
+        store = MemoryStore.open(Path(tmp), embedder)
+        model = make_chat_model(settings)
+        try:
+            store.events.put_many([synthetic_event(i, rng) for i in range(args.events)])
+            options = CallOptions(timeout_s=settings.llm.call_timeout_s)
+            worker = MemoryWorker(store, MemoryLoop(store, model, options=options), args.batch)
+            reports, failures = [], 0
+            started = time.perf_counter()
+            while True:
+                try:
+                    report = worker.run_once()
+                except BatchFailed as exc:
+                    failures += 1
+                    print(f"batch failed: {exc}", file=sys.stderr)
+                    if failures > args.events:
+                        break
+                    continue
+                if report is None:
+                    break
+                reports.append(report)
+            elapsed = time.perf_counter() - started
+            counts = store.stats()["memories"]
+            backlog = worker.backlog()
+            info = model.info
+        finally:
+            model.close()
+            store.close()
+    done = sum(len(r.event_ids) for r in reports)
+    return {
+        "events_per_s": round(done / elapsed, 3) if elapsed else 0.0,
+        "llm_calls_per_batch": round(statistics.mean(r.llm_calls for r in reports), 2)
+        if reports
+        else 0.0,
+        "events": args.events,
+        "events_done": done,
+        "batch_size": args.batch,
+        "batches": len(reports),
+        "failed_batches": failures,
+        "seconds_per_batch_p50": round(statistics.median(r.seconds for r in reports), 2)
+        if reports
+        else None,
+        "writes": sum(len(r.writes) for r in reports),
+        "rejected_operations": sum(len(r.rejected) for r in reports),
+        "memories": counts,
+        "backlog": backlog,
+        "model": info.name,
+        "backend": info.backend,
+        "seconds": round(elapsed, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=24)
+    parser.add_argument("--batch", type=int, default=8, help="events per agent batch")
+    parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm")
+    parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print JSON only")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("ENGRAM_KEYRING", "0")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    result = run(args)
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""The agents with the embedded SmolLM2-135M, through llama.cpp in-process and through a real
+llama_cpp.server: structure only (valid operations applied, answers with citations), never
+wording. Batches are kept small so the whole file runs in about a minute on two cores."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from agents.chat import ChatAgent, ChatConfig
+from agents.loop import MemoryLoop
+from agents.memory_agent import CallOptions
+from agents.memory_core import CoreAgent
+from agents.memory_episodic import EpisodicAgent
+from agents.memory_semantic import SemanticAgent
+from agents.model import ChatModel, Preempted, Request, complete, messages
+from storage.errors import NotFound
+from storage.records import EpisodicMemory, MemoryType, SemanticMemory
+from storage.store import MemoryStore
+from tests.agents.conftest import make_events
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(params=["llamacpp", "http"])
+def real_model(request: pytest.FixtureRequest) -> ChatModel:
+    if request.param == "llamacpp":
+        model: ChatModel = request.getfixturevalue("llama_model")
+        return model
+    from agents.llm_openai import OpenAICompatibleModel
+
+    return OpenAICompatibleModel(request.getfixturevalue("llama_server"), n_ctx=2048)
+
+
+def test_a_batch_becomes_valid_applied_operations(
+    fake_store: MemoryStore, real_model: ChatModel
+) -> None:
+    agents = {a.memory_type: a for a in (CoreAgent(), EpisodicAgent(), SemanticAgent())}
+    # A generous timeout: on a shared 2-core machine a call can be ten times slower than alone.
+    loop = MemoryLoop(fake_store, real_model, agents=agents, options=CallOptions(timeout_s=600))
+    events = make_events(
+        "My name is Sam and I work as a nurse in Lyon.",
+        "Meeting with Dana at 10:00 about the hospital rota for December.",
+    )
+    report = loop.process(events)
+    assert report.types and set(report.types) <= set(agents)
+    assert report.llm_calls >= 1 + len(report.types)
+    ids = {e.id for e in events}
+    for op, type_name, memory_id in report.writes:
+        assert op in {"insert", "update", "merge", "delete", "merge-duplicate", "rewrite"}
+        if op == "delete":
+            with pytest.raises(NotFound):
+                fake_store.get(memory_id)
+            continue
+        record = fake_store.get(memory_id)
+        assert record.kind.value == type_name
+        assert ids & set(record.provenance)
+        assert record.index_text().strip()
+        assert fake_store.history(memory_id)[0].actor == f"agents:{report.batch_id}"
+    assert all(isinstance(r, str) and r for r in report.rejected)
+
+
+def test_chat_answers_from_memory_with_citations(
+    fake_store: MemoryStore, real_model: ChatModel
+) -> None:
+    fake_store.set_core("human", "Name is Sam")
+    fake_store.add_many(
+        [
+            EpisodicMemory(summary="Booked a dentist appointment for Friday at 3pm"),
+            SemanticMemory(name="Dentist", summary="Dr Moreau is Sam's dentist, in Lyon"),
+        ]
+    )
+    agent = ChatAgent(fake_store, real_model, ChatConfig(answer_tokens=48))
+    reply = agent.ask("Who is my dentist?")
+    chunks = list(reply)
+    result = reply.result
+    assert chunks and result.answer and result.tokens == len(chunks)
+    assert result.ttft_ms is not None and result.context.items
+    shown = {i.record.id for i in result.context.items}
+    assert result.citations, f"no citation in {result.answer!r}"
+    assert {c.memory_id for c in result.citations} <= shown
+    assert result.event_id and fake_store.events.get(result.event_id).source == "chat"
+
+
+def test_chat_preempts_memory_work_on_the_one_model(llama_model: ChatModel) -> None:
+    background = Request(
+        messages("You count.", "Count from one to two hundred in words."),
+        max_tokens=400,
+        background=True,
+    )
+    outcome: list[object] = []
+    started = threading.Event()
+
+    def memory_work() -> None:
+        try:
+            for _ in llama_model.stream(background):
+                started.set()
+            outcome.append("finished")
+        except Preempted as exc:
+            outcome.append(exc)
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=memory_work)
+    thread.start()
+    assert started.wait(60)
+    t0 = time.monotonic()
+    answer = complete(llama_model, Request(messages("Be brief.", "Say hello."), max_tokens=8))
+    chat_s = time.monotonic() - t0
+    thread.join(60)
+    assert answer.strip()
+    assert len(outcome) == 1 and isinstance(outcome[0], Preempted)
+    assert chat_s < 30  # it did not wait for the 400-token background generation
+
+
+def test_memory_types_are_real_enum_values(fake_store: MemoryStore, llama_model: ChatModel) -> None:
+    from agents.meta import MetaMemoryManager
+
+    chosen = MetaMemoryManager().choose(llama_model, make_events("Saved the VPN password"))
+    assert chosen and all(isinstance(t, MemoryType) for t in chosen)
+    assert len(chosen) == len(set(chosen))
