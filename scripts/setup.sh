@@ -13,6 +13,10 @@ TORCH_CPU_VERSION=2.13.0
 # System packages later features need (OCR, a virtual screen for tests, Qt's xcb deps).
 APT_PACKAGES=(${ENGRAM_APT_PACKAGES:-})
 APT_PACKAGES+=(tesseract-ocr tesseract-ocr-eng xvfb libtk8.6 fonts-dejavu-core)  # capture: OCR, test screen
+# desktop app: Qt's xcb platform plugin needs these on a real (or Xvfb) screen; trayer hosts the
+# tray icon in the test that starts the real app
+APT_PACKAGES+=(libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0
+    libxcb-xkb1 libxcb-cursor0 libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 trayer)
 
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -8,7 +8,7 @@ clicking it asks the main window to open that memory in the memory browser.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QTextCursor
@@ -52,7 +52,7 @@ class Turn:
     state: str = "waiting"  # waiting, streaming, done, stopped, failed
     error: str = ""
     tokens: int = 0
-    extra: dict[str, str] = field(default_factory=dict)
+    result: ChatResult | None = None
 
     def markdown(self, model_state: str) -> str:
         out = [f"**You:** {self.question}", ""]
@@ -61,7 +61,7 @@ class Turn:
         if by_tag:  # the answer's own [M1] tags become links to the memories
             answer = _TAG.sub(
                 lambda m: (
-                    f"[{m.group(1)}]({memory_url(by_tag[m.group(1)].memory_id)})"
+                    f"[\\[{m.group(1)}\\]]({memory_url(by_tag[m.group(1)].memory_id)})"
                     if m.group(1) in by_tag
                     else m.group(0)
                 ),
@@ -166,6 +166,7 @@ class ChatView(QWidget):
         self.refresh()
 
     def _finished(self, turn: Turn, result: ChatResult) -> None:
+        turn.result = result
         turn.answer = result.answer
         turn.citations = result.citations
         turn.state = "stopped" if result.cancelled else "done"

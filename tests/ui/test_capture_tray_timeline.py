@@ -68,7 +68,8 @@ def test_exclusions_are_validated_applied_and_saved(qtbot, engram):
     qtbot.waitUntil(lambda: panel.rules_message.text().startswith("Not saved"))
     assert "([unclosed" in panel.rules_message.text()
     assert "secret project" not in services.capture().exclusions.title_patterns
-    engram.window.error_button.setVisible(False)
+    assert engram.window.error_button.isVisible()  # the status bar's error indicator
+    assert "Saving exclusions" in engram.window.error_button.toolTip()
 
     panel.apps.setPlainText("keepassxc\nsignal")
     panel.titles.setPlainText("secret project")

@@ -198,3 +198,16 @@ def test_time_filter_hides_older_memories(qtbot, engram):
     assert sorted(_titles(browser)) == ["fresh coffee", "old trip"]
     browser.when.setCurrentIndex(2)  # past 7 days
     qtbot.waitUntil(lambda: _titles(browser) == ["fresh coffee"])
+
+
+def test_reindex_shows_progress_in_the_status_bar(qtbot, engram):
+    services = engram.controller.services
+    services.store().add_many([SemanticMemory(name=f"n{i}", summary=f"fact {i}") for i in range(5)])
+    progress: list[tuple[int, int]] = []
+    engram.controller.tasks.progress.connect(lambda _label, d, t: progress.append((d, t)))
+    window = engram.window
+    window.reindex()
+    assert "Re-indexing" in window.activity_label.text()
+    qtbot.waitUntil(lambda: window.activity_label.text() == "Re-indexed 5 memories.")
+    assert progress and progress[-1] == (5, 5)
+    assert window.progress.maximum() == 5
