@@ -45,7 +45,7 @@ def export_store(
             offset = 0
             while batch := store.browse(memory_type, limit=1000, offset=offset, newest_first=False):
                 for record in batch:
-                    data = store.encode_for_export(record, reveal_secrets)
+                    data = store.codec.export_dict(record, reveal_secrets)
                     fh.write(json.dumps(data, ensure_ascii=False) + "\n")
                     markdown.append(_markdown(record))
                     n += 1
@@ -91,7 +91,7 @@ def import_store(store: MemoryStore, in_dir: Path) -> dict[str, int]:
         records = []
         for lineno, data in rows:
             try:
-                records.append(store.decode_external(memory_type, data))
+                records.append(store.codec.decode(memory_type, data))
             except Exception as exc:
                 raise ImportFailed(
                     f"{path}:{lineno}: not a valid {memory_type.value} memory: {exc}"

@@ -15,20 +15,20 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from storage.codec import RecordCodec
 from storage.crypto import VaultCipher, load_or_create_key
 from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt
 from storage.events import EventQueue
+from storage.history import Change, change_from_row, latest_undoable, log_change
 from storage.protocols import Embedder, VectorIndex
 from storage.records import (
     CoreBlock,
     MemoryType,
     Record,
-    VaultEntry,
-    record_class,
 )
 from storage.search import HybridSearcher, SearchOptions
 from storage.sqlite_db import Database, DataDirLock
@@ -45,21 +45,6 @@ class SearchHit:
     ranks: dict[str, int]
 
 
-@dataclass(frozen=True)
-class Change:
-    """One row of history: what a memory was before and after an operation."""
-
-    seq: int
-    at: datetime
-    op: str
-    memory_id: str
-    memory_type: MemoryType
-    before: dict[str, Any] | None
-    after: dict[str, Any] | None
-    actor: str
-    reverts: int | None
-
-
 class MemoryStore:
     def __init__(
         self,
@@ -72,7 +57,7 @@ class MemoryStore:
         self._db = db
         self._index = index
         self._embedder = embedder
-        self._cipher = cipher
+        self.codec = RecordCodec(cipher)
         self._lock = lock
         store_id = db.get_meta("store_id") or "x"
         model = hashlib.sha1(embedder.name.encode()).hexdigest()[:8]
@@ -149,7 +134,7 @@ class MemoryStore:
                             "update it instead"
                         )
                 self._write_row(conn, record)
-                self._log(conn, "create", record, None, record, actor)
+                log_change(conn, self.codec, "create", record, None, record, actor)
         self._index_records(records, vectors)
         return list(records)
 
@@ -168,7 +153,7 @@ class MemoryStore:
                     f"{record.id} is a {before.kind.value} memory, not {record.kind.value}"
                 )
             self._write_row(conn, record)
-            self._log(conn, "update", record, before, record, actor)
+            log_change(conn, self.codec, "update", record, before, record, actor)
         self._index_records([record], vectors)
         return record
 
@@ -176,7 +161,7 @@ class MemoryStore:
         with self._db.transaction() as conn:
             before = self._get_in(conn, memory_id)
             self._delete_row(conn, before)
-            self._log(conn, "delete", before, before, None, actor)
+            log_change(conn, self.codec, "delete", before, before, None, actor)
         self._flush_vector_deletes()
         return before
 
@@ -201,40 +186,26 @@ class MemoryStore:
         """Revert history entry `seq` (default: the latest not already reverted)."""
         with self._db.transaction() as conn:
             if seq is None:
-                row = conn.execute(
-                    "SELECT * FROM history h WHERE reverts IS NULL AND NOT EXISTS "
-                    "(SELECT 1 FROM history r WHERE r.reverts = h.seq) ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
+                row = latest_undoable(conn)
             else:
                 row = conn.execute("SELECT * FROM history WHERE seq = ?", (seq,)).fetchone()
             if row is None:
                 raise NotFound("nothing to undo" if seq is None else f"no history entry {seq}")
-            change = _change(row)
+            change = change_from_row(row)
             current = self._maybe_get_in(conn, change.memory_id)
             if change.before is None:  # undo a create
                 if current is not None:
                     self._delete_row(conn, current)
                 new = None
             else:
-                new = self._decode(change.memory_type, change.before)
+                new = self.codec.decode(change.memory_type, change.before)
                 self._write_row(conn, new)
             log_new = new or current
             if log_new is None:
                 raise NotFound(f"memory {change.memory_id} no longer exists")
-            cur = conn.execute(
-                "INSERT INTO history(at, op, memory_id, type, before, after, actor, reverts) "
-                "VALUES(?, 'undo', ?, ?, ?, ?, ?, ?)",
-                (
-                    time.time(),
-                    change.memory_id,
-                    change.memory_type.value,
-                    self._encode(current) if current else None,
-                    self._encode(new) if new else None,
-                    actor,
-                    change.seq,
-                ),
+            undo_seq = log_change(
+                conn, self.codec, "undo", log_new, current, new, actor, reverts=change.seq
             )
-            undo_seq = int(cur.lastrowid or 0)
         if new is not None:
             self._index_records([new])
         self._flush_vector_deletes()
@@ -259,7 +230,7 @@ class MemoryStore:
             for row in self._db.query(
                 f"SELECT id, type, data FROM memories WHERE id IN ({marks})", chunk
             ):
-                found[row["id"]] = self._decode(row["type"], json.loads(row["data"]))
+                found[row["id"]] = self.codec.decode(row["type"], json.loads(row["data"]))
         return [found[i] for i in ids if i in found]
 
     def browse(
@@ -285,7 +256,7 @@ class MemoryStore:
         sql.append(f"ORDER BY ts {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?")
         params += [limit, offset]
         rows = self._db.query(" ".join(sql), params)
-        return [self._decode(r["type"], json.loads(r["data"])) for r in rows]
+        return [self.codec.decode(r["type"], json.loads(r["data"])) for r in rows]
 
     def count(self, memory_type: MemoryType | None = None) -> int:
         if memory_type is None:
@@ -299,7 +270,7 @@ class MemoryStore:
         rows = self._db.query("SELECT data FROM memories WHERE label = ?", (label,))
         if not rows:
             return None
-        block = self._decode(MemoryType.CORE, json.loads(rows[0]["data"]))
+        block = self.codec.decode(MemoryType.CORE, json.loads(rows[0]["data"]))
         assert isinstance(block, CoreBlock)
         return block
 
@@ -338,7 +309,7 @@ class MemoryStore:
                 row = rows.get(cand.id)  # None: a vector left by a crash; repair drops it
                 if row is None or not lo <= row["ts"] < hi:
                     continue
-                record = self._decode(row["type"], json.loads(row["data"]))
+                record = self.codec.decode(row["type"], json.loads(row["data"]))
                 hits.append(SearchHit(record, cand.score, cand.ranks))
                 if len(hits) == k:
                     return hits
@@ -352,13 +323,13 @@ class MemoryStore:
                 "SELECT * FROM history WHERE memory_id = ? ORDER BY seq DESC LIMIT ?",
                 (memory_id, limit),
             )
-        return [_change(r) for r in rows]
+        return [change_from_row(r) for r in rows]
 
     def history_entry(self, seq: int) -> Change:
         rows = self._db.query("SELECT * FROM history WHERE seq = ?", (seq,))
         if not rows:
             raise NotFound(f"no history entry {seq}")
-        return _change(rows[0])
+        return change_from_row(rows[0])
 
     def stats(self) -> dict[str, Any]:
         counts = {t.value: 0 for t in MemoryType}
@@ -389,7 +360,7 @@ class MemoryStore:
             )
             if not rows:
                 return done
-            self._index_records([self._decode(r["type"], json.loads(r["data"])) for r in rows])
+            self._index_records([self.codec.decode(r["type"], json.loads(r["data"])) for r in rows])
             done += len(rows)
             if progress:
                 progress(done, total)
@@ -447,28 +418,6 @@ class MemoryStore:
         if not content.strip():
             raise InvalidText(f"a {record.kind.value} memory needs some text")
 
-    def _encode(self, record: Record) -> str:
-        data = record.model_dump(mode="json")
-        if isinstance(record, VaultEntry) and not VaultCipher.is_encrypted(record.secret_value):
-            data["secret_value"] = self._cipher.encrypt(record.secret_value)
-        return json.dumps(data, ensure_ascii=False)
-
-    def _decode(self, memory_type: MemoryType | str, data: dict[str, Any]) -> Record:
-        if memory_type == MemoryType.KNOWLEDGE_VAULT and VaultCipher.is_encrypted(
-            data.get("secret_value", "")
-        ):
-            data = {**data, "secret_value": self._cipher.decrypt(data["secret_value"])}
-        return record_class(memory_type).model_validate(data)
-
-    def decode_external(self, memory_type: MemoryType | str, data: dict[str, Any]) -> Record:
-        """Validate a record from an export (secrets plain or encrypted with this store's key)."""
-        return self._decode(memory_type, data)
-
-    def encode_for_export(self, record: Record, reveal_secrets: bool) -> dict[str, Any]:
-        if reveal_secrets:
-            return record.model_dump(mode="json")
-        return dict(json.loads(self._encode(record)))
-
     def _write_row(self, conn: Any, record: Record) -> None:
         label = record.label if isinstance(record, CoreBlock) else None
         old = conn.execute("SELECT rowid FROM memories WHERE id = ?", (record.id,)).fetchone()
@@ -482,7 +431,7 @@ class MemoryStore:
             (
                 record.id,
                 record.kind.value,
-                self._encode(record),
+                self.codec.encode(record),
                 record.timestamp.timestamp(),
                 record.created_at.timestamp(),
                 record.updated_at.timestamp(),
@@ -507,50 +456,13 @@ class MemoryStore:
 
     def _maybe_get_in(self, conn: Any, memory_id: str) -> Record | None:
         row = conn.execute("SELECT type, data FROM memories WHERE id = ?", (memory_id,)).fetchone()
-        return self._decode(row[0], json.loads(row[1])) if row else None
+        return self.codec.decode(row[0], json.loads(row[1])) if row else None
 
     def _get_in(self, conn: Any, memory_id: str) -> Record:
         record = self._maybe_get_in(conn, memory_id)
         if record is None:
             raise NotFound(f"no memory with id {memory_id!r}")
         return record
-
-    def _log(
-        self,
-        conn: Any,
-        op: str,
-        record: Record,
-        before: Record | None,
-        after: Record | None,
-        actor: str,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO history(at, op, memory_id, type, before, after, actor) "
-            "VALUES(?, ?, ?, ?, ?, ?, ?)",
-            (
-                time.time(),
-                op,
-                record.id,
-                record.kind.value,
-                self._encode(before) if before else None,
-                self._encode(after) if after else None,
-                actor,
-            ),
-        )
-
-
-def _change(row: Any) -> Change:
-    return Change(
-        seq=int(row["seq"]),
-        at=datetime.fromtimestamp(row["at"], UTC),
-        op=str(row["op"]),
-        memory_id=str(row["memory_id"]),
-        memory_type=MemoryType(row["type"]),
-        before=json.loads(row["before"]) if row["before"] else None,
-        after=json.loads(row["after"]) if row["after"] else None,
-        actor=str(row["actor"]),
-        reverts=row["reverts"],
-    )
 
 
 def _open_index(
