@@ -40,6 +40,9 @@ EMBEDDED_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 #: Tokens added by the chat template around each message (role markers), plus a margin.
 _PER_MESSAGE_OVERHEAD = 8
 _DONE = object()
+#: Bounds llama.cpp's grammar handles safely (see `grammar_safe`).
+MAX_GRAMMAR_STRING = 512
+MAX_GRAMMAR_ITEMS = 64
 
 
 def embedded_model_path() -> Path:
@@ -72,6 +75,23 @@ def gpu_offload_supported() -> bool:
     import llama_cpp
 
     return bool(llama_cpp.llama_supports_gpu_offload())
+
+
+def grammar_safe(schema: Any) -> Any:
+    """`schema` with string and list bounds clamped. llama-cpp-python writes `maxLength: n` as
+    n nested optional rules, and llama.cpp's grammar parser recurses through them: past about a
+    thousand it overflows its stack and the process dies. Clamped, a longer value is only
+    shorter; unclamped, it is a crash."""
+    if isinstance(schema, list):
+        return [grammar_safe(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: grammar_safe(v) for k, v in schema.items()}
+    if isinstance(out.get("maxLength"), int) and out["maxLength"] > MAX_GRAMMAR_STRING:
+        out["maxLength"] = MAX_GRAMMAR_STRING
+    if isinstance(out.get("maxItems"), int) and out["maxItems"] > MAX_GRAMMAR_ITEMS:
+        out["maxItems"] = MAX_GRAMMAR_ITEMS
+    return out
 
 
 @dataclass
@@ -258,7 +278,8 @@ class LlamaCppModel:
             if request.stop:
                 kwargs["stop"] = list(request.stop)
             if request.schema is not None:
-                kwargs["response_format"] = {"type": "json_object", "schema": request.schema}
+                schema = grammar_safe(request.schema)
+                kwargs["response_format"] = {"type": "json_object", "schema": schema}
             chunks = self._llm.create_chat_completion(**kwargs)
             for chunk in chunks:
                 if job.stopped():

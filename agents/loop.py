@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.memory_agent import CallOptions, MemoryAgent, Proposal
+from agents.memory_agent import CallOptions, Candidate, MemoryAgent, Proposal
 from agents.memory_core import REWRITE_AT, CoreAgent
 from agents.memory_episodic import EpisodicAgent
 from agents.memory_procedural import ProceduralAgent
@@ -176,7 +176,7 @@ class MemoryLoop:
         for proposal in proposals:
             agent = self.agents[proposal.memory_type]
             report.rejected.extend(proposal.rejected)
-            shown = [c.record for c in proposal.candidates]
+            shown = list(proposal.candidates)
             for op in proposal.operations:
                 if len(writes) >= self.max_writes:
                     report.rejected.append(f"{agent.name}: over {self.max_writes} writes")
@@ -203,7 +203,7 @@ class MemoryLoop:
         self,
         agent: MemoryAgent,
         op: Any,
-        shown: list[Record],
+        shown: list[Candidate],
         planned: list[Write],
         events: Sequence[Event],
         report: BatchReport,
@@ -219,17 +219,16 @@ class MemoryLoop:
             for write in planned:
                 if write.action == "add" and same_memory(write.record, record):
                     raise ValueError("a near-duplicate of another insert in this batch")
-            existing = self._near_duplicate(record, shown)
+            existing = self._near_duplicate(record, [c.record for c in shown])
             if existing is None:
                 return [Write("add", record, "insert")]
             merged = self._merged(agent, existing, op.fields, event_ids, events)
             return [Write("replace", merged, "merge-duplicate")]
+        if isinstance(op, Update | Delete) and "#" in op.id:
+            return [self._core_line(agent, op, shown, planned, event_ids, report, cancel)]
         if isinstance(op, Update):
             current = self._get(op.id, agent)
             provenance = _union(current.provenance, event_ids)
-            if isinstance(current, CoreBlock):
-                value = str(op.fields["value"])
-                return [self._core_write(agent, current, value, provenance, report, cancel)]
             changed = agent.changed_record(current, op.fields, provenance, events)
             return [Write("replace", changed, "update")]
         if isinstance(op, Merge):
@@ -296,6 +295,45 @@ class MemoryLoop:
         provenance = _union(existing.provenance, block.provenance)
         write = self._core_write(agent, existing, value, provenance, report, cancel)
         return Write(action, write.record, write.op)
+
+    def _core_base(self, block_id: str, planned: list[Write]) -> tuple[CoreBlock, str]:
+        """A core block as this batch has planned it so far, and the write action it needs."""
+        for write in planned:
+            if write.record.id == block_id and isinstance(write.record, CoreBlock):
+                return write.record, write.action
+        block = self.store.get(block_id)
+        if not isinstance(block, CoreBlock):
+            raise ValueError(f"{block_id} is not a core block")
+        return block, "replace"
+
+    def _core_line(
+        self,
+        agent: MemoryAgent,
+        op: Update | Delete,
+        shown: Sequence[Candidate],
+        planned: list[Write],
+        event_ids: tuple[str, ...],
+        report: BatchReport,
+        cancel: threading.Event | None,
+    ) -> Write:
+        """Rewrite or drop the line of a core block that the model was shown, found by its
+        text (earlier operations of the batch may have moved it)."""
+        candidate = next((c for c in shown if c.target == op.id), None)
+        if candidate is None:
+            raise ValueError(f"{op.id} was not shown")
+        block, action = self._core_base(candidate.record.id, planned)
+        lines = block.value.splitlines()
+        old = candidate.line_text
+        if old not in lines:
+            raise ValueError(f"the line {old!r} is no longer in the {block.label} block")
+        at = lines.index(old)
+        if isinstance(op, Update):
+            lines[at] = str(op.fields["value"])
+        else:
+            del lines[at]
+        provenance = _union(block.provenance, event_ids)
+        write = self._core_write(agent, block, "\n".join(lines), provenance, report, cancel)
+        return Write(action, write.record, "delete-line" if isinstance(op, Delete) else write.op)
 
     def _core_write(
         self,

@@ -37,7 +37,7 @@ from agents.operations import (
     operations_schema,
 )
 from storage.errors import EngramError
-from storage.records import Event, MemoryType, Record
+from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -47,10 +47,22 @@ ALL_KINDS = ("insert", "update", "merge", "delete", "noop")
 
 @dataclass(frozen=True)
 class Candidate:
-    """An existing memory shown to the model under a short alias ("m1")."""
+    """An existing memory shown to the model under a short alias ("m1"); for a core block,
+    one of its lines (`line` is its index), so the model edits a fact, not the whole block."""
 
     alias: str
     record: Record
+    line: int | None = None
+
+    @property
+    def target(self) -> str:
+        """The id an operation on this candidate names: the memory's, or "block_id#line"."""
+        return self.record.id if self.line is None else f"{self.record.id}#{self.line}"
+
+    @property
+    def line_text(self) -> str:
+        assert self.line is not None and isinstance(self.record, CoreBlock)
+        return self.record.value.splitlines()[self.line]
 
 
 @dataclass(frozen=True)
@@ -121,6 +133,16 @@ def render_events(events: Sequence[Event], max_chars: int) -> str:
     return "\n".join(lines)
 
 
+def degenerate(text: str) -> bool:
+    """Text a small model produced by looping ("0000…", "the the the …"), not content."""
+    if len(text) < 24:
+        return False
+    if len(set(text)) <= 4:
+        return True
+    words = text.split()
+    return len(words) >= 8 and len(set(words)) * 4 <= len(words)
+
+
 def clip(text: str, width: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -164,6 +186,9 @@ class MemoryAgent(ABC):
     def insert_fields(self) -> tuple[FieldSpec, ...]:
         return self.fields
 
+    def render_candidate(self, candidate: Candidate) -> str:
+        return self.render(candidate.record)
+
     # ----- shared behaviour ----------------------------------------------------------------
 
     def candidates(self, store: MemoryStore, events: Sequence[Event]) -> list[Candidate]:
@@ -175,7 +200,7 @@ class MemoryAgent(ABC):
         return [Candidate(f"m{n}", h.record) for n, h in enumerate(hits, start=1)]
 
     def request(self, events: Sequence[Event], candidates: Sequence[Candidate]) -> Request:
-        shown = "\n".join(f"{c.alias}: {self.render(c.record)}" for c in candidates)
+        shown = "\n".join(f"{c.alias}: {self.render_candidate(c)}" for c in candidates)
         kind = self.memory_type.value.replace("_", " ")
         user = (
             f"Existing {kind} memories (ids you may use):\n{shown or '(none yet)'}\n\n"
@@ -216,7 +241,7 @@ class MemoryAgent(ABC):
         rejected with a reason and the rest are kept."""
         if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
             raise InvalidOutput(f'expected {{"operations": [...]}} from the {self.name} agent')
-        ids = {c.alias: c.record.id for c in candidates}
+        ids = {c.alias: c.target for c in candidates}
         ops: list[Operation] = []
         rejected: list[str] = []
         for raw in data["operations"][: MAX_OPS_PER_AGENT * 2]:
@@ -272,6 +297,8 @@ class MemoryAgent(ABC):
                 )
             if spec.required_text and not value:
                 raise OperationRejected(f"{self.name}: {spec.name} is empty")
+            if degenerate(value):
+                raise OperationRejected(f"{self.name}: {spec.name} is a runaway repetition")
             out[spec.name] = value[: spec.max_length]
         return out
 

@@ -3,16 +3,20 @@ leave nothing lost or half-applied."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from agents.fakes import Scripted, ScriptedChatModel, Stall
 from agents.loop import BatchFailed, MemoryLoop
-from agents.memory_agent import CallOptions
+from agents.memory_agent import CallOptions, Candidate
+from agents.memory_core import CoreAgent
 from agents.model import ModelError
 from agents.operations import MAX_OPS_PER_AGENT
 from storage.records import (
     CoreBlock,
     EpisodicMemory,
+    Event,
     MemoryType,
     ProceduralMemory,
     ResourceMemory,
@@ -280,7 +284,7 @@ def test_core_append_and_rewrite_past_ninety_percent(fake_store: MemoryStore) ->
     model = ScriptedChatModel(
         {"types": ["core"]},
         {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"}]},
-        {"value": REWRITTEN},
+        {"lines": REWRITTEN.splitlines()},
     )
     report = loop_for(fake_store, model).process(make_events("I'm Sam"))
     assert report.llm_calls == 3 and [w[0] for w in report.writes] == ["rewrite"]
@@ -289,7 +293,8 @@ def test_core_append_and_rewrite_past_ninety_percent(fake_store: MemoryStore) ->
     assert human.value == REWRITTEN
     rewrite_request = model.calls[-1]
     assert rewrite_request.schema is not None
-    assert rewrite_request.schema["properties"]["value"]["maxLength"] == block.limit // 2
+    lines = rewrite_request.schema["properties"]["lines"]
+    assert lines["maxItems"] * (lines["items"]["maxLength"] + 1) <= block.limit // 2
 
 
 def test_core_rewrite_falls_back_to_the_newest_lines(fake_store: MemoryStore) -> None:
@@ -315,6 +320,55 @@ def test_two_lines_for_one_core_block_both_land(fake_store: MemoryStore) -> None
     loop_for(fake_store, model).process(make_events("I'm Sam from Lyon"))
     human = fake_store.core_block("human")
     assert isinstance(human, CoreBlock) and human.value == "Name is Sam\nLives in Lyon"
+
+
+def test_core_lines_are_updated_and_deleted_one_fact_at_a_time(fake_store: MemoryStore) -> None:
+    fake_store.set_core("human", "Name is Sam\nLives in Lyon\nLikes tea")
+    model = ScriptedChatModel({"types": ["core"]}, lambda req: _core_ops(req.messages[1].content))
+    report = loop_for(fake_store, model).process(
+        make_events("Sam moved to Paris; now drinks coffee")
+    )
+    assert not report.rejected
+    human = fake_store.core_block("human")
+    assert human is not None and human.value == "Name is Sam\nLives in Paris\nLikes coffee"
+    assert len(report.writes) == 1  # three line operations, one write of the block
+
+
+def _core_ops(prompt: str) -> str:
+    import json
+
+    alias = {line.split(": [human] ")[1]: line.split(":")[0] for line in prompt.splitlines()
+             if ": [human] " in line}  # fmt: skip
+    return json.dumps({"operations": [
+        {"op": "update", "id": alias["Lives in Lyon"], "value": "Lives in Paris"},
+        {"op": "delete", "id": alias["Likes tea"]},
+        {"op": "insert", "label": "human", "value": "Likes coffee"},
+    ]})  # fmt: skip
+
+
+def test_a_core_line_changed_meanwhile_is_rejected(fake_store: MemoryStore) -> None:
+    fake_store.set_core("human", "Name is Sam\nLives in Lyon")
+    agent = CoreAgent()
+    shown = agent.candidates(fake_store, [])
+    fake_store.set_core("human", "Name is Sam\nLives in Nice")  # the user edited it
+    model = ScriptedChatModel(
+        {"types": ["core"]},
+        {"operations": [{"op": "delete", "id": shown[1].alias}]},
+    )
+    loop = loop_for(fake_store, model)
+    loop.agents[MemoryType.CORE] = _Frozen(shown)
+    report = loop.process(make_events("whatever"))
+    assert report.writes == [] and "no longer in the human block" in report.rejected[0]
+
+
+class _Frozen(CoreAgent):
+    """A core agent whose candidates were taken before the user's edit."""
+
+    def __init__(self, shown: list[Candidate]) -> None:
+        self._shown = shown
+
+    def candidates(self, store: MemoryStore, events: Sequence[Event]) -> list[Candidate]:
+        return self._shown
 
 
 def test_high_sensitivity_values_are_never_shown_to_agents(fake_store: MemoryStore) -> None:

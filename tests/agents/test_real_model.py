@@ -10,12 +10,13 @@ import time
 import pytest
 
 from agents.chat import ChatAgent, ChatConfig
-from agents.loop import MemoryLoop
-from agents.memory_agent import CallOptions
+from agents.loop import MemoryLoop, default_agents
+from agents.memory_agent import CallOptions, MemoryAgent
 from agents.memory_core import CoreAgent
 from agents.memory_episodic import EpisodicAgent
 from agents.memory_semantic import SemanticAgent
 from agents.model import ChatModel, Preempted, Request, complete, messages
+from agents.operations import Delete, Insert, Merge, Update
 from storage.errors import NotFound
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory
 from storage.store import MemoryStore
@@ -121,3 +122,32 @@ def test_memory_types_are_real_enum_values(fake_store: MemoryStore, llama_model:
     chosen = MetaMemoryManager().choose(llama_model, make_events("Saved the VPN password"))
     assert chosen and all(isinstance(t, MemoryType) for t in chosen)
     assert len(chosen) == len(set(chosen))
+
+
+SIX_AGENTS = list(default_agents().values())
+
+
+@pytest.mark.parametrize("agent", SIX_AGENTS, ids=lambda a: a.name)
+def test_each_agent_fills_its_schema_with_valid_operations(
+    fake_store: MemoryStore, llama_model: ChatModel, agent: MemoryAgent
+) -> None:
+    fake_store.set_core("human", "Name is Sam")
+    fake_store.add(SemanticMemory(name="VPN", summary="The office VPN is run by IT"))
+    events = make_events(
+        "Sam saved the office VPN password 'Blue-42-Kite' and the IT desk phone 555-0199.",
+        "To connect: 1. open the VPN app 2. pick Lyon 3. paste the password.",
+    )
+    candidates = agent.candidates(fake_store, events)
+    proposal = agent.propose(llama_model, events, candidates, options=CallOptions(timeout_s=600))
+    assert proposal.memory_type is agent.memory_type
+    shown = {c.target for c in candidates}
+    for op in proposal.operations:
+        assert op.op in agent.kinds and op.memory_type is agent.memory_type
+        if isinstance(op, Insert | Update | Merge):
+            specs = agent.insert_fields() if isinstance(op, Insert) else agent.fields
+            assert set(op.fields) == {s.name for s in specs}
+            assert all(op.fields[s.name] for s in specs if s.required_text or s.enum)
+        if isinstance(op, Update | Delete):
+            assert op.id in shown
+        if isinstance(op, Merge):
+            assert set(op.ids) <= shown
