@@ -27,8 +27,9 @@ from app.capture.config import CaptureSettings
 from app.capture.service import CaptureService, CaptureStatus, build_service, capture_log_for
 from app.settings import Settings, SettingsError, save_settings
 from storage.capture_log import CaptureGap, CaptureLog
+from storage.history import Change
 from storage.records import EpisodicMemory, Event, MemoryType, Record
-from storage.store import Change, MemoryStore, SearchHit
+from storage.store import MemoryStore, SearchHit
 
 log = logging.getLogger(__name__)
 

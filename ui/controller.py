@@ -24,6 +24,7 @@ class Controller(QObject):
     store_failed = Signal(str)
     model_changed = Signal(str, str)  # state, detail (model name or error)
     capture_changed = Signal(object)  # CaptureSnapshot
+    capture_failed = Signal(str)  # capture could not be set up (no screen, no OCR engine)
     backlog_changed = Signal(dict)
     memories_changed = Signal()
     error = Signal(str)
@@ -94,6 +95,7 @@ class Controller(QObject):
             self._open_capture,
             self.autostart_capture,
             on_done=self._set_capture,
+            on_error=lambda exc: self.capture_failed.emit(str(exc)),
             quiet=True,
         )
         if self.load_model:

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
 
 from app.services import Provenance
 from storage.errors import EngramError
+from storage.history import Change
 from storage.records import MemoryType, Record, record_class
-from storage.store import Change
 from ui.memory_model import TYPE_TITLES, local_time
 
 # (field, widget kind, label); kinds: line, text, lines, datetime, secret, or a tuple of choices

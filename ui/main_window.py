@@ -131,6 +131,7 @@ class MainWindow(QMainWindow):
         c.model_changed.connect(self._model)
         c.backlog_changed.connect(self._backlog)
         c.capture_changed.connect(self._capture)
+        c.capture_failed.connect(self._capture_failed)
         c.store_failed.connect(self._store_failed)
 
     def _activity(self, labels: list[str]) -> None:
@@ -179,6 +180,10 @@ class MainWindow(QMainWindow):
 
     def _capture(self, snapshot: CaptureSnapshot) -> None:
         self.capture_label.setText(f"Capture: {state_text(snapshot)}")
+
+    def _capture_failed(self, message: str) -> None:
+        self.capture_label.setText("Capture: unavailable")
+        self.capture_label.setToolTip(message)
 
     def _store_failed(self, message: str) -> None:
         self.activity_label.setText("Memories could not be opened")

@@ -29,8 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from storage.history import Change
 from storage.records import MemoryType, Record, VaultEntry
-from storage.store import Change, SearchHit
+from storage.store import SearchHit
 from ui.controller import Controller
 from ui.dialogs import HistoryDialog, MemoryEditor, ProvenanceDialog
 from ui.memory_model import (

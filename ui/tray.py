@@ -81,6 +81,7 @@ class Tray(QObject):
         self.icon.setToolTip("Engram")
         self.icon.activated.connect(self._activated)
         controller.capture_changed.connect(self.update_state)
+        controller.capture_failed.connect(self._unavailable)
 
     @staticmethod
     def available() -> bool:
@@ -103,6 +104,12 @@ class Tray(QObject):
         self.pause_hour_action.setEnabled(not snapshot.paused)
         self.icon.setIcon(engram_icon(capture_state(snapshot)))
         self.icon.setToolTip(f"Engram — capture: {text}")
+
+    def _unavailable(self, message: str) -> None:
+        self.state_action.setText("Capture: unavailable")
+        self.icon.setToolTip(f"Engram — capture unavailable: {message}")
+        for action in (self.pause_action, self.pause_hour_action):
+            action.setEnabled(False)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (

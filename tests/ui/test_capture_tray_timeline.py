@@ -118,3 +118,25 @@ def test_timeline_shows_memories_events_and_gaps_of_the_day(qtbot, engram):
             browser.current() is not None and browser.current().headline() == "Planned the garden"
         )
     )
+
+
+def test_capture_that_cannot_start_is_reported_not_fatal(qtbot, services, monkeypatch):
+    from ui.app import EngramApp
+
+    def no_screen(*_args):
+        raise RuntimeError("no X display to capture")
+
+    monkeypatch.setattr(services, "_capture_factory", no_screen)
+    app = EngramApp(services, autostart_capture=True, load_model=False)
+    qtbot.addWidget(app.window)
+    with qtbot.waitSignal(app.controller.capture_failed, timeout=10_000):
+        app.start()
+    try:
+        assert app.window.capture_label.text() == "Capture: unavailable"
+        assert "no X display" in app.window.capture_label.toolTip()
+        assert app.tray.state_action.text() == "Capture: unavailable"
+        assert not app.tray.pause_action.isEnabled()
+        assert app.window.memories.model.rowCount() == 0  # the rest of the app works
+        assert app.window.error_button.isVisible()
+    finally:
+        app.quit()
