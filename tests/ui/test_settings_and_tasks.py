@@ -145,3 +145,11 @@ def test_cli_arguments_do_not_load_qt(engram_home: Path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "NO-QT 0"
+
+
+def test_qt_warnings_are_caught_by_the_failing_handler(qt_warnings_fail: list[str]):
+    from PySide6.QtCore import qWarning
+
+    qWarning("something is wrong")
+    assert qt_warnings_fail == ["QtWarningMsg: something is wrong"]
+    qt_warnings_fail.clear()  # this test expected it; any other test would fail here
