@@ -85,7 +85,7 @@ def find_citations(
     said = _words(answer) - _words(question)
     inferred = []
     for item in items:
-        shared = _words(item.record.index_text()) & said
+        shared = _words(item.text or item.record.index_text()) & said
         weight = len(shared) + sum(any(ch.isdigit() for ch in w) for w in shared)
         if weight >= 2:
             inferred.append(item)

@@ -44,6 +44,7 @@ class Retrieved:
     tag: str  # "M1": how the prompt and the answer name it
     record: Record
     score: float
+    text: str = ""  # the line the prompt shows for it
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,9 @@ def build_context(
     used = approx_tokens("\n".join(core_lines)) + 8 if core_lines else 0
     chosen: list[tuple[Record, float, str]] = []
     dropped = 0
+    records = [r for r, _ in found]
     for record, score in found:
-        line = render(record)
+        line = scrub_secrets(render(record), records)
         cost = approx_tokens(line) + 4
         if used + cost > budget_tokens:
             dropped += 1
@@ -148,14 +150,14 @@ def build_context(
         for record, score, line in chosen:
             if record.kind is kind:
                 tag = f"M{len(items) + 1}"
-                items.append(Retrieved(tag, record, score))
+                items.append(Retrieved(tag, record, score, line))
                 lines.append(f"[{tag}] {line}")
         if lines:
             name = f"{kind.value}_memory"
             sections.append(f"<{name}>\n" + "\n".join(lines) + f"\n</{name}>")
     if not items:
         sections.append("<memories>\n(no stored memory matches this question)\n</memories>")
-    text = scrub_secrets("\n".join(sections), [r for r, _ in found])
+    text = scrub_secrets("\n".join(sections), records)
     return Context(topic, tuple(core), tuple(items), text, retrieval_ms, dropped)
 
 

@@ -4,6 +4,7 @@ wording. Batches are kept small so the whole file runs in about a minute on two 
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -18,11 +19,12 @@ from agents.memory_semantic import SemanticAgent
 from agents.model import ChatModel, Preempted, Request, complete, messages
 from agents.operations import Delete, Insert, Merge, Update
 from storage.errors import NotFound
-from storage.records import EpisodicMemory, MemoryType, SemanticMemory
+from storage.records import EpisodicMemory, MemoryType, SemanticMemory, VaultEntry
 from storage.store import MemoryStore
 from tests.agents.conftest import make_events
 
 pytestmark = pytest.mark.real
+CORE, EPISODIC, SEMANTIC = MemoryType.CORE, MemoryType.EPISODIC, MemoryType.SEMANTIC
 
 
 @pytest.fixture(params=["llamacpp", "http"])
@@ -70,19 +72,26 @@ def test_chat_answers_from_memory_with_citations(
     fake_store.add_many(
         [
             EpisodicMemory(summary="Booked a dentist appointment for Friday at 3pm"),
-            SemanticMemory(name="Dentist", summary="Dr Moreau is Sam's dentist, in Lyon"),
+            SemanticMemory(name="Cabin", summary="The family cabin is at Lake Annecy"),
+            VaultEntry(
+                caption="Cabin wifi password", secret_value="ORCHID-7731", sensitivity="low"
+            ),
         ]
     )
     agent = ChatAgent(fake_store, real_model, ChatConfig(answer_tokens=48))
-    reply = agent.ask("Who is my dentist?")
-    chunks = list(reply)
-    result = reply.result
-    assert chunks and result.answer and result.tokens == len(chunks)
-    assert result.ttft_ms is not None and result.context.items
-    shown = {i.record.id for i in result.context.items}
-    assert result.citations, f"no citation in {result.answer!r}"
-    assert {c.memory_id for c in result.citations} <= shown
-    assert result.event_id and fake_store.events.get(result.event_id).source == "chat"
+    results = []
+    for question in ("Where is the family cabin?", "What is the cabin wifi password?"):
+        reply = agent.ask(question)
+        chunks = list(reply)
+        result = reply.result
+        assert chunks and result.answer and result.tokens == len(chunks)
+        assert result.ttft_ms is not None and result.context.items
+        shown = {i.record.id for i in result.context.items}
+        assert {c.memory_id for c in result.citations} <= shown
+        assert result.event_id and fake_store.events.get(result.event_id).source == "chat"
+        results.append(result)
+    # A 135M model answers these by copying from the memory it was shown, which is cited.
+    assert any(r.citations for r in results), [r.answer for r in results]
 
 
 def test_chat_preempts_memory_work_on_the_one_model(llama_model: ChatModel) -> None:
@@ -125,9 +134,23 @@ def test_memory_types_are_real_enum_values(fake_store: MemoryStore, llama_model:
 
 
 SIX_AGENTS = list(default_agents().values())
+#: The loop test above already runs the core, episodic and semantic agents on the real model.
+OTHER_AGENTS = [a for a in SIX_AGENTS if a.memory_type not in (CORE, EPISODIC, SEMANTIC)]
 
 
 @pytest.mark.parametrize("agent", SIX_AGENTS, ids=lambda a: a.name)
+@pytest.mark.parametrize("shown", [0, 3])
+def test_every_agent_schema_compiles_to_a_llama_cpp_grammar(agent: MemoryAgent, shown: int) -> None:
+    from llama_cpp.llama_grammar import LlamaGrammar
+
+    from agents.llm_llamacpp import grammar_safe
+    from tests.agents.test_operations import candidates_for
+
+    request = agent.request(make_events("x"), candidates_for(agent, shown))
+    LlamaGrammar.from_json_schema(json.dumps(grammar_safe(request.schema)), verbose=False)
+
+
+@pytest.mark.parametrize("agent", OTHER_AGENTS, ids=lambda a: a.name)
 def test_each_agent_fills_its_schema_with_valid_operations(
     fake_store: MemoryStore, llama_model: ChatModel, agent: MemoryAgent
 ) -> None:
