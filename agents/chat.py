@@ -40,7 +40,7 @@ _WORD = re.compile(r"[^\W_]*\d[^\W_]*|[^\W_]{3,}", re.UNICODE)
 class ChatConfig:
     #: Tokens of memory context in the prompt. Prompt evaluation dominates time-to-first-token
     #: on a CPU (about 300 tokens/s for the embedded model), so the default is small.
-    context_tokens: int = 320
+    context_tokens: int = 256
     answer_tokens: int = 256
     history_turns: int = 4
     caps: Mapping[MemoryType, int] = field(default_factory=lambda: dict(DEFAULT_CAPS))

@@ -26,7 +26,7 @@ class LLMSettings(BaseModel):
     threads: int | None = Field(default=None, ge=1, le=256)
     #: Tokens of memories in a chat prompt. Small by default: prompt evaluation is most of the
     #: time to first token on a CPU. Raise it for a bigger model or a GPU.
-    chat_context_tokens: int = Field(default=320, ge=32, le=131_072)
+    chat_context_tokens: int = Field(default=256, ge=32, le=131_072)
     answer_tokens: int = Field(default=256, ge=16, le=8192)
     #: Events per memory-agent batch.
     memory_batch_size: int = Field(default=8, ge=1, le=128)

@@ -1,0 +1,83 @@
+"""The LoCoMo agents-mode harness on a tiny conversation, with the scripted model: memories made
+by the loop map back to dialogue ids through provenance, and answers are scored by token F1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from agents.fakes import ScriptedChatModel
+from agents.model import Request
+from app import bootstrap
+from bench.locomo_agents import answer_f1, run
+from storage import embedder_st
+from storage.fakes import HashEmbedder
+
+CONVERSATION = {
+    "sample_id": "conv-t",
+    "conversation": {
+        "speaker_a": "Ann",
+        "speaker_b": "Bob",
+        "session_1_date_time": "1:56 pm on 8 May, 2023",
+        "session_1": [
+            {"speaker": "Ann", "dia_id": "D1:1", "text": "I adopted a cat called Miso."},
+            {"speaker": "Bob", "dia_id": "D1:2", "text": "Lovely! I am training for a marathon."},
+        ],
+        "session_2_date_time": "10:00 am on 9 June, 2023",
+        "session_2": [
+            {"speaker": "Ann", "dia_id": "D2:1", "text": "Miso learnt to open doors."},
+            {"speaker": "Bob", "dia_id": "D2:2", "text": "I ran the Lyon marathon in 3 hours."},
+        ],
+    },
+    "qa": [
+        {"question": "What is the name of Ann's cat?", "answer": "Miso", "evidence": ["D1:1"],
+         "category": 4},
+        {"question": "How long did Bob's marathon take?", "answer": "3 hours",
+         "evidence": ["D2:2"], "category": 1},
+        {"question": "What did Ann's cat learn?", "answer": "x", "evidence": ["D2:1"],
+         "category": 5},
+    ],
+}  # fmt: skip
+
+
+def respond(request: Request) -> str:
+    """Meta: episodic. Episodic agent: one memory per event shown. Chat: echo the first memory."""
+    system, user = request.messages[0].content, request.messages[-1].content
+    if "meta memory manager" in system:
+        return json.dumps({"types": ["episodic"]})
+    if request.schema is not None:
+        lines = user.split("New observations:\n")[1].split("\n\n")[0].splitlines()
+        ops = [
+            {"op": "insert", "actor": "x", "event_type": "chat", "summary": line.split("] ")[1]}
+            for line in lines
+        ]
+        return json.dumps({"operations": ops})
+    return user.split("[M1] ")[1].splitlines()[0] if "[M1] " in user else "I do not remember."
+
+
+def test_agents_mode_scores_retrieval_and_answers(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps([CONVERSATION]))
+    monkeypatch.setattr(embedder_st, "SentenceTransformerEmbedder", HashEmbedder)
+    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: ScriptedChatModel(default=respond))
+    args = argparse.Namespace(data=data, k=2, conversations=1, index="memory", json=True, batch=1)
+    assert run(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "agents" and out["questions"] == 2  # category 5 is not scored
+    assert out["frac_at_k"] > 0 and set(out["by_category"]) == {"1", "4"}
+    assert 0 < out["answer_f1"]["f1"] <= 100 and out["answer_f1"]["questions"] == 2
+    [conv] = out["conversations"]
+    assert conv["batches"] == 4 and conv["memories"]["episodic"] == 4
+
+
+def test_answer_f1() -> None:
+    assert answer_f1("The answer is Miso.", "Miso") == pytest.approx(2 * (1 / 3) / (1 + 1 / 3))
+    assert answer_f1("3 hours", "3 hours") == 1.0
+    assert answer_f1("no idea", "Miso") == 0.0
