@@ -1,0 +1,223 @@
+"""LoCoMo with memories made by the agents: `python -m bench.locomo --mode agents ...`.
+
+Every dialogue turn becomes an event (time = its session's date) and the memory agents turn
+batches of them into memories, as the desktop app does with screen reads. A memory's provenance
+holds the events it came from, so each question's top-k memories map back to dialogue ids:
+frac@k is scored on the first k distinct dialogue ids so reached (the same k turns raw mode
+gets), and on all of them as a second figure. Then the chat agent answers every question of
+categories 1-4 with the configured model and is scored by token F1 against the gold answer.
+Honest numbers for the embedded 135M model are low; the harness is what a bigger GGUF needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import string
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from agents.chat import ChatAgent, ChatConfig
+from agents.loop import BatchFailed, MemoryLoop
+from agents.model import ChatModel
+from agents.worker import MemoryWorker
+from bench.locomo import (
+    SCORED_CATEGORIES,
+    BadData,
+    Conversation,
+    Score,
+    load,
+    score_question,
+    summarise,
+)
+from storage.protocols import Embedder, VectorIndex
+from storage.records import Event
+from storage.store import MemoryStore
+
+_ARTICLES = re.compile(r"\b(a|an|the|and)\b")
+
+
+def normalise_answer(text: str) -> list[str]:
+    """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower().translate(str.maketrans("", "", string.punctuation))
+    return _ARTICLES.sub(" ", text).split()
+
+
+def answer_f1(prediction: str, gold: str) -> float:
+    pred, ref = normalise_answer(prediction), normalise_answer(gold)
+    if not pred or not ref:
+        return float(pred == ref)
+    common = sum((Counter(pred) & Counter(ref)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(pred), common / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
+    events, dia_of = [], {}
+    for turn in conv.turns:
+        text = f"{turn.speaker}: {turn.text}"
+        if turn.caption:
+            text += f" [shares a photo: {turn.caption}]"
+        event = Event(
+            text=text,
+            source="import",
+            app="locomo",
+            window_title=f"session {turn.session}",
+            occurred_at=turn.at,
+            metadata={"dia_id": turn.dia_id},
+        )
+        events.append(event)
+        dia_of[event.id] = turn.dia_id
+    return events, dia_of
+
+
+def ingest(store: MemoryStore, model: ChatModel, events: list[Event], batch: int) -> dict[str, Any]:
+    store.events.put_many(events)
+    worker = MemoryWorker(store, MemoryLoop(store, model), batch_size=batch)
+    batches = failures = calls = 0
+    started = time.perf_counter()
+    while True:
+        try:
+            report = worker.run_once()
+        except BatchFailed as exc:
+            failures += 1
+            print(f"  batch failed: {exc}", file=sys.stderr)
+            continue
+        if report is None:
+            break
+        batches += 1
+        calls += report.llm_calls
+        print(f"  batch {batches}: {len(report.writes)} writes", file=sys.stderr)
+    return {
+        "batches": batches,
+        "failed_batches": failures,
+        "llm_calls": calls,
+        "ingest_s": round(time.perf_counter() - started, 1),
+        "events_failed": worker.backlog()["failed"],
+    }
+
+
+def retrieved_dia_ids(
+    store: MemoryStore, question: str, k: int, dia_of: dict[str, str]
+) -> list[str]:
+    hits = store.search(question, k=k)
+    ids = [dia_of[p] for h in hits for p in h.record.provenance if p in dia_of]
+    return list(dict.fromkeys(ids))
+
+
+def run_conversation(
+    conv: Conversation,
+    embedder: Embedder,
+    model: ChatModel,
+    args: argparse.Namespace,
+    factory: Any,
+) -> dict[str, Any]:
+    k = args.k
+    batch = int(getattr(args, "batch", 8) or 8)
+    max_questions = getattr(args, "max_questions", None)
+    with tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp:
+        store = MemoryStore.open(Path(tmp), embedder, factory)
+        try:
+            events, dia_of = turn_events(conv)
+            stats = ingest(store, model, events, batch)
+            stats["memories"] = store.stats()["memories"]
+            capped: list[tuple[int, Score]] = []
+            uncapped: list[tuple[int, Score]] = []
+            f1: list[tuple[int, float]] = []
+            turns_reached: list[int] = []
+            chat = ChatAgent(store, model, ChatConfig(record_turns=False, answer_tokens=48))
+            questions = [
+                q for q in conv.questions if q.category in SCORED_CATEGORIES and q.evidence
+            ][:max_questions]
+            for q in questions:
+                ids = retrieved_dia_ids(store, q.text, k, dia_of)
+                turns_reached.append(len(ids))
+                capped.append((q.category, score_question(ids[:k], q.evidence)))
+                uncapped.append((q.category, score_question(ids, q.evidence)))
+                answer = chat.ask(q.text).result.answer
+                f1.append((q.category, answer_f1(answer, q.answer)))
+        finally:
+            store.close()
+    return {
+        "capped": capped,
+        "uncapped": uncapped,
+        "f1": f1,
+        "turns_reached": turns_reached,
+        "stats": stats,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from app.bootstrap import make_chat_model
+    from app.settings import load_settings
+    from storage.embedder_st import SentenceTransformerEmbedder
+
+    try:
+        conversations = load(args.data)
+    except BadData as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.conversations is not None:
+        conversations = conversations[: args.conversations]
+    factory = None
+    if getattr(args, "index", "chroma") == "memory":
+        from storage.fakes import MemoryVectorIndex
+
+        def factory(_path: Path) -> VectorIndex:
+            return MemoryVectorIndex()
+
+    embedder = SentenceTransformerEmbedder()
+    model = make_chat_model(load_settings())
+    started = time.perf_counter()
+    capped: list[tuple[int, Score]] = []
+    uncapped: list[tuple[int, Score]] = []
+    f1: list[tuple[int, float]] = []
+    reached: list[int] = []
+    per_conv = []
+    try:
+        for conv in conversations:
+            print(f"{conv.sample_id}: {len(conv.turns)} turns", file=sys.stderr)
+            out = run_conversation(conv, embedder, model, args, factory)
+            capped += out["capped"]
+            uncapped += out["uncapped"]
+            f1 += out["f1"]
+            reached += out["turns_reached"]
+            per_conv.append({"sample_id": conv.sample_id, **out["stats"]})
+        info = model.info
+    finally:
+        model.close()
+    result = {
+        "mode": "agents",
+        "k": args.k,
+        **summarise(capped),
+        "uncapped": {
+            k: v
+            for k, v in summarise(uncapped).items()
+            if k in ("frac_at_k", "hit_at_k", "all_at_k")
+        },
+        "turns_reached_mean": round(sum(reached) / max(len(reached), 1), 1),
+        "answer_f1": _f1_summary(f1),
+        "model": info.name,
+        "backend": info.backend,
+        "conversations": per_conv,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    return 0
+
+
+def _f1_summary(scores: list[tuple[int, float]]) -> dict[str, Any]:
+    def mean(values: list[float]) -> float:
+        return round(100 * sum(values) / len(values), 2) if values else 0.0
+
+    by_cat = {
+        str(c): mean([s for cat, s in scores if cat == c]) for c in sorted({c for c, _ in scores})
+    }
+    return {"f1": mean([s for _, s in scores]), "by_category": by_cat, "questions": len(scores)}
