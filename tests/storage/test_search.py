@@ -1,0 +1,119 @@
+"""Hybrid search internals: dates named in a query, score fusion, and the date boost end to end
+on a store with the deterministic embedder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.records import EpisodicMemory, MemoryType, SemanticMemory
+from storage.search import (
+    SearchOptions,
+    fuse,
+    fuse_scores,
+    query_dates,
+    time_closeness,
+)
+from storage.store import MemoryStore
+
+E = MemoryType.EPISODIC
+
+
+def _day(y: int, m: int, d: int) -> tuple[datetime, datetime]:
+    start = datetime(y, m, d, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "what did I buy on 3 June, 2023?",
+        "what did I buy on June 3, 2023?",
+        "what did I buy on June 3rd 2023?",
+        "what did I buy on the 3rd of Jun 2023?",
+        "what did I buy on 2023-06-03?",
+    ],
+)
+def test_query_dates_finds_a_day_in_common_spellings(text: str) -> None:
+    assert query_dates(text) == [_day(2023, 6, 3)]
+
+
+def test_query_dates_finds_months_and_ignores_vague_or_impossible_dates() -> None:
+    december = (datetime(2023, 12, 1, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
+    assert query_dates("Which class did Maria start in December 2023?") == [december]
+    assert query_dates("camping in June") == []
+    assert query_dates("back in 2022") == []
+    assert query_dates("on 31 February, 2023") == []
+    assert query_dates("from 1 May, 2023 to May 9, 2023") == [_day(2023, 5, 1), _day(2023, 5, 9)]
+
+
+def test_time_closeness_is_one_inside_and_fades_outside() -> None:
+    day = [_day(2023, 6, 3)]
+    noon = datetime(2023, 6, 3, 12, tzinfo=UTC).timestamp()
+    week_later = datetime(2023, 6, 11, tzinfo=UTC).timestamp()
+    assert time_closeness(noon, day, 7.0) == 1.0
+    assert time_closeness(week_later, day, 7.0) == pytest.approx(0.368, abs=0.01)
+    assert time_closeness(noon, [], 7.0) == 0.0
+
+
+def test_score_fusion_keeps_a_clear_keyword_winner_ahead() -> None:
+    rankings = {
+        "keyword": [("a", E, 12.0), ("b", E, 2.0), ("c", E, 1.0)],
+        "vector": [("b", E, 0.52), ("c", E, 0.51), ("a", E, 0.50)],
+    }
+    by_scores = fuse_scores(rankings, {"keyword": 1.0, "vector": 0.5}, pool=3)
+    assert [c.id for c in by_scores] == ["a", "b", "c"]
+    assert by_scores[0].score == pytest.approx(1.0)
+    assert by_scores[1].ranks == {"keyword": 2, "vector": 1}
+    # Reciprocal rank fusion sees only ranks: b's two good places beat a's one first place.
+    assert fuse(rankings, {"keyword": 1.0, "vector": 1.0}, rrf_k=60)[0].id == "b"
+
+
+def test_score_fusion_floors_a_ranking_that_holds_every_match_at_zero() -> None:
+    rankings = {"keyword": [("a", E, 4.0), ("b", E, 2.0)]}
+    cut = fuse_scores(rankings, {"keyword": 1.0}, pool=2)
+    whole = fuse_scores(rankings, {"keyword": 1.0}, pool=50)
+    assert [c.score for c in cut] == [1.0, 0.0]
+    assert [c.score for c in whole] == [1.0, 0.5]
+
+
+def test_score_fusion_uses_time_closeness_as_it_is_and_survives_ties() -> None:
+    rankings = {
+        "keyword": [("a", E, 3.0), ("b", E, 3.0)],
+        "time": [("b", E, 0.5), ("z", E, 0.25)],
+    }
+    fused = fuse_scores(rankings, {"keyword": 1.0, "time": 1.0}, pool=2)
+    assert [(c.id, c.score) for c in fused] == [("b", 1.5), ("a", 1.0), ("z", 0.25)]
+    assert fuse_scores({}, {}, pool=10) == []
+
+
+def _gym(day: int, text: str = "Went to the gym and lifted weights") -> EpisodicMemory:
+    at = datetime(2023, 6, day, 18, tzinfo=UTC)
+    return EpisodicMemory(occurred_at=at, summary=text)
+
+
+def test_a_date_in_the_query_ranks_memories_from_that_day_first(fake_store: MemoryStore) -> None:
+    fake_store.add_many([_gym(1), _gym(3), _gym(20), _gym(3, "Bought a red umbrella")])
+    fake_store.add(SemanticMemory(name="gym", summary="The gym opens at six"))
+    hits = fake_store.search("gym on 3 June, 2023", k=5)
+    assert hits[0].record.timestamp.day == 3 and "gym" in hits[0].record.index_text()
+    assert hits[0].ranks.keys() >= {"keyword", "time"}
+    # No keyword links the umbrella to the query; its day does.
+    (umbrella,) = [h for h in hits if "umbrella" in h.record.index_text()]
+    assert "time" in umbrella.ranks and "keyword" not in umbrella.ranks
+    plain = fake_store.search("gym on 3 June, 2023", k=5, options=SearchOptions(time_weight=0))
+    assert all("time" not in h.ranks for h in plain)
+
+
+def test_time_range_still_filters_with_the_date_boost(fake_store: MemoryStore) -> None:
+    fake_store.add_many([_gym(1), _gym(3), _gym(20)])
+    since = datetime(2023, 6, 10, tzinfo=UTC)
+    hits = fake_store.search("gym on 3 June, 2023", since=since)
+    assert [h.record.timestamp.day for h in hits] == [20]
+
+
+def test_rrf_fusion_remains_available(fake_store: MemoryStore) -> None:
+    fake_store.add_many([_gym(1), _gym(3, "Bought a red umbrella")])
+    hits = fake_store.search("umbrella", options=SearchOptions(fusion="rrf"))
+    assert "umbrella" in hits[0].record.index_text()
