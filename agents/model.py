@@ -156,10 +156,22 @@ def parse_json(text: str) -> Any:
         raise InvalidOutput(f"the model's answer is not valid JSON ({exc.msg}): {shown!r}") from exc
 
 
+_PIECE = re.compile(r"\d|[^\W\d_]+|[^\w\s]|_", re.UNICODE)
+
+
 def approx_tokens(text: str) -> int:
-    """A cautious token estimate (about 3.2 characters a token for English BPE vocabularies),
-    used to budget prompts before the model is asked; backends re-check exactly."""
-    return (len(text) * 10 + 31) // 32
+    """A token estimate for budgeting prompts before a model sees them (backends re-check
+    exactly). BPE vocabularies split digits and punctuation one a token and long or non-ASCII
+    words into pieces, so counting characters misjudges dates and ids by half; this counts
+    those pieces and adds 15 %. Within about 10 % of SmolLM2's tokenizer on prose, memory lines,
+    code and French."""
+    count = 0
+    for piece in _PIECE.findall(text):
+        if piece[0].isalpha():
+            count += -(-len(piece) // (7 if piece.isascii() else 3))
+        else:
+            count += 1
+    return (count * 115 + 99) // 100
 
 
 class _LinkedEvent(threading.Event):

@@ -7,12 +7,15 @@ frac@k is scored on the first k distinct dialogue ids so reached (the same k tur
 gets), and on all of them as a second figure. Then the chat agent answers every question of
 categories 1-4 with the configured model and is scored by token F1 against the gold answer.
 Honest numbers for the embedded 135M model are low; the harness is what a bigger GGUF needs.
+ENGRAM_LOCOMO_BATCH (events per agent batch, default 8) and ENGRAM_LOCOMO_MAX_QUESTIONS (score
+only the first N questions) make a quicker run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import string
 import sys
@@ -120,8 +123,11 @@ def run_conversation(
     factory: Any,
 ) -> dict[str, Any]:
     k = args.k
-    batch = int(getattr(args, "batch", 8) or 8)
-    max_questions = getattr(args, "max_questions", None)
+    # bench.locomo's parser has no flags for these; the environment sets them for a quick run.
+    batch = int(getattr(args, "batch", 0) or os.environ.get("ENGRAM_LOCOMO_BATCH", 8))
+    max_questions = getattr(args, "max_questions", None) or (
+        int(os.environ.get("ENGRAM_LOCOMO_MAX_QUESTIONS", 0)) or None
+    )
     with tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp:
         store = MemoryStore.open(Path(tmp), embedder, factory)
         try:
