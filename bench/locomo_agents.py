@@ -7,8 +7,9 @@ frac@k is scored on the first k distinct dialogue ids so reached (the same k tur
 gets), and on all of them as a second figure. Then the chat agent answers every question of
 categories 1-4 with the configured model and is scored by token F1 against the gold answer.
 Honest numbers for the embedded 135M model are low; the harness is what a bigger GGUF needs.
-ENGRAM_LOCOMO_BATCH (events per agent batch, default 8) and ENGRAM_LOCOMO_MAX_QUESTIONS (score
-only the first N questions) make a quicker run.
+ENGRAM_LOCOMO_BATCH (events per agent batch, default 8), ENGRAM_LOCOMO_MAX_TURNS (ingest only
+the first N turns, and score only the questions whose evidence lies in them) and
+ENGRAM_LOCOMO_MAX_QUESTIONS (score only the first N questions) make a quicker run.
 """
 
 from __future__ import annotations
@@ -128,6 +129,16 @@ def run_conversation(
     max_questions = getattr(args, "max_questions", None) or (
         int(os.environ.get("ENGRAM_LOCOMO_MAX_QUESTIONS", 0)) or None
     )
+    max_turns = int(os.environ.get("ENGRAM_LOCOMO_MAX_TURNS", 0)) or None
+    if max_turns is not None:  # a prefix of the conversation, and the questions it answers
+        kept = conv.turns[:max_turns]
+        known = {t.dia_id for t in kept}
+        conv = Conversation(
+            conv.sample_id,
+            conv.speakers,
+            kept,
+            tuple(q for q in conv.questions if q.evidence and set(q.evidence) <= known),
+        )
     with tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp:
         store = MemoryStore.open(Path(tmp), embedder, factory)
         try:
@@ -213,6 +224,15 @@ def run(args: argparse.Namespace) -> int:
         "model": info.name,
         "backend": info.backend,
         "conversations": per_conv,
+        "limits": {
+            name: os.environ[name]
+            for name in (
+                "ENGRAM_LOCOMO_BATCH",
+                "ENGRAM_LOCOMO_MAX_TURNS",
+                "ENGRAM_LOCOMO_MAX_QUESTIONS",
+            )
+            if name in os.environ
+        },
         "seconds": round(time.perf_counter() - started, 1),
     }
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
