@@ -6,6 +6,9 @@ Raw mode stores every dialogue turn as one episodic memory (provenance = its `di
 session's date), one store per conversation, then searches every question of categories 1-4 and
 scores the top k against the gold evidence ids. frac@k is the LoCoMo paper's "recall accuracy" (the
 mean fraction of evidence turns retrieved); hit@k asks for any evidence turn, all@k for every one.
+A turn's memory holds what a chat capture would have: the speaker, the words, BLIP's caption of a
+shared photo, and the two turns before it (see `turn_memory`); the data set's image-search `query`
+field is not used, since no capture would know it. search_p50_ms includes embedding the question.
 `--mode agents` hands over to `bench.locomo_agents.run(args)`, which reuses the loading, cleaning
 and scoring functions here.
 """
