@@ -8,7 +8,9 @@ from __future__ import annotations
 import calendar
 import math
 import re
+import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -56,15 +58,19 @@ class Candidate:
 Ranking = list[tuple[str, MemoryType, float]]
 
 
+def match_words(text: str) -> list[str]:
+    """The query's content words, lower-cased, unique, in order (stopwords dropped unless
+    nothing else is left)."""
+    words = [w.lower() for w in _WORD.findall(text)]
+    content = [w for w in words if w not in STOPWORDS] or words
+    return list(dict.fromkeys(content))[:32]
+
+
 def fts_match_expression(text: str) -> str | None:
     """An FTS5 MATCH expression OR-ing the query's content words, each quoted (so user text
     can never be read as FTS syntax). None when nothing searchable is left."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS] or words
-    unique = list(dict.fromkeys(content))[:32]
-    if not unique:
-        return None
-    return " OR ".join(f'"{w}"' for w in unique)
+    words = match_words(text)
+    return " OR ".join(f'"{w}"' for w in words) if words else None
 
 
 # ----- dates named in a query -----------------------------------------------------------------
@@ -150,6 +156,29 @@ def _where(
         params.append(until.timestamp())
 
 
+#: On a store this big, query words found in more than COMMON_FRACTION of memories are left out
+#: of the keyword match: BM25 gives them little weight, yet scoring every memory that holds
+#: them is what made keyword search cost ~50 ms at 100k memories.
+LARGE_STORE = 20_000
+COMMON_FRACTION = 0.04
+#: The rarest words are always kept, however common, so a query never loses all its words.
+KEEP_RAREST = 2
+
+
+def selective_words(db: Database, words: Sequence[str], total: int) -> list[str]:
+    """`words` less those too common to be worth scoring on a large store (see LARGE_STORE)."""
+    if total < LARGE_STORE or len(words) <= KEEP_RAREST:
+        return list(words)
+    df = {
+        w: int(
+            db.query("SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f'"{w}"',))[0][0]
+        )
+        for w in words
+    }
+    rarest = set(sorted(words, key=lambda w: df[w])[:KEEP_RAREST])
+    return [w for w in words if w in rarest or df[w] <= COMMON_FRACTION * total]
+
+
 def keyword_ranking(
     db: Database,
     text: str,
@@ -157,20 +186,39 @@ def keyword_ranking(
     limit: int,
     since: datetime | None = None,
     until: datetime | None = None,
+    total: int = 0,
 ) -> Ranking:
-    """BM25 over the FTS5 index; the score is -bm25() so that higher is better."""
-    expr = fts_match_expression(text)
-    if expr is None:
+    """BM25 over the FTS5 index; the score is -bm25() so that higher is better.
+
+    FTS5 ranks first and only the best rows are joined to `memories`: joining every match
+    before sorting cost twice as much. With a type or time filter the inner ranking is cut
+    wider, and the exact (slower) query runs only if that leaves too few."""
+    words = match_words(text)
+    if not words:
         return []
+    expr = " OR ".join(f'"{w}"' for w in selective_words(db, words, total))
+    filtered = len(types) < len(MemoryType) or since is not None or until is not None
+    inner = limit * 8 if filtered else limit
     sql = [
-        "SELECT m.id, m.type, bm25(memory_fts) AS s FROM memory_fts f "
-        "JOIN memories m ON m.rowid = f.rowid WHERE memory_fts MATCH ?",
+        "SELECT m.id, m.type, f.s FROM (SELECT rowid, bm25(memory_fts) AS s FROM memory_fts "
+        "WHERE memory_fts MATCH ? ORDER BY s LIMIT ?) f JOIN memories m ON m.rowid = f.rowid "
+        "WHERE 1 = 1"
     ]
-    params: list[object] = [expr]
+    params: list[object] = [expr, inner]
     _where(sql, params, types, since, until)
-    sql.append("ORDER BY s LIMIT ?")
+    sql.append("ORDER BY f.s LIMIT ?")
     params.append(limit)
     rows = db.query(" ".join(sql), params)
+    if filtered and len(rows) < limit:
+        sql = [
+            "SELECT m.id, m.type, bm25(memory_fts) AS s FROM memory_fts f "
+            "JOIN memories m ON m.rowid = f.rowid WHERE memory_fts MATCH ?",
+        ]
+        params = [expr]
+        _where(sql, params, types, since, until)
+        sql.append("ORDER BY s LIMIT ?")
+        params.append(limit)
+        rows = db.query(" ".join(sql), params)
     return [(str(r["id"]), MemoryType(r["type"]), -float(r["s"])) for r in rows]
 
 
@@ -300,6 +348,21 @@ class HybridSearcher:
         self._index = index
         self._embedder = embedder
         self._namespace = namespace
+        # The keyword leg (SQLite) runs beside the vector leg (torch, Chroma): each releases
+        # the GIL, so on two cores a search costs the slower leg rather than the sum.
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="engram-fts")
+        self._total = (0, -math.inf)  # (memory count, monotonic time it was read)
+
+    def _memory_count(self) -> int:
+        """The store's size, re-read at most every 30 s (it only steers keyword pruning)."""
+        count, read_at = self._total
+        if time.monotonic() - read_at > 30.0:
+            count = int(self._db.query("SELECT count(*) FROM memories")[0][0])
+            self._total = (count, time.monotonic())
+        return count
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
     def search(
         self,
@@ -314,11 +377,16 @@ class HybridSearcher:
         if since is not None or until is not None:
             pool *= 4  # vector hits outside the range are dropped after the fact
         rankings: dict[str, Ranking] = {}
+        keyword: Future[Ranking] | None = None
         if options.keyword_weight > 0:
-            rankings["keyword"] = keyword_ranking(self._db, query, types, pool, since, until)
+            keyword = self._pool.submit(
+                keyword_ranking, self._db, query, types, pool, since, until, self._memory_count()
+            )
         if options.vector_weight > 0:
             vector = self._embedder.embed([query])[0]
             rankings["vector"] = vector_ranking(self._index, vector, types, pool, self._namespace)
+        if keyword is not None:
+            rankings = {"keyword": keyword.result(), **rankings}
         dates = query_dates(query) if options.time_weight > 0 else []
         if dates:
             seen = [i for ranking in rankings.values() for i, _, _ in ranking]

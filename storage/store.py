@@ -100,6 +100,7 @@ class MemoryStore:
         return store
 
     def close(self) -> None:
+        self.searcher.close()
         self._index.close()
         self._db.close()
         if self._lock is not None:
