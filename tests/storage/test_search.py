@@ -117,3 +117,38 @@ def test_rrf_fusion_remains_available(fake_store: MemoryStore) -> None:
     fake_store.add_many([_gym(1), _gym(3, "Bought a red umbrella")])
     hits = fake_store.search("umbrella", options=SearchOptions(fusion="rrf"))
     assert "umbrella" in hits[0].record.index_text()
+
+
+def test_common_words_are_left_out_of_the_match_on_large_stores(
+    fake_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import search
+
+    fake_store.add_many(
+        [SemanticMemory(name=f"note {i}", summary="weekly meeting notes") for i in range(30)]
+        + [SemanticMemory(name="Zanzibar", summary="meeting about the Zanzibar trip")]
+    )
+    db = fake_store._db
+    words = search.match_words("meeting notes Zanzibar trip")
+    assert search.selective_words(db, words, total=31) == words  # small store: all kept
+    monkeypatch.setattr(search, "LARGE_STORE", 10)
+    monkeypatch.setattr(search, "KEEP_RAREST", 1)
+    assert search.selective_words(db, words, total=31) == ["zanzibar", "trip"]
+    ranking = search.keyword_ranking(
+        db, "meeting notes Zanzibar trip", list(MemoryType), 5, total=31
+    )
+    assert len(ranking) == 1  # only memories holding a selective word are scored
+    assert fake_store.get(ranking[0][0]).headline().startswith("Zanzibar")
+
+
+def test_a_filtered_keyword_search_is_exact_when_other_types_crowd_the_top(
+    fake_store: MemoryStore,
+) -> None:
+    from storage import search
+
+    fake_store.add_many(
+        [SemanticMemory(name=f"invoice {i}", summary="invoice invoice invoice") for i in range(60)]
+    )
+    episode = fake_store.add(EpisodicMemory(summary="paid one invoice late"))
+    ranking = search.keyword_ranking(fake_store._db, "invoice", [MemoryType.EPISODIC], 5)
+    assert [r[0] for r in ranking] == [episode.id]
