@@ -28,6 +28,7 @@ from typing import Any
 
 from agents.chat import ChatAgent, ChatConfig
 from agents.loop import BatchFailed, MemoryLoop
+from agents.memory_agent import CallOptions
 from agents.model import ChatModel
 from agents.worker import MemoryWorker
 from bench.locomo import (
@@ -82,9 +83,12 @@ def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
     return events, dia_of
 
 
-def ingest(store: MemoryStore, model: ChatModel, events: list[Event], batch: int) -> dict[str, Any]:
+def ingest(
+    store: MemoryStore, model: ChatModel, events: list[Event], batch: int, timeout_s: float
+) -> dict[str, Any]:
     store.events.put_many(events)
-    worker = MemoryWorker(store, MemoryLoop(store, model), batch_size=batch)
+    loop = MemoryLoop(store, model, options=CallOptions(timeout_s=timeout_s))
+    worker = MemoryWorker(store, loop, batch_size=batch)
     batches = failures = calls = 0
     started = time.perf_counter()
     while True:
@@ -143,7 +147,7 @@ def run_conversation(
         store = MemoryStore.open(Path(tmp), embedder, factory)
         try:
             events, dia_of = turn_events(conv)
-            stats = ingest(store, model, events, batch)
+            stats = ingest(store, model, events, batch, args.call_timeout_s)
             stats["memories"] = store.stats()["memories"]
             capped: list[tuple[int, Score]] = []
             uncapped: list[tuple[int, Score]] = []
@@ -191,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
             return MemoryVectorIndex()
 
     embedder = SentenceTransformerEmbedder()
-    model = make_chat_model(load_settings())
+    settings = load_settings()
+    args.call_timeout_s = settings.llm.call_timeout_s
+    model = make_chat_model(settings)
     started = time.perf_counter()
     capped: list[tuple[int, Score]] = []
     uncapped: list[tuple[int, Score]] = []
