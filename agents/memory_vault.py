@@ -23,6 +23,9 @@ def shown_value(entry: VaultEntry) -> str:
 class VaultAgent(MemoryAgent):
     memory_type = MemoryType.KNOWLEDGE_VAULT
     kinds = ("insert", "update", "delete", "noop")
+    # Values are dates, numbers and codes: near a token per character, so three operations of
+    # these bounded fields overrun the default 320 tokens and the JSON is cut mid-string.
+    max_tokens = 640
     fields = (
         FieldSpec("entry_type", 30),
         FieldSpec("caption", 100),

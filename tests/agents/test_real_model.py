@@ -16,7 +16,7 @@ from agents.memory_agent import CallOptions, MemoryAgent
 from agents.memory_core import CoreAgent
 from agents.memory_episodic import EpisodicAgent
 from agents.memory_semantic import SemanticAgent
-from agents.model import ChatModel, Preempted, Request, complete, messages
+from agents.model import ChatModel, InvalidOutput, Preempted, Request, complete, messages
 from agents.operations import Delete, Insert, Merge, Update
 from storage.errors import NotFound
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory, VaultEntry
@@ -161,7 +161,18 @@ def test_each_agent_fills_its_schema_with_valid_operations(
         "To connect: 1. open the VPN app 2. pick Lyon 3. paste the password.",
     )
     candidates = agent.candidates(fake_store, events)
-    proposal = agent.propose(llama_model, events, candidates, options=CallOptions(timeout_s=600))
+    # A 135M model sometimes writes JSON it cannot finish; the loop then releases the batch for a
+    # later try (tested on the scripted model). Here: valid operations within three proposals.
+    for _attempt in range(3):
+        try:
+            proposal = agent.propose(
+                llama_model, events, candidates, options=CallOptions(timeout_s=600)
+            )
+            break
+        except InvalidOutput:
+            continue
+    else:
+        pytest.fail(f"the {agent.name} agent never produced parseable output in 3 proposals")
     assert proposal.memory_type is agent.memory_type
     shown = {c.target for c in candidates}
     for op in proposal.operations:
