@@ -7,6 +7,15 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+def http_url(value: str | None, field: str) -> str | None:
+    """An http(s) URL setting; empty means unset."""
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{field} must start with http:// or https://")
+    return value
+
+
 class LLMSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -47,9 +56,5 @@ class LLMSettings(BaseModel):
     @field_validator("openai_base_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        assert value is not None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("openai_base_url must start with http:// or https://")
-        return value.rstrip("/")
+        url = http_url(value, "openai_base_url")
+        return url.rstrip("/") if url else None

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from app import paths
 from app.capture.config import CaptureSettings
-from app.llm_config import LLMSettings
+from app.llm_config import LLMSettings, http_url
 from storage.errors import EngramError
 
 SETTINGS_VERSION = 1
@@ -40,12 +40,7 @@ class Settings(BaseModel):
     @field_validator("chroma_url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        assert value is not None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("chroma_url must start with http:// or https://")
-        return value
+        return http_url(value, "chroma_url")
 
     @field_validator("embedding_model_path")
     @classmethod
