@@ -1,9 +1,8 @@
 """The memory loop: one batch of events → meta manager → memory agents → validated writes.
 
-All model calls happen before the first write, and every write of a batch is tagged with the
-batch's actor in the store's history, so a failure while writing is rolled back with `undo` and
-a batch that was applied before a crash (but not marked done) is rolled back before it is
-processed again: a batch is applied whole or not at all.
+All model calls happen before the first write. The writes and the "done" mark of the batch's
+events go to storage in one transaction, so a batch is applied whole or not at all, and a
+crash can neither lose it nor apply it twice.
 """
 
 from __future__ import annotations
@@ -30,7 +29,8 @@ from agents.operations import Delete, Insert, Merge, Update
 from storage.errors import EngramError, NotFound
 from storage.records import CoreBlock, EpisodicMemory, Event, MemoryType, Record, VaultEntry
 from storage.search import STOPWORDS
-from storage.store import MemoryStore
+from storage.store import Action, MemoryStore
+from storage.store import Write as StoreWrite
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def default_agents() -> dict[MemoryType, MemoryAgent]:
 class Write:
     """One planned storage call: add, replace or delete."""
 
-    action: str
+    action: Action
     record: Record
     op: str
 
@@ -134,11 +134,11 @@ class MemoryLoop:
     def process(
         self, events: Sequence[Event], cancel: threading.Event | None = None
     ) -> BatchReport:
-        """Turn `events` into memories. Raises `BatchFailed` (nothing applied) on failure."""
+        """Turn `events` into memories and mark the events done. Raises `BatchFailed` (nothing
+        applied, events untouched) on failure."""
         started = time.perf_counter()
         report = BatchReport(batch_id(events), tuple(e.id for e in events))
         actor = f"agents:{report.batch_id}"
-        self.rollback(actor)
         try:
             chosen = self.meta.choose(self.model, events, cancel, self.options)
             report.llm_calls += 1
@@ -280,7 +280,7 @@ class MemoryLoop:
     ) -> Write:
         """Append a line to a block (to its planned new value if this batch already changes
         it: several facts for one block in one batch all land)."""
-        action = "replace"
+        action: Action = "replace"
         existing: Record | None = self.store.core_block(block.label)
         for write in planned:
             if isinstance(write.record, CoreBlock) and write.record.label == block.label:
@@ -296,7 +296,7 @@ class MemoryLoop:
         write = self._core_write(agent, existing, value, provenance, report, cancel)
         return Write(action, write.record, write.op)
 
-    def _core_base(self, block_id: str, planned: list[Write]) -> tuple[CoreBlock, str]:
+    def _core_base(self, block_id: str, planned: list[Write]) -> tuple[CoreBlock, Action]:
         """A core block as this batch has planned it so far, and the write action it needs."""
         for write in planned:
             if write.record.id == block_id and isinstance(write.record, CoreBlock):
@@ -358,33 +358,17 @@ class MemoryLoop:
 
     def _apply(self, writes: Sequence[Write], actor: str, report: BatchReport) -> None:
         try:
-            for write in writes:
-                if write.action == "add":
-                    self.store.add(write.record, actor)
-                elif write.action == "replace":
-                    self.store.replace(write.record, actor)
-                else:
-                    self.store.delete(write.record.id, actor)
-                report.writes.append((write.op, write.record.kind.value, write.record.id))
+            self.store.apply(
+                [StoreWrite(w.action, w.record.id if w.action == "delete" else w.record)
+                 for w in writes],
+                actor,
+                events_done=report.event_ids,
+            )  # fmt: skip
         except Exception as exc:
-            undone = self.rollback(actor)
-            report.writes.clear()
             raise BatchFailed(
-                f"writing the batch's memories failed ({_short(exc)}); undid {undone} change(s)"
+                f"writing the batch's memories failed ({_short(exc)}); nothing was written"
             ) from exc
-
-    def rollback(self, actor: str, scan: int = 300) -> int:
-        """Undo every not-yet-undone change this actor made among the latest `scan` history
-        entries, newest first. Returns how many were undone."""
-        changes = self.store.history(limit=scan)
-        reverted = {c.reverts for c in changes if c.reverts is not None}
-        mine = [c for c in changes if c.actor == actor and c.seq not in reverted]
-        for change in mine:
-            try:
-                self.store.undo(change.seq, actor=f"{actor}:rollback")
-            except EngramError as exc:
-                log.warning("could not roll back history entry %s: %s", change.seq, exc)
-        return len(mine)
+        report.writes.extend((w.op, w.record.kind.value, w.record.id) for w in writes)
 
 
 def _union(*groups: Sequence[str]) -> tuple[str, ...]:

@@ -1,8 +1,9 @@
 """The memory worker: a background thread that drains the durable event queue through the loop.
 
-Events are claimed in batches and marked done only after their memories are written; on any
-failure they are released with the error (after five attempts the queue parks them as failed,
-kept and retryable). A restart resumes whatever was pending or claimed. The worker's model
+Events are claimed in batches and marked done in the transaction that writes their memories.
+On a failure they are released with the error (after five attempts the queue parks them as
+failed, kept and retryable); a batch cut short by shutdown goes back without counting as an
+attempt. A restart resumes whatever was pending or claimed. The worker's model
 calls are background requests, so a chat request always goes first.
 """
 
@@ -82,12 +83,13 @@ class MemoryWorker:
             return None
         ids = [e.id for e in events]
         try:
-            report = self.loop.process(events, cancel)
+            return self.loop.process(events, cancel)  # marks them done with its writes
+        except Cancelled:
+            self.store.events.release(ids, "interrupted", count_attempt=False)
+            raise
         except BaseException as exc:
             self.store.events.release(ids, str(exc)[:500] or type(exc).__name__)
             raise
-        self.store.events.done(ids)
-        return report
 
     def drain(
         self, max_batches: int | None = None, cancel: threading.Event | None = None

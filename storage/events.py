@@ -5,6 +5,7 @@ unfinished events to the queue, so nothing is lost to a crash."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,6 +15,14 @@ from storage.records import Event
 from storage.sqlite_db import Database
 
 MAX_ATTEMPTS = 5
+
+
+def mark_done(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
+    """Mark events done inside the caller's transaction (see `MemoryStore.apply`)."""
+    conn.executemany(
+        "UPDATE events SET status = 'done', done_at = ?, error = NULL WHERE id = ?",
+        [(time.time(), i) for i in ids],
+    )
 
 
 class EventQueue:
@@ -46,15 +55,22 @@ class EventQueue:
 
     def done(self, ids: Sequence[str]) -> None:
         with self._db.transaction() as conn:
-            conn.executemany(
-                "UPDATE events SET status = 'done', done_at = ?, error = NULL WHERE id = ?",
-                [(time.time(), i) for i in ids],
-            )
+            mark_done(conn, ids)
 
-    def release(self, ids: Sequence[str], error: str | None = None) -> None:
+    def release(
+        self, ids: Sequence[str], error: str | None = None, count_attempt: bool = True
+    ) -> None:
         """Give claimed events back after a failure; after MAX_ATTEMPTS they are parked as
-        'failed' (kept, visible, retryable) rather than retried forever."""
+        'failed' (kept, visible, retryable) rather than retried forever. A batch interrupted
+        by shutdown is not the events' fault: `count_attempt=False` returns them as they were."""
         with self._db.transaction() as conn:
+            if not count_attempt:
+                conn.executemany(
+                    "UPDATE events SET status = 'pending', claimed_at = NULL, error = ? "
+                    "WHERE id = ?",
+                    [(error, i) for i in ids],
+                )
+                return
             conn.executemany(
                 "UPDATE events SET attempts = attempts + 1, error = ?, claimed_at = NULL, "
                 "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END "

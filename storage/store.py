@@ -17,12 +17,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from storage.codec import RecordCodec
 from storage.crypto import VaultCipher, load_or_create_key
 from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt
-from storage.events import EventQueue
+from storage.events import EventQueue, mark_done
 from storage.history import Change, change_from_row, latest_undoable, log_change
 from storage.protocols import Embedder, VectorIndex
 from storage.records import (
@@ -36,6 +36,23 @@ from storage.sqlite_db import Database, DataDirLock
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+
+
+Action = Literal["add", "replace", "delete"]
+
+
+@dataclass(frozen=True)
+class Write:
+    """One change for `MemoryStore.apply`: add or replace a record, or delete one by id."""
+
+    action: Action
+    target: Record | str
+
+    def __post_init__(self) -> None:
+        if self.action not in ("add", "replace", "delete"):
+            raise ValueError(f"unknown write action {self.action!r}")
+        if (self.action == "delete") != isinstance(self.target, str):
+            raise TypeError("delete takes a memory id; add and replace take a record")
 
 
 @dataclass(frozen=True)
@@ -118,26 +135,8 @@ class MemoryStore:
         return self.add_many([record], actor)[0]
 
     def add_many(self, records: Sequence[Record], actor: str = "user") -> list[Record]:
-        """Insert records in one transaction (with history), then index them. Embedding comes
-        first, so a broken model fails the call before anything is written."""
-        for record in records:
-            self._check(record)
-        vectors = self._embed(records)
-        with self._db.transaction() as conn:
-            for record in records:
-                if isinstance(record, CoreBlock):
-                    clash = conn.execute(
-                        "SELECT id FROM memories WHERE label = ?", (record.label,)
-                    ).fetchone()
-                    if clash:
-                        raise InvalidText(
-                            f"a core block labelled {record.label!r} exists ({clash[0]}); "
-                            "update it instead"
-                        )
-                self._write_row(conn, record)
-                log_change(conn, self.codec, "create", record, None, record, actor)
-        self._index_records(records, vectors)
-        return list(records)
+        """Insert records in one transaction (with history), then index them."""
+        return self.apply([Write("add", r) for r in records], actor)
 
     def update(self, memory_id: str, actor: str = "user", **changes: Any) -> Record:
         before = self.get(memory_id)
@@ -145,26 +144,60 @@ class MemoryStore:
 
     def replace(self, record: Record, actor: str = "user") -> Record:
         """Store `record` over the memory with the same id."""
-        self._check(record)
-        vectors = self._embed([record])
-        with self._db.transaction() as conn:
-            before = self._get_in(conn, record.id)
-            if type(before) is not type(record):
-                raise InvalidText(
-                    f"{record.id} is a {before.kind.value} memory, not {record.kind.value}"
-                )
-            self._write_row(conn, record)
-            log_change(conn, self.codec, "update", record, before, record, actor)
-        self._index_records([record], vectors)
-        return record
+        return self.apply([Write("replace", record)], actor)[0]
 
     def delete(self, memory_id: str, actor: str = "user") -> Record:
+        return self.apply([Write("delete", memory_id)], actor)[0]
+
+    def apply(
+        self, writes: Sequence[Write], actor: str = "user", events_done: Sequence[str] = ()
+    ) -> list[Record]:
+        """Make `writes` in one transaction, with their history, and mark `events_done` done in
+        that same transaction: a batch of memories and the events it came from land together
+        or not at all, so a crash can neither lose the batch nor apply it twice. Embedding
+        comes first, so a broken model fails the call before anything is written. Returns the
+        records written (for a delete, the record as it was)."""
+        stored = [w.target for w in writes if not isinstance(w.target, str)]
+        for record in stored:
+            self._check(record)
+        vectors = self._embed(stored)
+        out: list[Record] = []
         with self._db.transaction() as conn:
-            before = self._get_in(conn, memory_id)
+            for write in writes:
+                out.append(self._apply_in(conn, write, actor))
+            mark_done(conn, events_done)
+        self._index_records(stored, vectors)
+        self._flush_vector_deletes()
+        return out
+
+    def _apply_in(self, conn: Any, write: Write, actor: str) -> Record:
+        target = write.target
+        if isinstance(target, str):  # a delete
+            before = self._get_in(conn, target)
             self._delete_row(conn, before)
             log_change(conn, self.codec, "delete", before, before, None, actor)
-        self._flush_vector_deletes()
-        return before
+            return before
+        if write.action == "add":
+            if isinstance(target, CoreBlock):
+                clash = conn.execute(
+                    "SELECT id FROM memories WHERE label = ?", (target.label,)
+                ).fetchone()
+                if clash:
+                    raise InvalidText(
+                        f"a core block labelled {target.label!r} exists ({clash[0]}); "
+                        "update it instead"
+                    )
+            self._write_row(conn, target)
+            log_change(conn, self.codec, "create", target, None, target, actor)
+            return target
+        before = self._get_in(conn, target.id)
+        if type(before) is not type(target):
+            raise InvalidText(
+                f"{target.id} is a {before.kind.value} memory, not {target.kind.value}"
+            )
+        self._write_row(conn, target)
+        log_change(conn, self.codec, "update", target, before, target, actor)
+        return target
 
     def set_core(self, label: str, value: str, actor: str = "user") -> CoreBlock:
         """Create or overwrite the core block `label`; over its limit is an error."""

@@ -253,26 +253,33 @@ def test_a_failing_agent_applies_nothing(fake_store: MemoryStore, failure: list[
     assert snapshot(fake_store) == before
 
 
-def test_a_failing_write_is_rolled_back(
+def test_a_failing_write_applies_nothing_and_keeps_the_events(
     fake_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     records = _seed_semantic(fake_store)
     before = snapshot(fake_store)
+    events = make_events("Dana moved to marketing")
+    fake_store.events.put_many(events)
+    fake_store.events.claim(10)
     model = ScriptedChatModel(
         {"types": ["episodic", "semantic"]},
         {"operations": [EPISODE]},
         {"operations": [{"op": "update", "id": "m1", "name": "Dana", "summary": "In marketing"},
                         {"op": "delete", "id": "m3"}]},
     )  # fmt: skip
+    real_delete_row = fake_store._delete_row
 
-    def broken_delete(memory_id: str, actor: str = "user") -> object:
-        raise OSError("disk full")
+    def broken_delete_row(conn: object, record: object) -> None:
+        real_delete_row(conn, record)  # type: ignore[arg-type]
+        raise OSError("disk full")  # after the insert and the update were written
 
-    monkeypatch.setattr(fake_store, "delete", broken_delete)
-    with pytest.raises(BatchFailed, match="undid 2"):
-        loop_for(fake_store, model).process(make_events("Dana moved to marketing"))
+    monkeypatch.setattr(fake_store, "_delete_row", broken_delete_row)
+    with pytest.raises(BatchFailed, match=r"disk full.*nothing was written"):
+        loop_for(fake_store, model).process(events)
     assert snapshot(fake_store) == before
     assert fake_store.get(records[0].id) == records[0]
+    assert fake_store.events.status_of(events[0].id) == "claimed"
+    assert not any(c.actor.startswith("agents:") for c in fake_store.history(limit=100))
 
 
 REWRITTEN = "\n".join(f"Likes colours {n} to {n + 9}." for n in range(0, 120, 10)) + "\nName: Sam"
@@ -383,10 +390,26 @@ def test_high_sensitivity_values_are_never_shown_to_agents(fake_store: MemorySto
     assert "s3cr3t-Value" not in prompt
 
 
-def test_a_batch_applied_before_a_crash_is_not_applied_twice(fake_store: MemoryStore) -> None:
+def test_writes_and_the_done_mark_land_in_one_transaction(
+    fake_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash after the writes but before the events are marked done would apply the batch
+    twice on restart; here the done mark fails instead, and the writes go with it."""
     events = make_events("Met Dana to plan the Q3 launch")
+    fake_store.events.put_many(events)
+    fake_store.events.claim(10)
     script = ({"types": ["episodic"]}, {"operations": [EPISODE]})
-    loop_for(fake_store, ScriptedChatModel(*script)).process(events)  # crash before done()
+
+    def crash(conn: object, ids: Sequence[str]) -> None:
+        raise OSError("power cut")
+
+    monkeypatch.setattr("storage.store.mark_done", crash)
+    with pytest.raises(BatchFailed, match="power cut"):
+        loop_for(fake_store, ScriptedChatModel(*script)).process(events)
+    assert fake_store.count(MemoryType.EPISODIC) == 0
+    assert fake_store.events.status_of(events[0].id) == "claimed"
+    monkeypatch.undo()
     report = loop_for(fake_store, ScriptedChatModel(*script)).process(events)  # retried
     assert len(report.writes) == 1
     assert fake_store.count(MemoryType.EPISODIC) == 1
+    assert fake_store.events.status_of(events[0].id) == "done"

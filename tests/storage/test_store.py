@@ -228,6 +228,55 @@ def test_event_release_parks_after_max_attempts(fake_store: MemoryStore) -> None
     assert fake_store.events.retry_failed() == 1
 
 
+def test_a_release_after_shutdown_is_not_counted_as_an_attempt(fake_store: MemoryStore) -> None:
+    from storage.events import MAX_ATTEMPTS
+    from storage.records import Event
+
+    event = fake_store.events.put(Event(text="interrupted many times"))
+    for _ in range(MAX_ATTEMPTS + 2):
+        (claimed,) = fake_store.events.claim(1)
+        fake_store.events.release([claimed.id], "interrupted", count_attempt=False)
+    assert fake_store.events.status_of(event.id) == "pending"
+    for _ in range(MAX_ATTEMPTS - 1):  # the real failures still park it, at the usual count
+        fake_store.events.claim(1)
+        fake_store.events.release([event.id], "model crashed")
+    assert fake_store.events.status_of(event.id) == "pending"
+    fake_store.events.claim(1)
+    fake_store.events.release([event.id], "model crashed")
+    assert fake_store.events.status_of(event.id) == "failed"
+
+
+def test_apply_is_one_transaction_with_the_events_it_completes(fake_store: MemoryStore) -> None:
+    from storage.records import Event
+    from storage.store import Write
+
+    keep = fake_store.add(SemanticMemory(name="Keep", summary="stays"))
+    gone = fake_store.add(SemanticMemory(name="Gone", summary="goes"))
+    event = fake_store.events.put(Event(text="batch source"))
+    fake_store.events.claim(1)
+    new = SemanticMemory(name="New", summary="a fresh fact")
+    with pytest.raises(NotFound):  # the last write fails: none of the batch lands
+        fake_store.apply(
+            [Write("add", new), Write("delete", gone.id), Write("replace", keep.updated(
+                summary="changed")), Write("delete", "sem_missing")],
+            "agents:b1",
+            events_done=[event.id],
+        )  # fmt: skip
+    assert {r.id for r in fake_store.browse(limit=10)} == {keep.id, gone.id}
+    assert fake_store.get(keep.id) == keep
+    assert fake_store.events.status_of(event.id) == "claimed"
+    assert [h.actor for h in fake_store.history(limit=5)] == ["user", "user"]
+    written = fake_store.apply(
+        [Write("add", new), Write("delete", gone.id)], "agents:b1", events_done=[event.id]
+    )
+    assert [r.id for r in written] == [new.id, gone.id]
+    assert new.id in {h.record.id for h in fake_store.search("fresh fact", k=3)}
+    assert gone.id not in {h.record.id for h in fake_store.search("goes", k=3)}
+    assert fake_store.events.status_of(event.id) == "done"
+    with pytest.raises(TypeError, match="delete takes a memory id"):
+        Write("delete", new)
+
+
 def test_second_opener_gets_a_clear_lock_error(fake_store: MemoryStore, engram_home: Path) -> None:
     with pytest.raises(StoreLocked, match="in use by another process"):
         MemoryStore.open(
