@@ -181,7 +181,12 @@ class MemoryAgent(ABC):
         events: Sequence[Event],
     ) -> Record:
         """`record` with the fields of an update or merge applied."""
-        return record.updated(**fields, provenance=provenance)
+        return record.updated(**self.derived(fields, events), provenance=provenance)
+
+    def derived(self, fields: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
+        """The model's fields as the record stores them, plus any the code fills in from the
+        batch (what a small model should not have to copy)."""
+        return fields
 
     def insert_fields(self) -> tuple[FieldSpec, ...]:
         return self.fields

@@ -33,23 +33,14 @@ class ProceduralAgent(MemoryAgent):
         steps = "; ".join(record.steps)
         return f"{record.entry_type}: {clip(record.summary, 120)} (steps: {clip(steps, 160)})"
 
+    def derived(self, fields: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
+        return {**fields, "steps": split_steps(fields["steps"])}
+
     def new_record(
         self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
     ) -> Record:
         return ProceduralMemory(
-            entry_type=fields["entry_type"],
-            summary=fields["summary"],
-            steps=split_steps(fields["steps"]),
+            **self.derived(fields, events),
             tree_path=(fields["entry_type"],),
             provenance=provenance,
         )
-
-    def changed_record(
-        self,
-        record: Record,
-        fields: dict[str, Any],
-        provenance: tuple[str, ...],
-        events: Sequence[Event],
-    ) -> Record:
-        changes = {**fields, "steps": split_steps(fields["steps"])}
-        return record.updated(**changes, provenance=provenance)

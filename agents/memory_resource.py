@@ -32,21 +32,14 @@ class ResourceAgent(MemoryAgent):
         assert isinstance(record, ResourceMemory)
         return f"{clip(record.title, 80)} ({record.resource_type}): {clip(record.summary, 160)}"
 
+    def derived(self, fields: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
+        return {**fields, "content": content_of(events)}
+
     def new_record(
         self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
     ) -> Record:
         return ResourceMemory(
-            content=content_of(events),
+            **self.derived(fields, events),
             tree_path=(fields["resource_type"],),
             provenance=provenance,
-            **fields,
         )
-
-    def changed_record(
-        self,
-        record: Record,
-        fields: dict[str, Any],
-        provenance: tuple[str, ...],
-        events: Sequence[Event],
-    ) -> Record:
-        return record.updated(**fields, content=content_of(events), provenance=provenance)

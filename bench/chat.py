@@ -13,8 +13,6 @@ ttft_ms_p50 <= 1000 and tokens_per_s >= 0.9 x raw_tokens_per_s.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import statistics
 import sys
@@ -25,6 +23,7 @@ from typing import Any
 
 from agents.chat import ChatAgent, ChatConfig
 from agents.model import ChatModel, Request
+from bench._setup import emit, offline_environment
 from bench.retrieval import make_embedder, synthetic_query, synthetic_record
 from storage.store import MemoryStore
 
@@ -140,11 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
-    os.environ.setdefault("ENGRAM_KEYRING", "0")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    result = run(args)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    offline_environment()
+    emit(run(args), args.json)
     return 0
 
 

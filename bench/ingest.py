@@ -10,20 +10,18 @@ configured model (the embedded SmolLM2 by default), exactly as the background wo
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import statistics
 import sys
 import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agents.loop import BatchFailed, MemoryLoop
+from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.worker import MemoryWorker
+from bench._setup import drain, emit, offline_environment
 from bench.retrieval import APPS, PEOPLE, PLACES, TOPICS, make_embedder
 from storage.records import Event
 from storage.store import MemoryStore
@@ -71,21 +69,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             store.events.put_many([synthetic_event(i, rng) for i in range(args.events)])
             options = CallOptions(timeout_s=settings.llm.call_timeout_s)
             worker = MemoryWorker(store, MemoryLoop(store, model, options=options), args.batch)
-            reports, failures = [], 0
-            started = time.perf_counter()
-            while True:
-                try:
-                    report = worker.run_once()
-                except BatchFailed as exc:
-                    failures += 1
-                    print(f"batch failed: {exc}", file=sys.stderr)
-                    if failures > args.events:
-                        break
-                    continue
-                if report is None:
-                    break
-                reports.append(report)
-            elapsed = time.perf_counter() - started
+            drained = drain(worker, max_failures=args.events)
+            reports, failures, elapsed = drained.reports, drained.failures, drained.seconds
             counts = store.stats()["memories"]
             backlog = worker.backlog()
             info = model.info
@@ -124,11 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
-    os.environ.setdefault("ENGRAM_KEYRING", "0")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    result = run(args)
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    offline_environment()
+    emit(run(args), args.json)
     return 0
 
 

@@ -9,18 +9,15 @@ mean fraction of evidence turns retrieved); hit@k asks for any evidence turn, al
 A turn's memory holds what a chat capture would have: the speaker, the words, BLIP's caption of a
 shared photo, and the two turns before it (see `turn_memory`); the data set's image-search `query`
 field is not used, since no capture would know it. search_p50_ms includes embedding the question.
-`--mode agents` hands over to `bench.locomo_agents.run(args)`, which reuses the loading, cleaning
-and scoring functions here.
+`--mode agents` hands over to `bench.locomo_agents.run`, which reuses the loading, cleaning and
+scoring functions here.
 """
 
 from __future__ import annotations
 
 import argparse
 import calendar
-import importlib
-import importlib.util
 import json
-import os
 import re
 import statistics
 import sys
@@ -285,53 +282,63 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="chroma",
         help="vector index: a real Chroma folder (default) or the in-memory one, for quick trials",
     )
+    agents = p.add_argument_group("agents mode (a quicker run)")
+    agents.add_argument("--batch", type=int, default=8, help="events per agent batch")
+    agents.add_argument(
+        "--max-turns",
+        type=int,
+        help="ingest only the first N turns, and score only the questions they answer",
+    )
+    agents.add_argument("--max-questions", type=int, help="score only the first N questions")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p.parse_args(argv)
 
 
+IndexFactory = Callable[[Path], VectorIndex]
+
+
+def prepare(args: argparse.Namespace) -> tuple[list[Conversation], IndexFactory | None]:
+    """The conversations to run (raises `BadData`) and the vector index to run them on
+    (None: a real Chroma folder per conversation)."""
+    conversations = load(args.data)
+    if args.conversations is not None:
+        conversations = conversations[: args.conversations]
+    if args.index == "chroma":
+        return conversations, None
+    from storage.fakes import MemoryVectorIndex
+
+    def factory(_path: Path) -> VectorIndex:
+        return MemoryVectorIndex()
+
+    return conversations, factory
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from bench._setup import emit, offline_environment
+
     args = parse_args(argv)
-    os.environ.setdefault("ENGRAM_KEYRING", "0")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    if args.k <= 0:
-        print("--k must be at least 1", file=sys.stderr)
+    offline_environment()
+    if args.k <= 0 or args.batch <= 0:
+        print("--k and --batch must be at least 1", file=sys.stderr)
         return 2
-    if args.mode == "agents":
-        if importlib.util.find_spec("bench.locomo_agents") is None:
-            print(
-                "--mode agents needs bench/locomo_agents.py, which is not written yet; "
-                "use --mode raw",
-                file=sys.stderr,
-            )
-            return 2
-        result: int = importlib.import_module("bench.locomo_agents").run(args)
-        return result
     try:
-        conversations = load(args.data)
+        conversations, factory = prepare(args)
     except BadData as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.conversations is not None:
-        conversations = conversations[: args.conversations]
+    if args.mode == "agents":
+        from bench import locomo_agents
+
+        emit(locomo_agents.run(args, conversations, factory), args.json)
+        return 0
     from storage.embedder_st import SentenceTransformerEmbedder
-
-    factory = None
-    if args.index == "memory":
-        from storage.fakes import MemoryVectorIndex
-
-        def factory(_path: Path) -> VectorIndex:
-            return MemoryVectorIndex()
 
     def say(line: str) -> None:
         print(line, file=sys.stderr)
 
     out = run_raw(conversations, SentenceTransformerEmbedder(), args.k, factory, say)
     out["index"] = args.index
-    if args.json:
-        print(json.dumps(out))
-    else:
-        print(json.dumps(out, indent=2))
+    emit(out, args.json)
     return 0
 
 

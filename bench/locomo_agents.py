@@ -7,36 +7,34 @@ frac@k is scored on the first k distinct dialogue ids so reached (the same k tur
 gets), and on all of them as a second figure. Then the chat agent answers every question of
 categories 1-4 with the configured model and is scored by token F1 against the gold answer.
 Honest numbers for the embedded 135M model are low; the harness is what a bigger GGUF needs.
-ENGRAM_LOCOMO_BATCH (events per agent batch, default 8), ENGRAM_LOCOMO_MAX_TURNS (ingest only
-the first N turns, and score only the questions whose evidence lies in them) and
-ENGRAM_LOCOMO_MAX_QUESTIONS (score only the first N questions) make a quicker run.
+`--batch` (events per agent batch, default 8), `--max-turns` (ingest only the first N turns, and
+score only the questions whose evidence lies in them) and `--max-questions` (score only the first
+N questions) make a quicker run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import re
 import string
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from agents.chat import ChatAgent, ChatConfig
-from agents.loop import BatchFailed, MemoryLoop
+from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.model import ChatModel
 from agents.worker import MemoryWorker
+from bench._setup import drain
 from bench.locomo import (
     SCORED_CATEGORIES,
-    BadData,
     Conversation,
     Score,
-    load,
     score_question,
     summarise,
 )
@@ -89,25 +87,12 @@ def ingest(
     store.events.put_many(events)
     loop = MemoryLoop(store, model, options=CallOptions(timeout_s=timeout_s))
     worker = MemoryWorker(store, loop, batch_size=batch)
-    batches = failures = calls = 0
-    started = time.perf_counter()
-    while True:
-        try:
-            report = worker.run_once()
-        except BatchFailed as exc:
-            failures += 1
-            print(f"  batch failed: {exc}", file=sys.stderr)
-            continue
-        if report is None:
-            break
-        batches += 1
-        calls += report.llm_calls
-        print(f"  batch {batches}: {len(report.writes)} writes", file=sys.stderr)
+    drained = drain(worker, max_failures=len(events))
     return {
-        "batches": batches,
-        "failed_batches": failures,
-        "llm_calls": calls,
-        "ingest_s": round(time.perf_counter() - started, 1),
+        "batches": len(drained.reports),
+        "failed_batches": drained.failures,
+        "llm_calls": drained.llm_calls,
+        "ingest_s": round(drained.seconds, 1),
         "events_failed": worker.backlog()["failed"],
     }
 
@@ -127,13 +112,7 @@ def run_conversation(
     args: argparse.Namespace,
     factory: Any,
 ) -> dict[str, Any]:
-    k = args.k
-    # bench.locomo's parser has no flags for these; the environment sets them for a quick run.
-    batch = int(getattr(args, "batch", 0) or os.environ.get("ENGRAM_LOCOMO_BATCH", 8))
-    max_questions = getattr(args, "max_questions", None) or (
-        int(os.environ.get("ENGRAM_LOCOMO_MAX_QUESTIONS", 0)) or None
-    )
-    max_turns = int(os.environ.get("ENGRAM_LOCOMO_MAX_TURNS", 0)) or None
+    k, max_turns = args.k, args.max_turns
     if max_turns is not None:  # a prefix of the conversation, and the questions it answers
         kept = conv.turns[:max_turns]
         known = {t.dia_id for t in kept}
@@ -147,7 +126,7 @@ def run_conversation(
         store = MemoryStore.open(Path(tmp), embedder, factory)
         try:
             events, dia_of = turn_events(conv)
-            stats = ingest(store, model, events, batch, args.call_timeout_s)
+            stats = ingest(store, model, events, args.batch, args.call_timeout_s)
             stats["memories"] = store.stats()["memories"]
             capped: list[tuple[int, Score]] = []
             uncapped: list[tuple[int, Score]] = []
@@ -156,7 +135,7 @@ def run_conversation(
             chat = ChatAgent(store, model, ChatConfig(record_turns=False, answer_tokens=48))
             questions = [
                 q for q in conv.questions if q.category in SCORED_CATEGORIES and q.evidence
-            ][:max_questions]
+            ][: args.max_questions]
             for q in questions:
                 ids = retrieved_dia_ids(store, q.text, k, dia_of)
                 turns_reached.append(len(ids))
@@ -175,24 +154,14 @@ def run_conversation(
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def run(
+    args: argparse.Namespace,
+    conversations: Sequence[Conversation],
+    factory: Callable[[Path], VectorIndex] | None,
+) -> dict[str, Any]:
     from app.bootstrap import make_chat_model
     from app.settings import load_settings
     from storage.embedder_st import SentenceTransformerEmbedder
-
-    try:
-        conversations = load(args.data)
-    except BadData as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    if args.conversations is not None:
-        conversations = conversations[: args.conversations]
-    factory = None
-    if getattr(args, "index", "chroma") == "memory":
-        from storage.fakes import MemoryVectorIndex
-
-        def factory(_path: Path) -> VectorIndex:
-            return MemoryVectorIndex()
 
     embedder = SentenceTransformerEmbedder()
     settings = load_settings()
@@ -216,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         info = model.info
     finally:
         model.close()
-    result = {
+    return {
         "mode": "agents",
         "k": args.k,
         **summarise(capped),
@@ -231,18 +200,12 @@ def run(args: argparse.Namespace) -> int:
         "backend": info.backend,
         "conversations": per_conv,
         "limits": {
-            name: os.environ[name]
-            for name in (
-                "ENGRAM_LOCOMO_BATCH",
-                "ENGRAM_LOCOMO_MAX_TURNS",
-                "ENGRAM_LOCOMO_MAX_QUESTIONS",
-            )
-            if name in os.environ
+            "batch": args.batch,
+            "max_turns": args.max_turns,
+            "max_questions": args.max_questions,
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    return 0
 
 
 def _f1_summary(scores: list[tuple[int, float]]) -> dict[str, Any]:

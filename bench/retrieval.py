@@ -10,7 +10,6 @@ across all types. Target on a 2-core laptop CPU at 100k: search_p95_ms <= 50.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -19,6 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench._setup import emit, offline_environment
 from storage.protocols import Embedder
 from storage.records import (
     EpisodicMemory,
@@ -163,11 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
+    offline_environment()
     with tempfile.TemporaryDirectory(prefix="engram-bench-") as tmp:
         result = run(
             args.memories, args.queries, args.embedder, args.data_dir or Path(tmp), args.seed
         )
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
+    emit(result, args.json)
     return 0
 
 

@@ -3,7 +3,6 @@ by the loop map back to dialogue ids through provenance, and answers are scored 
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -12,7 +11,8 @@ import pytest
 from agents.fakes import ScriptedChatModel
 from agents.model import Request
 from app import bootstrap
-from bench.locomo_agents import answer_f1, run
+from bench import locomo
+from bench.locomo_agents import answer_f1
 from storage import embedder_st
 from storage.fakes import HashEmbedder
 
@@ -67,8 +67,11 @@ def test_agents_mode_scores_retrieval_and_answers(
     data.write_text(json.dumps([CONVERSATION]))
     monkeypatch.setattr(embedder_st, "SentenceTransformerEmbedder", HashEmbedder)
     monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: ScriptedChatModel(default=respond))
-    args = argparse.Namespace(data=data, k=2, conversations=1, index="memory", json=True, batch=1)
-    assert run(args) == 0
+    code = locomo.main(
+        ["--data", str(data), "--mode", "agents", "--k", "2", "--index", "memory", "--batch", "1",
+         "--json"]
+    )  # fmt: skip
+    assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "agents" and out["questions"] == 2  # category 5 is not scored
     assert out["frac_at_k"] > 0 and set(out["by_category"]) == {"1", "4"}
