@@ -24,6 +24,7 @@ from agents.model import (
     Preempted,
     Request,
     complete_json,
+    salvage_json,
 )
 from agents.operations import (
     MAX_OPS_PER_AGENT,
@@ -92,7 +93,8 @@ def ask_json(
     options: CallOptions,
 ) -> Any:
     """`complete_json` for background work: waits out preemption by chat (the request is sent
-    again and queues behind it) and retries once, warmer, on output that is not JSON."""
+    again and queues behind it). Output that is not JSON is salvaged when it was only cut off
+    after some complete elements, else asked for once more, warmer."""
     attempt = 0
     preempted = 0
     current = request
@@ -106,6 +108,10 @@ def ask_json(
             if cancel is not None and cancel.is_set():
                 raise Cancelled("memory work was stopped") from None
         except InvalidOutput as exc:
+            salvaged = salvage_json(exc.text)
+            if salvaged is not None:  # cheaper than asking again, and the lost part was junk
+                log.info("kept the complete part of a cut-off answer: %s", exc)
+                return salvaged
             attempt += 1
             if attempt > options.retries:
                 raise

@@ -40,6 +40,10 @@ class Preempted(ModelError):
 class InvalidOutput(ModelError):
     """The model's answer did not parse as the JSON the schema asked for."""
 
+    def __init__(self, message: str, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text  # what the model said, for salvage and for the log
+
 
 @dataclass(frozen=True)
 class Message:
@@ -101,9 +105,13 @@ def complete(
     request: Request,
     cancel: threading.Event | None = None,
     timeout_s: float | None = None,
+    runaway_chars: int | None = None,
 ) -> str:
     """The whole reply as one string. Past `timeout_s` (queueing included) the generation is
-    stopped through the cancel path and `ModelTimeout` raised, even if no token ever came."""
+    stopped through the cancel path and `ModelTimeout` raised, even if no token ever came.
+    With `runaway_chars`, a reply whose last that many characters are one or two characters
+    repeated ("👌👌👌…", "0000…", endless spaces) is a small model looping: generation stops
+    there instead of burning the rest of its token budget."""
     if cancel is not None and cancel.is_set():
         raise Cancelled("the request was cancelled before it started")
     inner = threading.Event()
@@ -114,11 +122,16 @@ def complete(
         timer.start()
     parts: list[str] = []
     chunks = model.stream(request, _linked(cancel, inner))
+    tail = ""
     try:
         for chunk in chunks:
             parts.append(chunk)
             if inner.is_set():
                 raise Cancelled("timed out")
+            if runaway_chars:
+                tail = (tail + chunk)[-runaway_chars:]
+                if len(tail) == runaway_chars and len(set(tail)) <= 2:
+                    break
     except Cancelled:
         if inner.is_set() and not (cancel is not None and cancel.is_set()):
             raise ModelTimeout(f"the model took over {timeout_s:.0f} s; stopped it") from None
@@ -139,9 +152,14 @@ def complete_json(
     timeout_s: float | None = None,
 ) -> Any:
     """The reply parsed as JSON (the request should carry a schema). Raises `InvalidOutput`
-    with the text that failed, so a log shows what the model said."""
-    text = complete(model, request, cancel, timeout_s)
+    with the text that failed, so a log shows what the model said (and `salvage_json` can
+    keep what was whole of it)."""
+    text = complete(model, request, cancel, timeout_s, runaway_chars=RUNAWAY_CHARS)
     return parse_json(text)
+
+
+#: A JSON answer that ends in this many characters of one or two repeated is cut off there.
+RUNAWAY_CHARS = 48
 
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
@@ -153,7 +171,46 @@ def parse_json(text: str) -> Any:
         return json.loads(cleaned)
     except json.JSONDecodeError as exc:
         shown = text if len(text) < 200 else text[:200] + "…"
-        raise InvalidOutput(f"the model's answer is not valid JSON ({exc.msg}): {shown!r}") from exc
+        raise InvalidOutput(
+            f"the model's answer is not valid JSON ({exc.msg}): {shown!r}", cleaned
+        ) from exc
+
+
+def salvage_json(text: str) -> Any | None:
+    """An answer cut off mid-way (a runaway string, the token limit), closed after its last
+    complete list element: `{"operations": [{…}, {…}, {"summary": "👌👌…` keeps the two
+    whole operations. None when no element was complete."""
+    stack: list[str] = []
+    in_string = escaped = False
+    best: tuple[int, str] | None = None
+    for at, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+                if stack and stack[-1] == "[":
+                    best = (at + 1, "".join(stack))
+            continue
+        if ch == '"':
+            in_string = True
+        elif ch in "{[":
+            stack.append(ch)
+        elif ch in "}]":
+            if not stack or stack.pop() != ("{" if ch == "}" else "["):
+                return None
+            if stack and stack[-1] == "[":
+                best = (at + 1, "".join(stack))
+    if best is None:
+        return None
+    end, still_open = best
+    closing = "".join("}" if c == "{" else "]" for c in reversed(still_open))
+    try:
+        return json.loads(text[:end] + closing)
+    except json.JSONDecodeError:
+        return None
 
 
 _PIECE = re.compile(r"\d|[^\W\d_]+|[^\w\s]|_", re.UNICODE)

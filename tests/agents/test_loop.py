@@ -3,6 +3,7 @@ leave nothing lost or half-applied."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import pytest
@@ -224,11 +225,22 @@ def test_duplicate_inserts_within_one_batch_collapse(fake_store: MemoryStore) ->
 
 
 def test_invalid_json_is_retried_once_warmer(fake_store: MemoryStore) -> None:
-    model = ScriptedChatModel('{"types": ["episodic"', {"types": ["episodic"]}, {"operations": []})
+    model = ScriptedChatModel('{"types": [epis', {"types": ["episodic"]}, {"operations": []})
     report = loop_for(fake_store, model).process(make_events("x happened"))
     assert report.types == (MemoryType.EPISODIC,)
     retry = model.calls[1]
     assert retry.temperature > 0 and "not valid JSON" in retry.messages[-1].content
+
+
+def test_a_cut_off_answer_keeps_its_complete_operations(fake_store: MemoryStore) -> None:
+    whole = json.dumps(EPISODE)
+    runaway = '{"op": "insert", "actor": "user", "event_type": "chat", "summary": "' + "👌" * 300
+    model = ScriptedChatModel({"types": ["episodic"]}, '{"operations": [' + whole + ", " + runaway)
+    report = loop_for(fake_store, model).process(make_events("Met Dana to plan the Q3 launch"))
+    assert len(model.calls) == 2  # salvaged, not asked again
+    [(op, kind, memory_id)] = report.writes
+    assert (op, kind) == ("insert", "episodic")
+    assert fake_store.get(memory_id).summary == EPISODE["summary"]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
