@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,10 @@ class Drained:
     def llm_calls(self) -> int:
         return sum(r.llm_calls for r in self.reports)
 
+    @property
+    def rejected(self) -> list[str]:
+        return [why for r in self.reports for why in r.rejected]
+
 
 def drain(worker: MemoryWorker, max_failures: int) -> Drained:
     """Run batches until the queue is empty. A failed batch's events go back to the queue (and
@@ -57,3 +63,12 @@ def drain(worker: MemoryWorker, max_failures: int) -> Drained:
         print(f"  batch {len(out.reports)}: {len(report.writes)} writes", file=sys.stderr)
     out.seconds = time.perf_counter() - started
     return out
+
+
+def reasons(rejected: list[str], most: int = 6) -> dict[str, int]:
+    """Why operations were turned down, by kind ("episodic: summary is empty" and the like,
+    with ids and quoted values left out), most frequent first."""
+    quoted = re.compile(r"'[^']*'|\"[^\"]*\"")
+    listed = re.compile(r"\s*\([^)]*\)")
+    kinds = Counter(listed.sub("", quoted.sub("…", why))[:120] for why in rejected)
+    return dict(kinds.most_common(most))

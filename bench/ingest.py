@@ -21,7 +21,7 @@ from typing import Any
 from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.worker import MemoryWorker
-from bench._setup import drain, emit, offline_environment
+from bench._setup import drain, emit, offline_environment, reasons
 from bench.retrieval import APPS, PEOPLE, PLACES, TOPICS, make_embedder
 from storage.records import Event
 from storage.store import MemoryStore
@@ -93,6 +93,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         else None,
         "writes": sum(len(r.writes) for r in reports),
         "rejected_operations": sum(len(r.rejected) for r in reports),
+        "rejection_reasons": reasons([why for r in reports for why in r.rejected]),
         "memories": counts,
         "backlog": backlog,
         "model": info.name,

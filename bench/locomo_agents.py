@@ -30,7 +30,7 @@ from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.model import ChatModel
 from agents.worker import MemoryWorker
-from bench._setup import drain
+from bench._setup import drain, reasons
 from bench.locomo import (
     SCORED_CATEGORIES,
     Conversation,
@@ -92,6 +92,9 @@ def ingest(
         "batches": len(drained.reports),
         "failed_batches": drained.failures,
         "llm_calls": drained.llm_calls,
+        "writes": sum(len(r.writes) for r in drained.reports),
+        "rejected_operations": len(drained.rejected),
+        "rejection_reasons": reasons(drained.rejected),
         "ingest_s": round(drained.seconds, 1),
         "events_failed": worker.backlog()["failed"],
     }
