@@ -183,7 +183,10 @@ class MemoryLoop:
                     break
                 try:
                     planned = self._plan_one(agent, op, shown, writes, events, report, cancel)
-                except (ValueError, NotFound) as exc:  # pydantic errors are ValueErrors
+                    for write in planned:
+                        if write.action != "delete":
+                            self.store.check(write.record)
+                except (ValueError, NotFound) as exc:  # pydantic and storage errors alike
                     report.rejected.append(f"{agent.name}: {op.op} rejected: {_short(exc)}")
                     continue
                 if len(planned) == 1 and isinstance(planned[0].record, CoreBlock):

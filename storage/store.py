@@ -159,7 +159,7 @@ class MemoryStore:
         records written (for a delete, the record as it was)."""
         stored = [w.target for w in writes if not isinstance(w.target, str)]
         for record in stored:
-            self._check(record)
+            self.check(record)
         vectors = self._embed(stored)
         out: list[Record] = []
         with self._db.transaction() as conn:
@@ -204,7 +204,7 @@ class MemoryStore:
         existing = self.core_block(label)
         if existing is None:
             block = CoreBlock(label=label, value=value)
-            self._check(block)
+            self.check(block)
             self.add(block, actor)
             return block
         updated = self.replace(existing.updated(value=value), actor)
@@ -442,7 +442,9 @@ class MemoryStore:
 
     # ----- rows ------------------------------------------------------------------------------
 
-    def _check(self, record: Record) -> None:
+    def check(self, record: Record) -> None:
+        """Raise what `apply` would for `record` (over a core limit, no text), writing nothing:
+        a planner can turn one bad write down instead of failing a whole batch."""
         if isinstance(record, CoreBlock) and len(record.value) > record.limit:
             raise CoreLimitExceeded(
                 f"core block {record.label!r} would be {len(record.value):,} characters; its "

@@ -353,6 +353,20 @@ def test_core_lines_are_updated_and_deleted_one_fact_at_a_time(fake_store: Memor
     assert len(report.writes) == 1  # three line operations, one write of the block
 
 
+def test_emptying_a_core_block_is_one_rejected_operation(fake_store: MemoryStore) -> None:
+    fake_store.set_core("human", "Likes tea")
+    model = ScriptedChatModel(
+        {"types": ["core", "episodic"]},
+        lambda req: json.dumps({"operations": [{"op": "delete", "id": "m1"}]}),
+        {"operations": [EPISODE]},
+    )
+    report = loop_for(fake_store, model).process(make_events("Sam no longer likes tea"))
+    assert [w[:2] for w in report.writes] == [("insert", "episodic")]
+    assert any("core" in why and "needs some text" in why for why in report.rejected)
+    human = fake_store.core_block("human")
+    assert human is not None and human.value == "Likes tea"
+
+
 def _core_ops(prompt: str) -> str:
     import json
 
