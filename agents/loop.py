@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.grounding import Observations, Ungrounded, stems
 from agents.memory_agent import CallOptions, Candidate, MemoryAgent, Proposal
 from agents.memory_core import REWRITE_AT, CoreAgent
 from agents.memory_episodic import EpisodicAgent
@@ -173,6 +174,7 @@ class MemoryLoop:
     ) -> list[Write]:
         writes: list[Write] = []
         touched: set[str] = set()
+        seen = Observations(events)
         for proposal in proposals:
             agent = self.agents[proposal.memory_type]
             report.rejected.extend(proposal.rejected)
@@ -182,6 +184,7 @@ class MemoryLoop:
                     report.rejected.append(f"{agent.name}: over {self.max_writes} writes")
                     break
                 try:
+                    self._check_grounded(agent, op, shown, seen)
                     planned = self._plan_one(agent, op, shown, writes, events, report, cancel)
                     for write in planned:
                         if write.action != "delete":
@@ -244,6 +247,30 @@ class MemoryLoop:
         if isinstance(op, Delete):
             return [Write("delete", self._get(op.id, agent), "delete")]
         return []
+
+    def _check_grounded(
+        self, agent: MemoryAgent, op: Any, shown: Sequence[Candidate], seen: Observations
+    ) -> None:
+        """Raise `Ungrounded` for an operation whose content the batch does not support."""
+        if isinstance(op, Insert):
+            seen.check_written(op.fields, agent.insert_fields())
+            return
+        if not isinstance(op, Update | Delete | Merge):
+            return
+        if isinstance(op, Merge):
+            olds = [self._get(i, agent).index_text() for i in op.ids]
+        elif "#" in op.id:  # a line of a core block
+            olds = [next((c.line_text for c in shown if c.target == op.id), "")]
+        else:
+            olds = [self._get(op.id, agent).index_text()]
+        if isinstance(op, Delete):
+            seen.check_mentioned(olds[0])
+            return
+        seen.check_written(op.fields, agent.fields, also=olds)
+        if isinstance(op, Merge):
+            merged = stems(" ".join(str(v) for v in op.fields.values()))
+            if any(not stems(old) & merged for old in olds):
+                raise Ungrounded("it merges memories that are not about one thing")
 
     def _get(self, memory_id: str, agent: MemoryAgent) -> Record:
         record = self.store.get(memory_id)

@@ -24,8 +24,8 @@ def details_of(events: Sequence[Event]) -> str:
 class EpisodicAgent(MemoryAgent):
     memory_type = MemoryType.EPISODIC
     fields = (
-        FieldSpec("actor", 40),
-        FieldSpec("event_type", 30),
+        FieldSpec("actor", 40, grounded=False),
+        FieldSpec("event_type", 30, grounded=False),
         FieldSpec("summary", 200),
     )
 

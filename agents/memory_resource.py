@@ -24,7 +24,7 @@ class ResourceAgent(MemoryAgent):
     memory_type = MemoryType.RESOURCE
     fields = (
         FieldSpec("title", 80),
-        FieldSpec("resource_type", 30),
+        FieldSpec("resource_type", 30, grounded=False),
         FieldSpec("summary", 200),
     )
 

@@ -27,9 +27,9 @@ class VaultAgent(MemoryAgent):
     # these bounded fields overrun the default 320 tokens and the JSON is cut mid-string.
     max_tokens = 640
     fields = (
-        FieldSpec("entry_type", 30),
+        FieldSpec("entry_type", 30, grounded=False),
         FieldSpec("caption", 100),
-        FieldSpec("secret_value", 120),
+        FieldSpec("secret_value", 120, verbatim=True),
         FieldSpec("sensitivity", enum=("high", "medium", "low")),
     )
 

@@ -66,6 +66,10 @@ class FieldSpec:
     enum: tuple[str, ...] = ()
     required_text: bool = True
     multiline: bool = False
+    #: Checked against the batch (see agents/grounding.py); off for labels like a type name.
+    grounded: bool = True
+    #: Must appear in the batch word for word (a secret is copied, never composed).
+    verbatim: bool = False
 
     def schema(self) -> JsonSchema:
         if self.enum:

@@ -53,3 +53,14 @@ def llama_server() -> Iterator[str]:
 
     with running_server() as url:
         yield url
+
+
+def aliases_in(prompt: str) -> dict[str, str]:
+    """The alias a memory agent's prompt shows for each memory ("m2"), by the memory's name:
+    a scripted model answers with these, as a real one reading the prompt would."""
+    alias = {}
+    for line in prompt.splitlines():
+        if line.startswith("m") and ": " in line:
+            key, text = line.split(": ", 1)
+            alias[text.split(":")[0]] = key
+    return alias

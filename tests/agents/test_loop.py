@@ -25,7 +25,7 @@ from storage.records import (
     VaultEntry,
 )
 from storage.store import MemoryStore
-from tests.agents.conftest import make_events
+from tests.agents.conftest import aliases_in, make_events
 
 
 def loop_for(store: MemoryStore, model: ScriptedChatModel, **kw: object) -> MemoryLoop:
@@ -87,7 +87,10 @@ def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStor
         {"operations": [{"op": "insert", "entry_type": "credential", "caption": "VPN password",
                          "secret_value": "hunter2!", "sensitivity": "high"}]},
     )  # fmt: skip
-    events = make_events("I am Sam. Met Dana (marketing lead) on the Q3 plan; VPN pw hunter2!")
+    events = make_events(
+        "I am Sam. Met Dana (marketing lead) on the Q3 plan; VPN pw hunter2!",
+        "Release steps: tag, build, upload.",
+    )
     report = loop_for(fake_store, model).process(events)
     assert len(report.writes) == 6 and not report.rejected
     ids = {e.id for e in events}
@@ -118,7 +121,7 @@ def test_update_merge_and_delete_by_the_ids_shown(fake_store: MemoryStore) -> No
     _seed_semantic(fake_store)
     model = ScriptedChatModel(
         {"types": ["semantic"]},
-        lambda req: _ops_using_aliases(req.messages[1].content),
+        lambda req: _ops_usingaliases_in(req.messages[1].content),
     )
     events = make_events("Dana moved from sales to marketing. The Kyoto trip is cancelled.")
     report = loop_for(fake_store, model).process(events)
@@ -130,15 +133,17 @@ def test_update_merge_and_delete_by_the_ids_shown(fake_store: MemoryStore) -> No
     assert {"old1", "old2", events[0].id} <= set(dana.provenance)
 
 
-def _ops_using_aliases(prompt: str) -> str:
-    """Answer like a model reading the prompt: find the aliases shown for each memory."""
-    import json
+def _update_dana_delete_kyoto(prompt: str) -> str:
+    alias = aliases_in(prompt)
+    return json.dumps({"operations": [
+        {"op": "update", "id": alias["Dana"], "name": "Dana", "summary": "In marketing"},
+        {"op": "delete", "id": alias["Kyoto"]},
+    ]})  # fmt: skip
 
-    alias = {}
-    for line in prompt.splitlines():
-        if line.startswith("m") and ": " in line:
-            key, text = line.split(": ", 1)
-            alias[text.split(":")[0]] = key
+
+def _ops_usingaliases_in(prompt: str) -> str:
+    """Answer like a model reading the prompt: find the aliases shown for each memory."""
+    alias = aliases_in(prompt)
     ops = [
         {"op": "merge", "ids": [alias["Dana"], alias["Dana Smith"]], "name": "Dana",
          "summary": "Dana works in marketing"},
@@ -194,7 +199,8 @@ def test_operation_count_is_bounded(fake_store: MemoryStore) -> None:
         for n, w in enumerate(["apples", "boats", "clouds", "drums", "eagles", "forks", "gems"])
     ]  # fmt: skip
     model = ScriptedChatModel({"types": ["semantic"]}, {"operations": inserts})
-    report = loop_for(fake_store, model).process(make_events("a lot of facts"))
+    facts = "Topics: a distinct fact number each about apples, boats, clouds, drums, eagles, forks"
+    report = loop_for(fake_store, model).process(make_events(facts))
     assert len(report.writes) == MAX_OPS_PER_AGENT
     assert fake_store.count(MemoryType.SEMANTIC) == MAX_OPS_PER_AGENT
 
@@ -270,15 +276,14 @@ def test_a_failing_write_applies_nothing_and_keeps_the_events(
 ) -> None:
     records = _seed_semantic(fake_store)
     before = snapshot(fake_store)
-    events = make_events("Dana moved to marketing")
+    events = make_events("Met Dana to plan the Q3 launch. Dana moved to marketing; no Kyoto trip")
     fake_store.events.put_many(events)
     fake_store.events.claim(10)
     model = ScriptedChatModel(
         {"types": ["episodic", "semantic"]},
         {"operations": [EPISODE]},
-        {"operations": [{"op": "update", "id": "m1", "name": "Dana", "summary": "In marketing"},
-                        {"op": "delete", "id": "m3"}]},
-    )  # fmt: skip
+        lambda req: _update_dana_delete_kyoto(req.messages[1].content),
+    )
     real_delete_row = fake_store._delete_row
 
     def broken_delete_row(conn: object, record: object) -> None:
@@ -345,7 +350,7 @@ def test_core_lines_are_updated_and_deleted_one_fact_at_a_time(fake_store: Memor
     fake_store.set_core("human", "Name is Sam\nLives in Lyon\nLikes tea")
     model = ScriptedChatModel({"types": ["core"]}, lambda req: _core_ops(req.messages[1].content))
     report = loop_for(fake_store, model).process(
-        make_events("Sam moved to Paris; now drinks coffee")
+        make_events("Sam moved to Paris; no longer likes tea, now drinks coffee")
     )
     assert not report.rejected
     human = fake_store.core_block("human")
@@ -360,7 +365,8 @@ def test_emptying_a_core_block_is_one_rejected_operation(fake_store: MemoryStore
         lambda req: json.dumps({"operations": [{"op": "delete", "id": "m1"}]}),
         {"operations": [EPISODE]},
     )
-    report = loop_for(fake_store, model).process(make_events("Sam no longer likes tea"))
+    events = make_events("Sam no longer likes tea. Met Dana to plan the Q3 launch")
+    report = loop_for(fake_store, model).process(events)
     assert [w[:2] for w in report.writes] == [("insert", "episodic")]
     assert any("core" in why and "needs some text" in why for why in report.rejected)
     human = fake_store.core_block("human")
@@ -390,7 +396,7 @@ def test_a_core_line_changed_meanwhile_is_rejected(fake_store: MemoryStore) -> N
     )
     loop = loop_for(fake_store, model)
     loop.agents[MemoryType.CORE] = _Frozen(shown)
-    report = loop.process(make_events("whatever"))
+    report = loop.process(make_events("Sam no longer lives in Lyon"))
     assert report.writes == [] and "no longer in the human block" in report.rejected[0]
 
 

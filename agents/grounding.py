@@ -1,0 +1,68 @@
+"""Grounding: what a memory agent writes must come from what it was shown.
+
+A small model will happily "update" a memory with text it made up ("Update: the new
+observations"), copy a timestamp into a core block, or delete a memory the batch never
+mentions. Each of these would quietly damage the user's memory, so every operation is checked
+against the batch before it is planned: the content words a model writes must mostly appear in
+the batch (or, for an update or merge, in the memories it changes); a secret must appear in the
+batch word for word; a delete must name a memory the batch talks about. Words are compared by
+their first six letters, so "attended" grounds "attend" and "meetings" grounds "meeting".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from agents.operations import FieldSpec
+from storage.records import Event
+from storage.search import STOPWORDS
+
+#: Share of a written text's content words that must be found in what the model was shown.
+MIN_SUPPORT = 0.5
+_WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
+
+
+class Ungrounded(ValueError):
+    """An operation whose content is not in the batch: the loop rejects that one operation."""
+
+
+def stems(text: str) -> set[str]:
+    return {w[:6] for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS}
+
+
+class Observations:
+    """What a batch showed the model, for checking what it wrote."""
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        parts = [p for e in events for p in (e.text, e.window_title or "", e.app or "")]
+        self.text = " ".join(" ".join(parts).lower().split())
+        self.words = stems(self.text)
+
+    def check_written(
+        self, fields: Mapping[str, Any], specs: Iterable[FieldSpec], also: Iterable[str] = ()
+    ) -> None:
+        """The model's free-text fields, against the batch plus `also` (the memories an
+        update or merge changes)."""
+        known = self.words.union(*(stems(t) for t in also))
+        written: list[str] = []
+        for spec in specs:
+            value = " ".join(str(fields.get(spec.name, "")).split())
+            if not value or spec.enum or not spec.grounded:
+                continue
+            if spec.verbatim and value.lower() not in self.text:
+                raise Ungrounded(f"{spec.name} does not appear in the observations")
+            written.append(value)
+        words = stems(" ".join(written))
+        if written and not words:
+            raise Ungrounded("it says nothing in words (only numbers or symbols)")
+        if words and len(words & known) < MIN_SUPPORT * len(words):
+            missing = ", ".join(sorted(words - known)[:5])
+            raise Ungrounded(f"most of it is not in the observations ({missing})")
+
+    def check_mentioned(self, text: str) -> None:
+        """A memory the model wants to delete must be one the batch talks about."""
+        words = stems(text)
+        if len(words & self.words) < min(2, len(words)) or not words:
+            raise Ungrounded("the observations do not mention the memory it deletes")
