@@ -6,7 +6,7 @@ mentions. Each of these would quietly damage the user's memory, so every operati
 against the batch before it is planned: the content words a model writes must mostly appear in
 the batch (or, for an update or merge, in the memories it changes); a secret must appear in the
 batch word for word; a delete must name a memory the batch talks about. Words are compared by
-their first six letters, so "attended" grounds "attend" and "meetings" grounds "meeting".
+a crude stem, so "attended" grounds "attend" and "topics" grounds "topic".
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ class Ungrounded(ValueError):
 
 
 def stems(text: str) -> set[str]:
-    return {w[:6] for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS}
+    """Content words, cut to a crude stem: a plural "s" off, then the first six letters."""
+    words = [w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS]
+    return {(w[:-1] if w.endswith("s") and len(w) > 3 else w)[:6] for w in words}
 
 
 class Observations:
@@ -43,23 +45,21 @@ class Observations:
     def check_written(
         self, fields: Mapping[str, Any], specs: Iterable[FieldSpec], also: Iterable[str] = ()
     ) -> None:
-        """The model's free-text fields, against the batch plus `also` (the memories an
-        update or merge changes)."""
+        """Each of the model's free-text fields, against the batch plus `also` (the memories
+        an update or merge changes): a made-up name is caught even beside a copied summary."""
         known = self.words.union(*(stems(t) for t in also))
-        written: list[str] = []
         for spec in specs:
             value = " ".join(str(fields.get(spec.name, "")).split())
             if not value or spec.enum or not spec.grounded:
                 continue
             if spec.verbatim and value.lower() not in self.text:
                 raise Ungrounded(f"{spec.name} does not appear in the observations")
-            written.append(value)
-        words = stems(" ".join(written))
-        if written and not words:
-            raise Ungrounded("it says nothing in words (only numbers or symbols)")
-        if words and len(words & known) < MIN_SUPPORT * len(words):
-            missing = ", ".join(sorted(words - known)[:5])
-            raise Ungrounded(f"most of it is not in the observations ({missing})")
+            words = stems(value)
+            if not words and len(value) > 3:
+                raise Ungrounded(f"{spec.name} says nothing in words (only numbers or symbols)")
+            if len(words & known) < MIN_SUPPORT * len(words):
+                missing = ", ".join(sorted(words - known)[:5])
+                raise Ungrounded(f"{spec.name}: most of it is not in the observations ({missing})")
 
     def check_mentioned(self, text: str) -> None:
         """A memory the model wants to delete must be one the batch talks about."""

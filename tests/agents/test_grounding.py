@@ -88,7 +88,7 @@ def test_the_loop_rejects_each_ungrounded_operation_and_keeps_the_rest(
     assert [w[:2] for w in report.writes] == [("insert", "episodic")]
     reasons = "\n".join(report.rejected)
     assert len(report.rejected) == 3, reasons
-    assert "update rejected: most of it is not in the observations" in reasons
+    assert "update rejected: summary: most of it is not in the observations" in reasons
     assert "delete rejected: the observations do not mention" in reasons
     assert "merge rejected: it merges memories that are not about one thing" in reasons
     assert fake_store.get(kyoto.id) == kyoto and fake_store.get(dana.id) == dana
