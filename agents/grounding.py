@@ -38,7 +38,11 @@ class Observations:
     """What a batch showed the model, for checking what it wrote."""
 
     def __init__(self, events: Sequence[Event]) -> None:
-        parts = [p for e in events for p in (e.text, e.window_title or "", e.app or "")]
+        parts = [
+            f"{e.occurred_at.astimezone():%Y-%m-%d %H:%M %A %d %B} {e.source} {e.app or ''} "
+            f"{e.window_title or ''} {e.text}"
+            for e in events
+        ]  # what the model saw of each event (render_events), and the date in words
         self.text = " ".join(" ".join(parts).lower().split())
         self.words = stems(self.text)
 

@@ -23,6 +23,9 @@ def details_of(events: Sequence[Event]) -> str:
 
 class EpisodicAgent(MemoryAgent):
     memory_type = MemoryType.EPISODIC
+    # What happened stays on the timeline: deleting an event is the user's call, not a model's
+    # (a small one deleted the previous batch's episode as often as not).
+    kinds = ("insert", "update", "merge", "noop")
     fields = (
         FieldSpec("actor", 40, grounded=False),
         FieldSpec("event_type", 30, grounded=False),

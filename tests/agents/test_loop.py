@@ -12,6 +12,7 @@ from agents.fakes import Scripted, ScriptedChatModel, Stall
 from agents.loop import BatchFailed, MemoryLoop
 from agents.memory_agent import CallOptions, Candidate
 from agents.memory_core import CoreAgent
+from agents.memory_episodic import EpisodicAgent
 from agents.model import ModelError
 from agents.operations import MAX_OPS_PER_AGENT
 from storage.records import (
@@ -445,3 +446,15 @@ def test_writes_and_the_done_mark_land_in_one_transaction(
     assert len(report.writes) == 1
     assert fake_store.count(MemoryType.EPISODIC) == 1
     assert fake_store.events.status_of(events[0].id) == "done"
+
+
+def test_the_episodic_agent_cannot_delete_what_happened(fake_store: MemoryStore) -> None:
+    fake_store.add(EpisodicMemory(actor="user", event_type="meeting", summary=EPISODE["summary"]))
+    model = ScriptedChatModel(
+        {"types": ["episodic"]}, {"operations": [{"op": "delete", "id": "m1"}]}
+    )
+    report = loop_for(fake_store, model).process(make_events("Met Dana to plan the Q3 launch"))
+    assert report.writes == [] and "'delete' is not allowed" in report.rejected[0]
+    assert fake_store.count(MemoryType.EPISODIC) == 1
+    schema = EpisodicAgent().request(make_events("x"), []).schema
+    assert "delete" not in str(schema)
