@@ -59,7 +59,8 @@ class Observations:
             if spec.verbatim and value.lower() not in self.text:
                 raise Ungrounded(f"{spec.name} does not appear in the observations")
             words = stems(value)
-            if not words and len(value) > 3:
+            if not spec.verbatim and not any(w[0].isalpha() for w in words) and len(value) > 3:
+                # "2023-05-25 13:14" as a core fact or a caption: a timestamp copied, no content
                 raise Ungrounded(f"{spec.name} says nothing in words (only numbers or symbols)")
             if len(words & known) < MIN_SUPPORT * len(words):
                 missing = ", ".join(sorted(words - known)[:5])

@@ -35,7 +35,8 @@ def test_words_from_the_batch_ground_a_summary_even_when_inflected() -> None:
     ("fields", "why"),
     [
         ({"name": "Update", "summary": "Update: update the new observations"}, "not in the obs"),
-        ({"name": "M1", "summary": "2023-05-25 13:14"}, "not in the obs"),
+        ({"name": "Caroline", "summary": "2023-05-25 13:14"}, "only numbers or symbols"),
+        ({"name": "Caroline", "summary": "Kyoto 2023-05-25 13:14"}, "not in the obs"),
         ({"name": "👌👌👌", "summary": "13:14"}, "only numbers or symbols"),
         ({"name": "Remembrances", "summary": "Remembrances (insert), (update)"}, "not in the"),
     ],
