@@ -161,6 +161,8 @@ class MemoryLoop:
             raise BatchFailed(f"the memory agents could not read this batch: {exc}") from exc
         self._apply(writes, actor, report)
         report.seconds = time.perf_counter() - started
+        for why in report.rejected:
+            log.info("%s: rejected %s", report.batch_id, why)
         return report
 
     # ----- planning: validation without writes ---------------------------------------------
