@@ -101,13 +101,23 @@ def similarity(a: str, b: str) -> float:
     return max(jaccard, containment * 0.9)
 
 
+def same_memory_time(a: EpisodicMemory, b: EpisodicMemory) -> bool:
+    return abs((a.occurred_at - b.occurred_at).total_seconds()) <= SAME_EVENT_S
+
+
+def _same_time(episode: EpisodicMemory, events: Sequence[Event]) -> bool:
+    return any(
+        abs((episode.occurred_at - e.occurred_at).total_seconds()) <= SAME_EVENT_S for e in events
+    )
+
+
 def same_memory(a: Record, b: Record) -> bool:
     if type(a) is not type(b):
         return False
     if (
         isinstance(a, EpisodicMemory)
         and isinstance(b, EpisodicMemory)
-        and abs((a.occurred_at - b.occurred_at).total_seconds()) > SAME_EVENT_S
+        and not same_memory_time(a, b)
     ):
         return False
     if isinstance(a, VaultEntry) and isinstance(b, VaultEntry):
@@ -236,11 +246,19 @@ class MemoryLoop:
             return [self._core_line(agent, op, shown, planned, event_ids, report, cancel)]
         if isinstance(op, Update):
             current = self._get(op.id, agent)
+            if isinstance(current, EpisodicMemory) and not _same_time(current, events):
+                # An episode is one event: news from another time is a new episode, not a
+                # rewrite of an old one (the timeline would collapse into a single memory).
+                insert = Insert(memory_type=op.memory_type, fields=op.fields)
+                return self._plan_one(agent, insert, shown, planned, events, report, cancel)
             provenance = _union(current.provenance, event_ids)
             changed = agent.changed_record(current, op.fields, provenance, events)
             return [Write("replace", changed, "update")]
         if isinstance(op, Merge):
             records = [self._get(i, agent) for i in op.ids]
+            episodes = [r for r in records if isinstance(r, EpisodicMemory)]
+            if any(not same_memory_time(a, b) for a in episodes for b in episodes):
+                raise ValueError("it merges episodes of different times")
             provenance = _union(*(r.provenance for r in records), event_ids)
             keep = agent.changed_record(records[0], op.fields, provenance, events)
             return [Write("replace", keep, "merge")] + [

@@ -458,3 +458,25 @@ def test_the_episodic_agent_cannot_delete_what_happened(fake_store: MemoryStore)
     assert fake_store.count(MemoryType.EPISODIC) == 1
     schema = EpisodicAgent().request(make_events("x"), []).schema
     assert "delete" not in str(schema)
+
+
+def test_news_from_another_time_is_a_new_episode_not_a_rewrite(fake_store: MemoryStore) -> None:
+    from datetime import timedelta
+
+    [event] = make_events("Met Dana again to plan the Q3 launch")
+    old = fake_store.add(
+        EpisodicMemory(actor="user", event_type="meeting", summary="Met Dana about the launch",
+                       occurred_at=event.occurred_at - timedelta(days=3), provenance=("old",))
+    )  # fmt: skip
+    update = {"op": "update", "id": "m1", "actor": "user", "event_type": "meeting",
+              "summary": "Met Dana again to plan the Q3 launch"}  # fmt: skip
+    model = ScriptedChatModel({"types": ["episodic"]}, {"operations": [update]})
+    report = loop_for(fake_store, model).process([event])
+    assert [w[:2] for w in report.writes] == [("insert", "episodic")]
+    assert fake_store.get(old.id) == old  # untouched, with its own provenance
+    assert fake_store.count(MemoryType.EPISODIC) == 2
+    merge = {"op": "merge", "ids": ["m1", "m2"], "actor": "user", "event_type": "meeting",
+             "summary": "Met Dana again to plan the Q3 launch"}  # fmt: skip
+    model = ScriptedChatModel({"types": ["episodic"]}, {"operations": [merge]})
+    report = loop_for(fake_store, model).process(make_events("Dana: Q3 launch plan, again"))
+    assert report.writes == [] and "episodes of different times" in report.rejected[0]
