@@ -125,14 +125,14 @@ def build_context(
     blocks first (up to CORE_SHARE of the budget), then memories in rank order until the budget
     is spent. Tags are numbered in the order the sections show them."""
     core_budget = int(budget_tokens * CORE_SHARE)
+    records = [r for r, _ in found]  # each line is scrubbed of their high-sensitivity values
     core_lines = []
     for block in core:
-        line = f"[{block.label}] {' / '.join(block.value.splitlines())}"
+        line = scrub_secrets(f"[{block.label}] {' / '.join(block.value.splitlines())}", records)
         core_lines.append(clip(line, max(core_budget * 3 // max(len(core), 1), 40)))
     used = approx_tokens("\n".join(core_lines)) + 8 if core_lines else 0
     chosen: list[tuple[Record, float, str]] = []
     dropped = 0
-    records = [r for r, _ in found]
     for record, score in found:
         line = scrub_secrets(render(record), records)
         cost = approx_tokens(line) + 4
@@ -157,8 +157,7 @@ def build_context(
             sections.append(f"<{name}>\n" + "\n".join(lines) + f"\n</{name}>")
     if not items:
         sections.append("<memories>\n(no stored memory matches this question)\n</memories>")
-    text = scrub_secrets("\n".join(sections), records)
-    return Context(topic, tuple(core), tuple(items), text, retrieval_ms, dropped)
+    return Context(topic, tuple(core), tuple(items), "\n".join(sections), retrieval_ms, dropped)
 
 
 def scrub_secrets(text: str, records: Sequence[Record]) -> str:

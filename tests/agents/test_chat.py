@@ -66,6 +66,7 @@ def test_retrieval_spans_types_with_caps_and_tagged_sections(seeded: MemoryStore
 
 def test_high_sensitivity_vault_values_never_reach_the_prompt(seeded: MemoryStore) -> None:
     seeded.add(EpisodicMemory(summary="Typed tr41n-S3cret into the booking site"))
+    seeded.append_core("human", "Train site login: tr41n-S3cret")  # a core block too
     model = ScriptedChatModel()
     agent = ChatAgent(seeded, model, ChatConfig(context_tokens=2000))
     history = [Message("user", "my password is tr41n-S3cret right?"), Message("assistant", "ok")]
