@@ -38,6 +38,7 @@ class Observations:
     """What a batch showed the model, for checking what it wrote."""
 
     def __init__(self, events: Sequence[Event]) -> None:
+        self.events = tuple(events)
         parts = [
             f"{e.occurred_at.astimezone():%Y-%m-%d %H:%M %A %d %B} {e.source} {e.app or ''} "
             f"{e.window_title or ''} {e.text}"
@@ -65,6 +66,16 @@ class Observations:
             if len(words & known) < MIN_SUPPORT * len(words):
                 missing = ", ".join(sorted(words - known)[:5])
                 raise Ungrounded(f"{spec.name}: most of it is not in the observations ({missing})")
+
+    def check_merged(
+        self, fields: Mapping[str, Any], specs: Iterable[FieldSpec], olds: Sequence[str]
+    ) -> None:
+        """A merge's text is grounded in the batch and the merged memories, and each of those
+        shares a word with it: two memories about different things are not one."""
+        self.check_written(fields, specs, also=olds)
+        merged = stems(" ".join(str(v) for v in fields.values()))
+        if any(not stems(old) & merged for old in olds):
+            raise Ungrounded("it merges memories that are not about one thing")
 
     def check_mentioned(self, text: str) -> None:
         """A memory the model wants to delete must be one the batch talks about."""

@@ -14,9 +14,10 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from agents.grounding import Observations, Ungrounded, stems
+from agents.grounding import Observations
 from agents.memory_agent import CallOptions, Candidate, MemoryAgent, Proposal
 from agents.memory_core import REWRITE_AT, CoreAgent
 from agents.memory_episodic import EpisodicAgent
@@ -101,14 +102,8 @@ def similarity(a: str, b: str) -> float:
     return max(jaccard, containment * 0.9)
 
 
-def same_memory_time(a: EpisodicMemory, b: EpisodicMemory) -> bool:
-    return abs((a.occurred_at - b.occurred_at).total_seconds()) <= SAME_EVENT_S
-
-
-def _same_time(episode: EpisodicMemory, events: Sequence[Event]) -> bool:
-    return any(
-        abs((episode.occurred_at - e.occurred_at).total_seconds()) <= SAME_EVENT_S for e in events
-    )
+def same_event_time(a: datetime, b: datetime) -> bool:
+    return abs((a - b).total_seconds()) <= SAME_EVENT_S
 
 
 def same_memory(a: Record, b: Record) -> bool:
@@ -117,7 +112,7 @@ def same_memory(a: Record, b: Record) -> bool:
     if (
         isinstance(a, EpisodicMemory)
         and isinstance(b, EpisodicMemory)
-        and not same_memory_time(a, b)
+        and not same_event_time(a.occurred_at, b.occurred_at)
     ):
         return False
     if isinstance(a, VaultEntry) and isinstance(b, VaultEntry):
@@ -196,8 +191,7 @@ class MemoryLoop:
                     report.rejected.append(f"{agent.name}: over {self.max_writes} writes")
                     break
                 try:
-                    self._check_grounded(agent, op, shown, seen)
-                    planned = self._plan_one(agent, op, shown, writes, events, report, cancel)
+                    planned = self._plan_one(agent, op, shown, writes, seen, report, cancel)
                     for write in planned:
                         if write.action != "delete":
                             self.store.check(write.record)
@@ -223,12 +217,16 @@ class MemoryLoop:
         op: Any,
         shown: list[Candidate],
         planned: list[Write],
-        events: Sequence[Event],
+        seen: Observations,
         report: BatchReport,
         cancel: threading.Event | None,
     ) -> list[Write]:
+        """The writes one operation makes, once it is checked against the batch (`seen`):
+        raises ValueError (`Ungrounded` among them) to reject it."""
+        events = seen.events
         event_ids = tuple(e.id for e in events)
         if isinstance(op, Insert):
+            seen.check_written(op.fields, agent.insert_fields())
             record = agent.new_record(op.fields, event_ids, events)
             if isinstance(record, CoreBlock):
                 return [self._core_append(agent, record, planned, report, cancel)]
@@ -243,21 +241,25 @@ class MemoryLoop:
             merged = self._merged(agent, existing, op.fields, event_ids, events)
             return [Write("replace", merged, "merge-duplicate")]
         if isinstance(op, Update | Delete) and "#" in op.id:
-            return [self._core_line(agent, op, shown, planned, event_ids, report, cancel)]
+            return [self._core_line(agent, op, shown, planned, seen, report, cancel)]
         if isinstance(op, Update):
             current = self._get(op.id, agent)
-            if isinstance(current, EpisodicMemory) and not _same_time(current, events):
+            if isinstance(current, EpisodicMemory) and not any(
+                same_event_time(current.occurred_at, e.occurred_at) for e in events
+            ):
                 # An episode is one event: news from another time is a new episode, not a
                 # rewrite of an old one (the timeline would collapse into a single memory).
                 insert = Insert(memory_type=op.memory_type, fields=op.fields)
-                return self._plan_one(agent, insert, shown, planned, events, report, cancel)
+                return self._plan_one(agent, insert, shown, planned, seen, report, cancel)
+            seen.check_written(op.fields, agent.fields, also=[current.index_text()])
             provenance = _union(current.provenance, event_ids)
             changed = agent.changed_record(current, op.fields, provenance, events)
             return [Write("replace", changed, "update")]
         if isinstance(op, Merge):
             records = [self._get(i, agent) for i in op.ids]
-            episodes = [r for r in records if isinstance(r, EpisodicMemory)]
-            if any(not same_memory_time(a, b) for a in episodes for b in episodes):
+            seen.check_merged(op.fields, agent.fields, [r.index_text() for r in records])
+            times = [r.occurred_at for r in records if isinstance(r, EpisodicMemory)]
+            if any(not same_event_time(a, b) for a in times for b in times):
                 raise ValueError("it merges episodes of different times")
             provenance = _union(*(r.provenance for r in records), event_ids)
             keep = agent.changed_record(records[0], op.fields, provenance, events)
@@ -265,32 +267,10 @@ class MemoryLoop:
                 Write("delete", r, "merge") for r in records[1:]
             ]
         if isinstance(op, Delete):
-            return [Write("delete", self._get(op.id, agent), "delete")]
+            record = self._get(op.id, agent)
+            seen.check_mentioned(record.index_text())
+            return [Write("delete", record, "delete")]
         return []
-
-    def _check_grounded(
-        self, agent: MemoryAgent, op: Any, shown: Sequence[Candidate], seen: Observations
-    ) -> None:
-        """Raise `Ungrounded` for an operation whose content the batch does not support."""
-        if isinstance(op, Insert):
-            seen.check_written(op.fields, agent.insert_fields())
-            return
-        if not isinstance(op, Update | Delete | Merge):
-            return
-        if isinstance(op, Merge):
-            olds = [self._get(i, agent).index_text() for i in op.ids]
-        elif "#" in op.id:  # a line of a core block
-            olds = [next((c.line_text for c in shown if c.target == op.id), "")]
-        else:
-            olds = [self._get(op.id, agent).index_text()]
-        if isinstance(op, Delete):
-            seen.check_mentioned(olds[0])
-            return
-        seen.check_written(op.fields, agent.fields, also=olds)
-        if isinstance(op, Merge):
-            merged = stems(" ".join(str(v) for v in op.fields.values()))
-            if any(not stems(old) & merged for old in olds):
-                raise Ungrounded("it merges memories that are not about one thing")
 
     def _get(self, memory_id: str, agent: MemoryAgent) -> Record:
         record = self.store.get(memory_id)
@@ -362,7 +342,7 @@ class MemoryLoop:
         op: Update | Delete,
         shown: Sequence[Candidate],
         planned: list[Write],
-        event_ids: tuple[str, ...],
+        seen: Observations,
         report: BatchReport,
         cancel: threading.Event | None,
     ) -> Write:
@@ -371,6 +351,10 @@ class MemoryLoop:
         candidate = next((c for c in shown if c.target == op.id), None)
         if candidate is None:
             raise ValueError(f"{op.id} was not shown")
+        if isinstance(op, Delete):
+            seen.check_mentioned(candidate.line_text)
+        else:
+            seen.check_written(op.fields, agent.fields, also=[candidate.line_text])
         block, action = self._core_base(candidate.record.id, planned)
         lines = block.value.splitlines()
         old = candidate.line_text
@@ -381,7 +365,7 @@ class MemoryLoop:
             lines[at] = str(op.fields["value"])
         else:
             del lines[at]
-        provenance = _union(block.provenance, event_ids)
+        provenance = _union(block.provenance, tuple(e.id for e in seen.events))
         write = self._core_write(agent, block, "\n".join(lines), provenance, report, cancel)
         return Write(action, write.record, "delete-line" if isinstance(op, Delete) else write.op)
 
