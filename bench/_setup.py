@@ -39,6 +39,10 @@ class Drained:
         return sum(r.llm_calls for r in self.reports)
 
     @property
+    def writes(self) -> int:
+        return sum(len(r.writes) for r in self.reports)
+
+    @property
     def rejected(self) -> list[str]:
         return [why for r in self.reports for why in r.rejected]
 

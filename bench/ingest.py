@@ -70,35 +70,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             options = CallOptions(timeout_s=settings.llm.call_timeout_s)
             worker = MemoryWorker(store, MemoryLoop(store, model, options=options), args.batch)
             drained = drain(worker, max_failures=args.events)
-            reports, failures, elapsed = drained.reports, drained.failures, drained.seconds
             counts = store.stats()["memories"]
             backlog = worker.backlog()
             info = model.info
         finally:
             model.close()
             store.close()
-    done = sum(len(r.event_ids) for r in reports)
+    done = sum(len(r.event_ids) for r in drained.reports)
     return {
-        "events_per_s": round(done / elapsed, 3) if elapsed else 0.0,
-        "llm_calls_per_batch": round(statistics.mean(r.llm_calls for r in reports), 2)
-        if reports
+        "events_per_s": round(done / drained.seconds, 3) if drained.seconds else 0.0,
+        "llm_calls_per_batch": round(statistics.mean(r.llm_calls for r in drained.reports), 2)
+        if drained.reports
         else 0.0,
         "events": args.events,
         "events_done": done,
         "batch_size": args.batch,
-        "batches": len(reports),
-        "failed_batches": failures,
-        "seconds_per_batch_p50": round(statistics.median(r.seconds for r in reports), 2)
-        if reports
+        "batches": len(drained.reports),
+        "failed_batches": drained.failures,
+        "seconds_per_batch_p50": round(statistics.median(r.seconds for r in drained.reports), 2)
+        if drained.reports
         else None,
-        "writes": sum(len(r.writes) for r in reports),
-        "rejected_operations": sum(len(r.rejected) for r in reports),
-        "rejection_reasons": reasons([why for r in reports for why in r.rejected]),
+        "writes": drained.writes,
+        "rejected_operations": len(drained.rejected),
+        "rejection_reasons": reasons(drained.rejected),
         "memories": counts,
         "backlog": backlog,
         "model": info.name,
         "backend": info.backend,
-        "seconds": round(elapsed, 1),
+        "seconds": round(drained.seconds, 1),
     }
 
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,12 @@ from bench._setup import drain, reasons
 from bench.locomo import (
     SCORED_CATEGORIES,
     Conversation,
+    IndexFactory,
     Score,
     score_question,
     summarise,
 )
-from storage.protocols import Embedder, VectorIndex
+from storage.protocols import Embedder
 from storage.records import Event
 from storage.store import MemoryStore
 
@@ -92,7 +93,7 @@ def ingest(
         "batches": len(drained.reports),
         "failed_batches": drained.failures,
         "llm_calls": drained.llm_calls,
-        "writes": sum(len(r.writes) for r in drained.reports),
+        "writes": drained.writes,
         "rejected_operations": len(drained.rejected),
         "rejection_reasons": reasons(drained.rejected),
         "ingest_s": round(drained.seconds, 1),
@@ -113,7 +114,8 @@ def run_conversation(
     embedder: Embedder,
     model: ChatModel,
     args: argparse.Namespace,
-    factory: Any,
+    factory: IndexFactory | None,
+    timeout_s: float,
 ) -> dict[str, Any]:
     k, max_turns = args.k, args.max_turns
     if max_turns is not None:  # a prefix of the conversation, and the questions it answers
@@ -129,7 +131,7 @@ def run_conversation(
         store = MemoryStore.open(Path(tmp), embedder, factory)
         try:
             events, dia_of = turn_events(conv)
-            stats = ingest(store, model, events, args.batch, args.call_timeout_s)
+            stats = ingest(store, model, events, args.batch, timeout_s)
             stats["memories"] = store.stats()["memories"]
             capped: list[tuple[int, Score]] = []
             uncapped: list[tuple[int, Score]] = []
@@ -160,15 +162,14 @@ def run_conversation(
 def run(
     args: argparse.Namespace,
     conversations: Sequence[Conversation],
-    factory: Callable[[Path], VectorIndex] | None,
+    factory: IndexFactory | None,
 ) -> dict[str, Any]:
-    from app.bootstrap import make_chat_model
+    from app.bootstrap import make_chat_model, make_embedder
     from app.settings import load_settings
-    from storage.embedder_st import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder()
     settings = load_settings()
-    args.call_timeout_s = settings.llm.call_timeout_s
+    embedder = make_embedder(settings)
+    embedder.embed(["warm-up"])  # loading the model is not ingest time
     model = make_chat_model(settings)
     started = time.perf_counter()
     capped: list[tuple[int, Score]] = []
@@ -179,7 +180,8 @@ def run(
     try:
         for conv in conversations:
             print(f"{conv.sample_id}: {len(conv.turns)} turns", file=sys.stderr)
-            out = run_conversation(conv, embedder, model, args, factory)
+            timeout_s = settings.llm.call_timeout_s
+            out = run_conversation(conv, embedder, model, args, factory, timeout_s)
             capped += out["capped"]
             uncapped += out["uncapped"]
             f1 += out["f1"]

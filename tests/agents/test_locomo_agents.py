@@ -13,7 +13,6 @@ from agents.model import Request
 from app import bootstrap
 from bench import locomo
 from bench.locomo_agents import answer_f1
-from storage import embedder_st
 from storage.fakes import HashEmbedder
 
 CONVERSATION = {
@@ -65,7 +64,7 @@ def test_agents_mode_scores_retrieval_and_answers(
 ) -> None:
     data = tmp_path / "locomo.json"
     data.write_text(json.dumps([CONVERSATION]))
-    monkeypatch.setattr(embedder_st, "SentenceTransformerEmbedder", HashEmbedder)
+    monkeypatch.setattr(bootstrap, "make_embedder", lambda _s: HashEmbedder())
     monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: ScriptedChatModel(default=respond))
     code = locomo.main(
         ["--data", str(data), "--mode", "agents", "--k", "2", "--index", "memory", "--batch", "1",
@@ -74,10 +73,12 @@ def test_agents_mode_scores_retrieval_and_answers(
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "agents" and out["questions"] == 2  # category 5 is not scored
-    assert out["frac_at_k"] > 0 and set(out["by_category"]) == {"1", "4"}
+    # each question's evidence turn is reached through a memory's provenance
+    assert {c: v["frac_at_k"] for c, v in out["by_category"].items()} == {"1": 100.0, "4": 100.0}
     assert 0 < out["answer_f1"]["f1"] <= 100 and out["answer_f1"]["questions"] == 2
     [conv] = out["conversations"]
     assert conv["batches"] == 4 and conv["memories"]["episodic"] == 4
+    assert conv["writes"] == 4 and conv["rejected_operations"] == 0
 
 
 def test_answer_f1() -> None:
