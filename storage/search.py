@@ -66,11 +66,10 @@ def match_words(text: str) -> list[str]:
     return list(dict.fromkeys(content))[:32]
 
 
-def fts_match_expression(text: str) -> str | None:
-    """An FTS5 MATCH expression OR-ing the query's content words, each quoted (so user text
-    can never be read as FTS syntax). None when nothing searchable is left."""
-    words = match_words(text)
-    return " OR ".join(f'"{w}"' for w in words) if words else None
+def fts_match_expression(words: Sequence[str]) -> str:
+    """An FTS5 MATCH expression OR-ing `words`, each quoted (so user text can never be read as
+    FTS syntax)."""
+    return " OR ".join(f'"{w}"' for w in words)
 
 
 # ----- dates named in a query -----------------------------------------------------------------
@@ -171,7 +170,10 @@ def selective_words(db: Database, words: Sequence[str], total: int) -> list[str]
         return list(words)
     df = {
         w: int(
-            db.query("SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?", (f'"{w}"',))[0][0]
+            db.query(
+                "SELECT count(*) FROM memory_fts WHERE memory_fts MATCH ?",
+                (fts_match_expression([w]),),
+            )[0][0]
         )
         for w in words
     }
@@ -196,7 +198,7 @@ def keyword_ranking(
     words = match_words(text)
     if not words:
         return []
-    expr = " OR ".join(f'"{w}"' for w in selective_words(db, words, total))
+    expr = fts_match_expression(selective_words(db, words, total))
     filtered = len(types) < len(MemoryType) or since is not None or until is not None
     inner = limit * 8 if filtered else limit
     sql = [
@@ -209,7 +211,8 @@ def keyword_ranking(
     sql.append("ORDER BY f.s LIMIT ?")
     params.append(limit)
     rows = db.query(" ".join(sql), params)
-    if filtered and len(rows) < limit:
+    if filtered and len(rows) < limit and _more_matches_than(db, expr, inner):
+        # the filter left too few of the `inner` best: rank every match under the filter
         sql = [
             "SELECT m.id, m.type, bm25(memory_fts) AS s FROM memory_fts f "
             "JOIN memories m ON m.rowid = f.rowid WHERE memory_fts MATCH ?",
@@ -220,6 +223,15 @@ def keyword_ranking(
         params.append(limit)
         rows = db.query(" ".join(sql), params)
     return [(str(r["id"]), MemoryType(r["type"]), -float(r["s"])) for r in rows]
+
+
+def _more_matches_than(db: Database, expr: str, n: int) -> bool:
+    """Whether the cut inner ranking left matches out (cheap: no scoring, stops at n + 1)."""
+    rows = db.query(
+        "SELECT count(*) FROM (SELECT rowid FROM memory_fts WHERE memory_fts MATCH ? LIMIT ?)",
+        (expr, n + 1),
+    )
+    return int(rows[0][0]) > n
 
 
 def vector_ranking(

@@ -115,8 +115,13 @@ def test_time_range_still_filters_with_the_date_boost(fake_store: MemoryStore) -
 
 def test_rrf_fusion_remains_available(fake_store: MemoryStore) -> None:
     fake_store.add_many([_gym(1), _gym(3, "Bought a red umbrella")])
-    hits = fake_store.search("umbrella", options=SearchOptions(fusion="rrf"))
+    options = SearchOptions(fusion="rrf", time_weight=0)
+    hits = fake_store.search("umbrella", options=options)
     assert "umbrella" in hits[0].record.index_text()
+    weights = {"keyword": options.keyword_weight, "vector": options.vector_weight}
+    for hit in hits:  # every score is weight / (rrf_k + rank), summed: RRF's, not min-max
+        rrf = sum(weights[src] / (options.rrf_k + rank) for src, rank in hit.ranks.items())
+        assert hit.score == pytest.approx(rrf)
 
 
 def test_common_words_are_left_out_of_the_match_on_large_stores(
@@ -152,3 +157,25 @@ def test_a_filtered_keyword_search_is_exact_when_other_types_crowd_the_top(
     episode = fake_store.add(EpisodicMemory(summary="paid one invoice late"))
     ranking = search.keyword_ranking(fake_store._db, "invoice", [MemoryType.EPISODIC], 5)
     assert [r[0] for r in ranking] == [episode.id]
+
+
+def test_an_uncut_filtered_ranking_is_not_scored_twice(
+    fake_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import search
+
+    fake_store.add_many([SemanticMemory(name=f"invoice {i}", summary="invoice") for i in range(4)])
+    episode = fake_store.add(EpisodicMemory(summary="paid one invoice late"))
+    db = fake_store._db
+    scored: list[str] = []
+    real_query = db.query
+
+    def counting(sql: str, params: object = ()) -> object:
+        if "bm25" in sql:
+            scored.append(sql)
+        return real_query(sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(db, "query", counting)
+    ranking = search.keyword_ranking(db, "invoice", [MemoryType.EPISODIC], 5)
+    assert [r[0] for r in ranking] == [episode.id]
+    assert len(scored) == 1  # all five matches fit the first ranking: no exact re-run
