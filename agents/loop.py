@@ -393,11 +393,10 @@ class MemoryLoop:
     def _apply(self, writes: Sequence[Write], actor: str, report: BatchReport) -> None:
         try:
             self.store.apply(
-                [StoreWrite(w.action, w.record.id if w.action == "delete" else w.record)
-                 for w in writes],
+                [StoreWrite(w.action, w.record) for w in writes],
                 actor,
                 events_done=report.event_ids,
-            )  # fmt: skip
+            )
         except Exception as exc:
             raise BatchFailed(
                 f"writing the batch's memories failed ({_short(exc)}); nothing was written"

@@ -43,16 +43,11 @@ Action = Literal["add", "replace", "delete"]
 
 @dataclass(frozen=True)
 class Write:
-    """One change for `MemoryStore.apply`: add or replace a record, or delete one by id."""
+    """One change for `MemoryStore.apply`: add or replace `record`, or delete the memory with
+    its id (what is deleted, and kept in history, is the stored row, not this copy)."""
 
     action: Action
-    target: Record | str
-
-    def __post_init__(self) -> None:
-        if self.action not in ("add", "replace", "delete"):
-            raise ValueError(f"unknown write action {self.action!r}")
-        if (self.action == "delete") != isinstance(self.target, str):
-            raise TypeError("delete takes a memory id; add and replace take a record")
+    record: Record
 
 
 @dataclass(frozen=True)
@@ -147,7 +142,7 @@ class MemoryStore:
         return self.apply([Write("replace", record)], actor)[0]
 
     def delete(self, memory_id: str, actor: str = "user") -> Record:
-        return self.apply([Write("delete", memory_id)], actor)[0]
+        return self.apply([Write("delete", self.get(memory_id))], actor)[0]
 
     def apply(
         self, writes: Sequence[Write], actor: str = "user", events_done: Sequence[str] = ()
@@ -157,7 +152,7 @@ class MemoryStore:
         or not at all, so a crash can neither lose the batch nor apply it twice. Embedding
         comes first, so a broken model fails the call before anything is written. Returns the
         records written (for a delete, the record as it was)."""
-        stored = [w.target for w in writes if not isinstance(w.target, str)]
+        stored = [w.record for w in writes if w.action != "delete"]
         for record in stored:
             self.check(record)
         vectors = self._embed(stored)
@@ -167,13 +162,14 @@ class MemoryStore:
                 out.append(self._apply_in(conn, write, actor))
             mark_done(conn, events_done)
         self._index_records(stored, vectors)
-        self._flush_vector_deletes()
+        if len(stored) < len(writes):
+            self._flush_vector_deletes()
         return out
 
     def _apply_in(self, conn: Any, write: Write, actor: str) -> Record:
-        target = write.target
-        if isinstance(target, str):  # a delete
-            before = self._get_in(conn, target)
+        target = write.record
+        if write.action == "delete":
+            before = self._get_in(conn, target.id)
             self._delete_row(conn, before)
             log_change(conn, self.codec, "delete", before, before, None, actor)
             return before

@@ -255,10 +255,11 @@ def test_apply_is_one_transaction_with_the_events_it_completes(fake_store: Memor
     event = fake_store.events.put(Event(text="batch source"))
     fake_store.events.claim(1)
     new = SemanticMemory(name="New", summary="a fresh fact")
+    missing = SemanticMemory(name="Missing", summary="never stored")
     with pytest.raises(NotFound):  # the last write fails: none of the batch lands
         fake_store.apply(
-            [Write("add", new), Write("delete", gone.id), Write("replace", keep.updated(
-                summary="changed")), Write("delete", "sem_missing")],
+            [Write("add", new), Write("delete", gone), Write("replace", keep.updated(
+                summary="changed")), Write("delete", missing)],
             "agents:b1",
             events_done=[event.id],
         )  # fmt: skip
@@ -267,14 +268,12 @@ def test_apply_is_one_transaction_with_the_events_it_completes(fake_store: Memor
     assert fake_store.events.status_of(event.id) == "claimed"
     assert [h.actor for h in fake_store.history(limit=5)] == ["user", "user"]
     written = fake_store.apply(
-        [Write("add", new), Write("delete", gone.id)], "agents:b1", events_done=[event.id]
+        [Write("add", new), Write("delete", gone)], "agents:b1", events_done=[event.id]
     )
     assert [r.id for r in written] == [new.id, gone.id]
     assert new.id in {h.record.id for h in fake_store.search("fresh fact", k=3)}
     assert gone.id not in {h.record.id for h in fake_store.search("goes", k=3)}
     assert fake_store.events.status_of(event.id) == "done"
-    with pytest.raises(TypeError, match="delete takes a memory id"):
-        Write("delete", new)
 
 
 def test_second_opener_gets_a_clear_lock_error(fake_store: MemoryStore, engram_home: Path) -> None:
