@@ -180,6 +180,7 @@ class MainWindow(QMainWindow):
 
     def _capture(self, snapshot: CaptureSnapshot) -> None:
         self.capture_label.setText(f"Capture: {state_text(snapshot)}")
+        self.capture_label.setToolTip("")  # an earlier failure's message no longer applies
 
     def _capture_failed(self, message: str) -> None:
         self.capture_label.setText("Capture: unavailable")

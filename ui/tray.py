@@ -101,6 +101,7 @@ class Tray(QObject):
         text = state_text(snapshot)
         self.state_action.setText(f"Capture: {text}")
         self.pause_action.setText("Resume capture" if snapshot.paused else "Pause capture")
+        self.pause_action.setEnabled(True)  # again, after capture was unavailable
         self.pause_hour_action.setEnabled(not snapshot.paused)
         self.icon.setIcon(engram_icon(capture_state(snapshot)))
         self.icon.setToolTip(f"Engram — capture: {text}")
