@@ -9,7 +9,7 @@ import calendar
 import math
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -306,17 +306,21 @@ def fuse(
 
 
 def fuse_scores(
-    rankings: dict[str, Ranking], weights: dict[str, float], pool: int
+    rankings: dict[str, Ranking],
+    weights: dict[str, float],
+    pool: int,
+    unit_scaled: Collection[str] = (),
 ) -> list[Candidate]:
     """Relative score fusion: each ranking's scores scaled to [0, 1] (min-max), then a weighted
     sum. Unlike RRF it keeps how far ahead a clear winner is, so a confident keyword match is not
     pulled level by a vaguely similar vector. A ranking cut at `pool` is scaled over its own
     range; one that ended sooner holds every match, so its floor is 0 (no match) and a weak
-    last match is not scaled to nothing. The time ranking is already a closeness in [0, 1]."""
+    last match is not scaled to nothing. Rankings named in `unit_scaled` are already in [0, 1]
+    (the time ranking's closeness) and are taken as they are."""
 
     def normalised(source: str, ranking: Ranking) -> list[float]:
         values = [s for _, _, s in ranking]
-        if source == "time" or not values:
+        if source in unit_scaled or not values:
             return values
         hi, lo = max(values), min(values)
         if len(values) < pool:
@@ -412,4 +416,4 @@ class HybridSearcher:
         }
         if options.fusion == "rrf":
             return fuse(rankings, weights, options.rrf_k)
-        return fuse_scores(rankings, weights, pool)
+        return fuse_scores(rankings, weights, pool, unit_scaled=("time",))

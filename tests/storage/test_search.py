@@ -83,7 +83,7 @@ def test_score_fusion_uses_time_closeness_as_it_is_and_survives_ties() -> None:
         "keyword": [("a", E, 3.0), ("b", E, 3.0)],
         "time": [("b", E, 0.5), ("z", E, 0.25)],
     }
-    fused = fuse_scores(rankings, {"keyword": 1.0, "time": 1.0}, pool=2)
+    fused = fuse_scores(rankings, {"keyword": 1.0, "time": 1.0}, pool=2, unit_scaled=("time",))
     assert [(c.id, c.score) for c in fused] == [("b", 1.5), ("a", 1.0), ("z", 0.25)]
     assert fuse_scores({}, {}, pool=10) == []
 
