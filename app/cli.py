@@ -29,7 +29,7 @@ from storage.store import MemoryStore, SearchHit
 TYPE_NAMES = [t.value for t in MemoryType]
 
 #: Modules that add subcommands: each has `register(subparsers)`. Keeps feature CLIs apart.
-COMMAND_MODULES: list[str] = ["app.doctor", "app.capture.cli", "app.chat_cli"]
+COMMAND_MODULES: list[str] = ["app.doctor", "app.capture_cli", "app.chat_cli"]
 
 
 def record_from_text(memory_type: MemoryType, text: str, args: argparse.Namespace) -> Record:

@@ -23,9 +23,9 @@ from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.model import ChatModel, Message, ModelInfo
 from agents.worker import Listener, MemoryWorker
-from app.capture.config import CaptureSettings
-from app.capture.service import CaptureService, CaptureStatus, build_service, capture_log_for
 from app.settings import Settings, SettingsError, save_settings
+from capture.config import CaptureSettings
+from capture.service import CaptureService, CaptureStatus, build_service, capture_log_for
 from storage.capture_log import CaptureGap, CaptureLog
 from storage.history import Change
 from storage.records import EpisodicMemory, Event, MemoryType, Record

@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app import paths
-from app.capture.config import CaptureSettings
 from app.llm_config import LLMSettings, http_url
+from capture.config import CaptureSettings
 from storage.errors import EngramError
 
 SETTINGS_VERSION = 1

@@ -28,15 +28,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from app.capture.config import CaptureSettings
-from app.capture.ocr_tesseract import TesseractOcr
-from app.capture.pipeline import CapturePipeline
-from app.capture.screen_mss import MssScreen
-from app.capture.window_x11 import X11Windows
-from bench.xscreen import TkWindow, Xvfb
+from capture.config import CaptureSettings
+from capture.ocr_tesseract import TesseractOcr
+from capture.pipeline import CapturePipeline
+from capture.screen_mss import MssScreen
+from capture.window_x11 import X11Windows
 from storage.capture_log import CaptureLog
 from storage.events import EventQueue
 from storage.sqlite_db import Database
+from tests.helpers.xscreen import TkWindow, Xvfb
 
 WORDS = (
     "the capture pipeline reads text from the screen and keeps what matters for later memory "

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from storage.capture_log import CaptureLog
 from storage.codec import RecordCodec
 from storage.crypto import VaultCipher, load_or_create_key
 from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt
@@ -303,6 +304,10 @@ class MemoryStore:
         block = self.codec.decode(MemoryType.CORE, json.loads(rows[0]["data"]))
         assert isinstance(block, CoreBlock)
         return block
+
+    def capture_log(self, merge_within_s: float = 15.0) -> CaptureLog:
+        """The capture-gap log on this store's database, so capture never reaches for it."""
+        return CaptureLog(self._db, merge_within_s=merge_within_s)
 
     def search(
         self,

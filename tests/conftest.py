@@ -1,15 +1,18 @@
-"""Shared fixtures: every test gets its own data/config folders; nothing touches the real home."""
+"""Shared fixtures: every test gets its own data/config folders; nothing touches the real home.
+A real X screen with real Tk windows for the capture and app tests."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.protocols import Embedder
 from storage.store import MemoryStore
+from tests.helpers.xscreen import TkWindow, Xvfb
 
 
 @pytest.fixture(autouse=True)
@@ -45,3 +48,27 @@ def real_store(engram_home: Path, real_embedder: Embedder) -> Iterator[MemorySto
     store = MemoryStore.open(engram_home, real_embedder)
     yield store
     store.close()
+
+
+@pytest.fixture
+def xvfb() -> Iterator[Xvfb]:
+    """A fresh 800x600 X screen on a free display number, stopped after the test."""
+    with Xvfb(800, 600) as screen:
+        yield screen
+
+
+@pytest.fixture
+def show(xvfb: Xvfb) -> Iterator[Callable[..., TkWindow]]:
+    """show(text, app=..., title=..., active=True, x=, y=, width=, height=) -> a real window."""
+    windows: list[TkWindow] = []
+
+    def _show(text: str, *, active: bool = True, **kwargs: Any) -> TkWindow:
+        window = TkWindow(xvfb.display, text, **kwargs)
+        windows.append(window)
+        if active:
+            xvfb.set_active(window.id)
+        return window
+
+    yield _show
+    for window in windows:
+        window.close()

@@ -1,5 +1,5 @@
-"""Fixtures for capture tests: a real Xvfb screen, real Tk windows on it, and pipelines built on
-the real adapters or on fakes, writing to a real SQLite database in the test's folder."""
+"""Fixtures for capture tests: pipelines built on the real adapters (on the shared Xvfb screen of
+tests/conftest.py) or on fakes, writing to a real SQLite database in the test's folder."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from app.capture.config import CaptureSettings
-from app.capture.fakes import FakeOcr, FakeScreen, FakeWindows
-from app.capture.ocr_tesseract import TesseractOcr
-from app.capture.pipeline import CapturePipeline
-from app.capture.screen_mss import MssScreen
-from app.capture.window_x11 import X11Windows
-from bench.xscreen import TkWindow, Xvfb
+from capture.config import CaptureSettings
+from capture.fakes import FakeOcr, FakeScreen, FakeWindows
+from capture.ocr_tesseract import TesseractOcr
+from capture.pipeline import CapturePipeline
+from capture.screen_mss import MssScreen
+from capture.window_x11 import X11Windows
 from storage.capture_log import CaptureLog
 from storage.events import EventQueue
 from storage.sqlite_db import Database
+from tests.helpers.xscreen import Xvfb
 
 
 @pytest.fixture
@@ -36,30 +36,6 @@ def queue(db: Database) -> EventQueue:
 @pytest.fixture
 def capture_log(db: Database) -> CaptureLog:
     return CaptureLog(db)
-
-
-@pytest.fixture
-def xvfb() -> Iterator[Xvfb]:
-    """A fresh 800x600 X screen on a free display number, stopped after the test."""
-    with Xvfb(800, 600) as screen:
-        yield screen
-
-
-@pytest.fixture
-def show(xvfb: Xvfb) -> Iterator[Callable[..., TkWindow]]:
-    """show(text, app=..., title=..., active=True, x=, y=, width=, height=) -> a real window."""
-    windows: list[TkWindow] = []
-
-    def _show(text: str, *, active: bool = True, **kwargs: Any) -> TkWindow:
-        window = TkWindow(xvfb.display, text, **kwargs)
-        windows.append(window)
-        if active:
-            xvfb.set_active(window.id)
-        return window
-
-    yield _show
-    for window in windows:
-        window.close()
 
 
 class CountingOcr:

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 
-from app.capture.config import CaptureSettings
-from app.capture.ocr_tesseract import TesseractOcr
-from app.capture.pipeline import CapturePipeline
-from app.capture.service import CaptureService, build_service
-from bench.xscreen import TkWindow, Xvfb
+from capture.config import CaptureSettings
+from capture.ocr_tesseract import TesseractOcr
+from capture.pipeline import CapturePipeline
+from capture.service import CaptureService, build_service
 from storage.capture_log import CaptureLog, GapReason
 from storage.events import EventQueue
 from storage.store import MemoryStore
 from tests.capture.conftest import CountingOcr
+from tests.helpers.xscreen import TkWindow, Xvfb
 
 NOTE = "Meeting with Alice at 3pm\nBudget review moved to Friday"
 SECRETS = "card 4111 1111 1111 1111\npassword: hunter2\nkey AKIAIOSFODNN7EXAMPLE"
@@ -196,7 +196,7 @@ def test_tesseract_missing_is_reported_clearly_and_nothing_crashes(
     show: Callable[..., TkWindow], store_on_screen: MemoryStore, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    from app.capture.cli import check_capture
+    from app.capture_cli import check_capture
 
     show(NOTE)
     missing = TesseractOcr(cmd=str(tmp_path / "no-tesseract"))

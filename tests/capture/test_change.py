@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw
 
-from app.capture.change import ChangeDetector, mask, to_gray
-from app.capture.ports import Frame, Rect
+from capture.change import ChangeDetector, mask, to_gray
+from capture.ports import Frame, Rect
 
 
 def _page(lines: int, cursor: bool = False, typed: str = "") -> Image.Image:

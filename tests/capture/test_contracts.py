@@ -9,9 +9,9 @@ from typing import Any, Protocol
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from app.capture.fakes import FakeOcr, FakeScreen, FakeWindows
-from app.capture.ocr_tesseract import TesseractOcr
-from app.capture.ports import (
+from capture.fakes import FakeOcr, FakeScreen, FakeWindows
+from capture.ocr_tesseract import TesseractOcr
+from capture.ports import (
     MonitorGone,
     OcrEngine,
     OcrTimeout,
@@ -19,9 +19,9 @@ from app.capture.ports import (
     ScreenSource,
     WindowSource,
 )
-from app.capture.screen_mss import MssScreen
-from app.capture.window_x11 import X11Windows
-from bench.xscreen import TkWindow, Xvfb
+from capture.screen_mss import MssScreen
+from capture.window_x11 import X11Windows
+from tests.helpers.xscreen import TkWindow, Xvfb
 
 # ----- screen -------------------------------------------------------------------------------
 

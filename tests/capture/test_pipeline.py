@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.capture.config import CaptureSettings
-from app.capture.fakes import FakeOcr, FakeScreen, FakeWindows
-from app.capture.pipeline import CapturePipeline, RecentText, clean_text
-from app.capture.ports import Rect, ScreenUnavailable
-from app.capture.privacy import Exclusions, PauseControl
-from app.capture.service import CaptureService
+from capture.config import CaptureSettings
+from capture.fakes import FakeOcr, FakeScreen, FakeWindows
+from capture.pipeline import CapturePipeline, RecentText, clean_text
+from capture.ports import Rect, ScreenUnavailable
+from capture.privacy import Exclusions, PauseControl
+from capture.service import CaptureService
 from storage.capture_log import CaptureLog, GapReason
 from storage.events import EventQueue
 
@@ -124,7 +124,7 @@ def test_excluded_active_window_gives_no_event_and_a_gap(
     ],
 )
 def test_private_browsing_windows_are_excluded_by_default(title: str) -> None:
-    from app.capture.ports import WindowInfo
+    from capture.ports import WindowInfo
 
     window = WindowInfo(1, "browser", "browser", title, Rect(0, 0, 10, 10))
     assert Exclusions().match(window) is not None

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.capture.redact import iban_ok, luhn_ok, redact
+from capture.redact import iban_ok, luhn_ok, redact
 
 # Fake secrets in the shapes the providers use (none of them is a live credential).
 SECRETS = {

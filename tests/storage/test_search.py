@@ -3,7 +3,9 @@ on a store with the deterministic embedder."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -15,9 +17,18 @@ from storage.search import (
     query_dates,
     time_closeness,
 )
+from storage.sqlite_db import Database
 from storage.store import MemoryStore
 
 E = MemoryType.EPISODIC
+
+
+@pytest.fixture
+def db(fake_store: MemoryStore, engram_home: Path) -> Iterator[Database]:
+    """A second connection to the fake store's database, for the search functions that take one."""
+    database = Database(engram_home / "engram.sqlite3")
+    yield database
+    database.close()
 
 
 def _day(y: int, m: int, d: int) -> tuple[datetime, datetime]:
@@ -125,7 +136,7 @@ def test_rrf_fusion_remains_available(fake_store: MemoryStore) -> None:
 
 
 def test_common_words_are_left_out_of_the_match_on_large_stores(
-    fake_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+    fake_store: MemoryStore, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from storage import search
 
@@ -133,7 +144,6 @@ def test_common_words_are_left_out_of_the_match_on_large_stores(
         [SemanticMemory(name=f"note {i}", summary="weekly meeting notes") for i in range(30)]
         + [SemanticMemory(name="Zanzibar", summary="meeting about the Zanzibar trip")]
     )
-    db = fake_store._db
     words = search.match_words("meeting notes Zanzibar trip")
     assert search.selective_words(db, words, total=31) == words  # small store: all kept
     monkeypatch.setattr(search, "LARGE_STORE", 10)
@@ -147,7 +157,7 @@ def test_common_words_are_left_out_of_the_match_on_large_stores(
 
 
 def test_a_filtered_keyword_search_is_exact_when_other_types_crowd_the_top(
-    fake_store: MemoryStore,
+    fake_store: MemoryStore, db: Database
 ) -> None:
     from storage import search
 
@@ -155,18 +165,17 @@ def test_a_filtered_keyword_search_is_exact_when_other_types_crowd_the_top(
         [SemanticMemory(name=f"invoice {i}", summary="invoice invoice invoice") for i in range(60)]
     )
     episode = fake_store.add(EpisodicMemory(summary="paid one invoice late"))
-    ranking = search.keyword_ranking(fake_store._db, "invoice", [MemoryType.EPISODIC], 5)
+    ranking = search.keyword_ranking(db, "invoice", [MemoryType.EPISODIC], 5)
     assert [r[0] for r in ranking] == [episode.id]
 
 
 def test_an_uncut_filtered_ranking_is_not_scored_twice(
-    fake_store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+    fake_store: MemoryStore, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from storage import search
 
     fake_store.add_many([SemanticMemory(name=f"invoice {i}", summary="invoice") for i in range(4)])
     episode = fake_store.add(EpisodicMemory(summary="paid one invoice late"))
-    db = fake_store._db
     scored: list[str] = []
     real_query = db.query
 

@@ -16,11 +16,11 @@ from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
 from agents.fakes import ScriptedChatModel
 from agents.model import Request
-from app.capture.config import CaptureSettings
-from app.capture.fakes import FakeOcr, FakeScreen, FakeWindows
-from app.capture.service import CaptureService, build_service
 from app.services import Services
 from app.settings import Settings
+from capture.config import CaptureSettings
+from capture.fakes import FakeOcr, FakeScreen, FakeWindows
+from capture.service import CaptureService, build_service
 from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.store import MemoryStore
 

@@ -16,7 +16,7 @@ import mss
 import pytest
 from PIL import Image, ImageStat
 
-from bench.xscreen import Xvfb
+from tests.helpers.xscreen import Xvfb
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 pytestmark = [pytest.mark.real, pytest.mark.slow]

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
-from app.capture.config import CaptureSettings
-from app.capture.pipeline import CapturePipeline, PendingFrame
-from app.capture.ports import (
+from capture.config import CaptureSettings
+from capture.pipeline import CapturePipeline, PendingFrame
+from capture.ports import (
     NoWindows,
     OcrEngine,
     OcrUnavailable,
@@ -32,7 +32,7 @@ from app.capture.ports import (
     ScreenUnavailable,
     WindowSource,
 )
-from app.capture.privacy import Exclusions
+from capture.privacy import Exclusions
 from storage.capture_log import CaptureGap, CaptureLog, GapReason
 from storage.records import Event
 
@@ -298,7 +298,7 @@ class CaptureService:
 
 def capture_log_for(store: MemoryStore, settings: CaptureSettings) -> CaptureLog:
     """The capture log on the store's own database (gaps merge across a few missed ticks)."""
-    return CaptureLog(store._db, merge_within_s=max(15.0, 2.5 * settings.interval_s))
+    return store.capture_log(merge_within_s=max(15.0, 2.5 * settings.interval_s))
 
 
 def build_service(
@@ -312,17 +312,17 @@ def build_service(
     """The composition root for capture: the real adapters unless others are given."""
     settings = settings or CaptureSettings()
     if screen is None:
-        from app.capture.screen_mss import MssScreen
+        from capture.screen_mss import MssScreen
 
         screen = MssScreen()
     if windows is None:
         windows = NoWindows()
         if sys.platform.startswith("linux") and os.environ.get("DISPLAY"):
-            from app.capture.window_x11 import X11Windows
+            from capture.window_x11 import X11Windows
 
             windows = X11Windows()
     if ocr is None:
-        from app.capture.ocr_tesseract import TesseractOcr
+        from capture.ocr_tesseract import TesseractOcr
 
         ocr = TesseractOcr(lang=settings.ocr_language)
     pipeline = CapturePipeline(

@@ -1,5 +1,5 @@
 """Screen capture: screen -> skip unchanged -> OCR -> redact -> durable event queue.
 
 Kept import-light: the engines (mss, python-xlib, tesseract) load only inside their adapters.
-The UI's entry point is `app.capture.service.build_service(store)` -> `CaptureService`.
+The app's entry point is `capture.service.build_service(store)` -> `CaptureService`.
 """

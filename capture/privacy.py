@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from app.capture.ports import WindowInfo
+from capture.ports import WindowInfo
 
 #: Password managers and system credential prompts.
 DEFAULT_EXCLUDED_APPS: tuple[str, ...] = (

@@ -14,7 +14,7 @@ import os
 import threading
 from typing import Any
 
-from app.capture.ports import Rect, ScreenUnavailable, WindowInfo
+from capture.ports import Rect, ScreenUnavailable, WindowInfo
 
 #: WM_CLASS names of screen lockers: while one is active nothing on screen is the user's.
 LOCKER_CLASSES = frozenset(

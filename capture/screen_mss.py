@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from app.capture.ports import Frame, Monitor, MonitorGone, Rect, ScreenUnavailable
+from capture.ports import Frame, Monitor, MonitorGone, Rect, ScreenUnavailable
 
 
 class MssScreen:

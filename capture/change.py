@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image
 
-from app.capture.ports import Frame, Rect
+from capture.ports import Frame, Rect
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -17,7 +17,7 @@ import shutil
 import subprocess
 from typing import TYPE_CHECKING
 
-from app.capture.ports import OcrFailed, OcrTimeout, OcrUnavailable
+from capture.ports import OcrFailed, OcrTimeout, OcrUnavailable
 
 if TYPE_CHECKING:
     from PIL import Image

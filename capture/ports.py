@@ -1,7 +1,7 @@
 """The three ports capture runs on: a screen to grab, the windows on it, and an OCR engine.
 
 Each real engine (mss, python-xlib, tesseract) sits behind one adapter module that imports it
-lazily; fakes in `app.capture.fakes` implement the same protocols and pass the same contract
+lazily; fakes in `capture.fakes` implement the same protocols and pass the same contract
 tests, so the pipeline's unit tests mean something.
 """
 

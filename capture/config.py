@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from app.capture.privacy import (
+from capture.privacy import (
     DEFAULT_EXCLUDED_APPS,
     DEFAULT_EXCLUDED_TITLES,
     Exclusions,

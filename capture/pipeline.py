@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 
 from PIL import Image
 
-from app.capture.change import ChangeDetector, mask, to_gray
-from app.capture.config import CaptureSettings
-from app.capture.ports import (
+from capture.change import ChangeDetector, mask, to_gray
+from capture.config import CaptureSettings
+from capture.ports import (
     MonitorGone,
     OcrEngine,
     OcrFailed,
@@ -30,8 +30,8 @@ from app.capture.ports import (
     WindowInfo,
     WindowSource,
 )
-from app.capture.privacy import Exclusions, PauseControl
-from app.capture.redact import Redactor
+from capture.privacy import Exclusions, PauseControl
+from capture.redact import Redactor
 from storage.capture_log import CaptureLog, GapReason
 from storage.events import EventQueue
 from storage.records import MAX_FIELD_CHARS, Event

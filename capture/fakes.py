@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from app.capture.ports import (
+from capture.ports import (
     Frame,
     Monitor,
     MonitorGone,

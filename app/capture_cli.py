@@ -12,9 +12,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from app.capture.config import CaptureSettings
-from app.capture.ports import CaptureError, OcrUnavailable
 from app.doctor import CheckResult, check
+from capture.config import CaptureSettings
+from capture.ports import CaptureError, OcrUnavailable
 from storage.records import Event
 
 
@@ -45,8 +45,8 @@ def _print_event(event: Event, as_json: bool) -> None:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     from app.bootstrap import open_store
-    from app.capture.service import build_service
     from app.settings import load_settings
+    from capture.service import build_service
 
     settings = _settings(args)
     with open_store(load_settings()) as store:
@@ -135,7 +135,7 @@ def _show_status(service: Any, as_json: bool) -> int:
 
 
 def _screen_summary() -> str:
-    from app.capture.screen_mss import MssScreen
+    from capture.screen_mss import MssScreen
 
     screen = MssScreen()
     try:
@@ -151,7 +151,7 @@ def _screen_summary() -> str:
 @check
 def check_capture() -> CheckResult:
     """Screen capture needs tesseract; a missing screen is reported but is no install fault."""
-    from app.capture.ocr_tesseract import TesseractOcr
+    from capture.ocr_tesseract import TesseractOcr
 
     try:
         version = TesseractOcr().check()

@@ -1,0 +1,1 @@
+"""Test infrastructure that never ships: a real X screen, local server processes."""
