@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agents.model import ChatModel
+from agents.llm.port import ChatModel
 from app.settings import Settings
 from storage.embedder_st import SentenceTransformerEmbedder
 from storage.protocols import Embedder, VectorIndex
@@ -35,7 +35,7 @@ def make_chat_model(settings: Settings) -> ChatModel:
     in-process (the embedded SmolLM2 unless a GGUF file is chosen). Loading takes seconds."""
     llm = settings.llm
     if llm.openai_base_url:
-        from agents.llm_openai import OpenAICompatibleModel
+        from agents.llm.openai_compat import OpenAICompatibleModel
 
         return OpenAICompatibleModel(
             llm.openai_base_url,
@@ -44,7 +44,7 @@ def make_chat_model(settings: Settings) -> ChatModel:
             n_ctx=llm.n_ctx,
             timeout_s=llm.call_timeout_s,
         )
-    from agents.llm_llamacpp import LlamaCppModel
+    from agents.llm.llamacpp import LlamaCppModel
 
     return LlamaCppModel(
         llm.model_path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads

@@ -61,7 +61,7 @@ def check_store() -> CheckResult:
 @check
 def check_chat_model() -> CheckResult:
     """Loads the configured chat model and times a short generation."""
-    from agents.model import measure_speed, template_family
+    from agents.llm.port import measure_speed, template_family
     from app.bootstrap import make_chat_model
     from app.settings import load_settings
 

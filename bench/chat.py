@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.chat import ChatAgent, ChatConfig
-from agents.model import ChatModel, Request
+from agents.llm.port import ChatModel, Request
 from bench._setup import emit, offline_environment
 from bench.retrieval import make_embedder, synthetic_query, synthetic_record
 from storage.store import MemoryStore

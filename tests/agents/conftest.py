@@ -9,8 +9,8 @@ from typing import Literal
 
 import pytest
 
-from agents.fakes import ScriptedChatModel
-from agents.model import ChatModel
+from agents.llm.fakes import ScriptedChatModel
+from agents.llm.port import ChatModel
 from storage.records import Event
 
 
@@ -39,7 +39,7 @@ def make_events(
 @pytest.fixture(scope="session")
 def llama_model() -> Iterator[ChatModel]:
     """The embedded SmolLM2-135M on 2 threads, shared by every real-model test."""
-    from agents.llm_llamacpp import LlamaCppModel
+    from agents.llm.llamacpp import LlamaCppModel
 
     model = LlamaCppModel(n_ctx=2048, threads=2)
     yield model

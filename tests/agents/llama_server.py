@@ -13,7 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import IO
 
-from agents.llm_llamacpp import embedded_model_path
+from agents.llm.llamacpp import embedded_model_path
 
 
 def free_port() -> int:

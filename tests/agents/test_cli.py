@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agents.fakes import ScriptedChatModel
+from agents.llm.fakes import ScriptedChatModel
 from app import bootstrap
 from app.cli import main
 from app.doctor import check_chat_model

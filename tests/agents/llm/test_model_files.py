@@ -24,7 +24,7 @@ def test_settings_refuse_a_missing_or_non_gguf_file(tmp_path: Path) -> None:
 
 
 def test_a_file_gone_since_the_settings_were_saved_is_model_unavailable(tmp_path: Path) -> None:
-    from agents.llm_llamacpp import LlamaCppModel
+    from agents.llm.llamacpp import LlamaCppModel
 
     with pytest.raises(ModelUnavailable, match="does not exist"):
         LlamaCppModel(tmp_path / "deleted.gguf")
@@ -40,8 +40,8 @@ def test_a_corrupt_gguf_is_model_unavailable(tmp_path: Path) -> None:
 
 @pytest.mark.real
 def test_any_gguf_the_user_picks_is_loaded_from_its_path(tmp_path: Path) -> None:
-    from agents.llm_llamacpp import embedded_model_path
-    from agents.model import Request, complete, messages
+    from agents.llm.llamacpp import embedded_model_path
+    from agents.llm.port import Request, complete, messages
 
     picked = tmp_path / "my-model.gguf"
     picked.symlink_to(embedded_model_path())

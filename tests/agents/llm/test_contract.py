@@ -11,7 +11,7 @@ from typing import Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from agents.model import (
+from agents.llm.port import (
     Cancelled,
     ChatModel,
     Message,
@@ -48,13 +48,13 @@ PET_SCHEMA = {
 @pytest.fixture(params=BACKENDS)
 def model(request: pytest.FixtureRequest) -> Iterator[ChatModel]:
     if request.param == "scripted":
-        from agents.fakes import ScriptedChatModel
+        from agents.llm.fakes import ScriptedChatModel
 
         yield ScriptedChatModel()  # unscripted: its default replies must honour the contract
     elif request.param == "llamacpp":
         yield request.getfixturevalue("llama_model")
     else:
-        from agents.llm_openai import OpenAICompatibleModel
+        from agents.llm.openai_compat import OpenAICompatibleModel
 
         url = request.getfixturevalue("llama_server")
         yield OpenAICompatibleModel(url, n_ctx=2048, timeout_s=60)
@@ -114,17 +114,17 @@ def test_abandoned_stream_leaves_the_model_usable(model: ChatModel) -> None:
 def small_context_model(request: pytest.FixtureRequest) -> Iterator[ChatModel]:
     """Each backend with a 512-token window, so overflowing it is cheap to test."""
     if request.param == "scripted":
-        from agents.fakes import ScriptedChatModel
+        from agents.llm.fakes import ScriptedChatModel
 
         yield ScriptedChatModel(n_ctx=512)
     elif request.param == "llamacpp":
-        from agents.llm_llamacpp import LlamaCppModel
+        from agents.llm.llamacpp import LlamaCppModel
 
         model = LlamaCppModel(n_ctx=512, threads=2)
         yield model
         model.close()
     else:
-        from agents.llm_openai import OpenAICompatibleModel
+        from agents.llm.openai_compat import OpenAICompatibleModel
 
         url = request.getfixturevalue("llama_server")
         yield OpenAICompatibleModel(url, n_ctx=512, timeout_s=60)

@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from agents.model import (
+from agents.llm.port import (
     Cancelled,
     ModelError,
     ModelInfo,

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agents.model import (
+from agents.llm.port import (
     Cancelled,
     Message,
     ModelError,
