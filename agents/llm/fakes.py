@@ -49,7 +49,10 @@ class ScriptedChatModel:
         self._lock = threading.Lock()
         self.calls: list[Request] = []
         self.delay_s = delay_s
-        self._info = ModelInfo(name="scripted", backend="fake", n_ctx=n_ctx, threads=1)
+        # Unscripted, it answers with a value the schema accepts, as a constrained model would.
+        self._info = ModelInfo(
+            name="scripted", backend="fake", n_ctx=n_ctx, supports_schema=True, threads=1
+        )
 
     @property
     def info(self) -> ModelInfo:

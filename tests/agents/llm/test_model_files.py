@@ -47,8 +47,9 @@ def test_any_gguf_the_user_picks_is_loaded_from_its_path(tmp_path: Path) -> None
     picked.symlink_to(embedded_model_path())
     model = make_chat_model(Settings(llm=LLMSettings(model_path=picked, n_ctx=512, threads=2)))
     try:
-        assert model.call(lambda llm: llm.model_path) == str(picked)  # type: ignore[attr-defined]
+        assert model.inner.call(lambda llm: llm.model_path) == str(picked)  # type: ignore[attr-defined]
         assert model.info.backend == "llama.cpp" and model.info.n_ctx == 512
+        assert model.info.preemptible and model.info.supports_schema
         reply = complete(model, Request(messages("Answer in one word.", "Say hi"), max_tokens=8))
         assert reply.strip()
     finally:
