@@ -16,8 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from agents import prompts
-from agents.memory_agent import clip
-from agents.model import (
+from agents.llm.port import (
     Cancelled,
     ChatModel,
     Message,
@@ -25,6 +24,7 @@ from agents.model import (
     approx_tokens,
     complete_json,
 )
+from agents.memory_agent import clip
 from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, timed_retrieve
 from agents.retrieval import scrub_secrets as _scrub
 from storage.errors import InvalidText

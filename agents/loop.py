@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from agents.grounding import Observations
+from agents.llm.port import Cancelled, ChatModel, ModelError
 from agents.memory_agent import CallOptions, Candidate, MemoryAgent, Proposal
 from agents.memory_core import REWRITE_AT, CoreAgent
 from agents.memory_episodic import EpisodicAgent
@@ -26,7 +27,6 @@ from agents.memory_resource import ResourceAgent
 from agents.memory_semantic import SemanticAgent
 from agents.memory_vault import VaultAgent
 from agents.meta import MetaMemoryManager
-from agents.model import Cancelled, ChatModel, ModelError
 from agents.operations import Delete, Insert, Merge, Update
 from storage.errors import EngramError, NotFound
 from storage.records import CoreBlock, EpisodicMemory, Event, MemoryType, Record, VaultEntry

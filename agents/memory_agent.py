@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from agents import prompts
-from agents.model import (
+from agents.llm.port import (
     Cancelled,
     ChatModel,
     InvalidOutput,

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents import prompts
+from agents.llm.port import ChatModel, Message, ModelError, Request
 from agents.memory_agent import CallOptions, Candidate, MemoryAgent, ask_json, clip
-from agents.model import ChatModel, Message, ModelError, Request
 from agents.operations import FieldSpec
 from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import MemoryStore

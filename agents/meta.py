@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents import prompts
+from agents.llm.port import ChatModel, InvalidOutput, Message, Request
 from agents.memory_agent import CallOptions, ask_json, render_events
-from agents.model import ChatModel, InvalidOutput, Message, Request
 from storage.records import Event, MemoryType
 
 TYPE_NAMES = [t.value for t in MemoryType]

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.model import JsonSchema
+from agents.llm.port import JsonSchema
 from storage.records import MemoryType
 
 #: Most operations one agent may return for one batch (also the schema's maxItems).

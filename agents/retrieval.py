@@ -9,9 +9,9 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from agents.llm.port import Message, approx_tokens
 from agents.memory_agent import clip
 from agents.memory_vault import WITHHELD, shown_value
-from agents.model import Message, approx_tokens
 from storage.records import (
     CoreBlock,
     EpisodicMemory,

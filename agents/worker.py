@@ -13,8 +13,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from agents.llm.port import Cancelled
 from agents.loop import BatchFailed, BatchReport, MemoryLoop
-from agents.model import Cancelled
 from storage.store import MemoryStore
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from agents.model import ChatModel
+from agents.llm.port import ChatModel
+from agents.llm.scheduler import ScheduledChatModel
 from app.settings import Settings
 from storage.embedder_st import SentenceTransformerEmbedder
 from storage.protocols import Embedder, VectorIndex
@@ -30,22 +31,26 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> MemorySt
     return MemoryStore.open(data_dir, embedder or make_embedder(settings), factory)
 
 
-def make_chat_model(settings: Settings) -> ChatModel:
+def make_chat_model(settings: Settings) -> ScheduledChatModel:
     """The configured chat model: an OpenAI-compatible server when one is set, else llama.cpp
-    in-process (the embedded SmolLM2 unless a GGUF file is chosen). Loading takes seconds."""
+    in-process (the embedded SmolLM2 unless a GGUF file is chosen). Loading takes seconds.
+    Either way behind the scheduler, so chat goes before memory work."""
     llm = settings.llm
+    backend: ChatModel
     if llm.openai_base_url:
-        from agents.llm_openai import OpenAICompatibleModel
+        from agents.llm.openai_compat import OpenAICompatibleModel
 
-        return OpenAICompatibleModel(
+        backend = OpenAICompatibleModel(
             llm.openai_base_url,
             model=llm.openai_model,
             api_key=os.environ.get("ENGRAM_OPENAI_API_KEY"),
             n_ctx=llm.n_ctx,
             timeout_s=llm.call_timeout_s,
         )
-    from agents.llm_llamacpp import LlamaCppModel
+    else:
+        from agents.llm.llamacpp import LlamaCppModel
 
-    return LlamaCppModel(
-        llm.model_path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads
-    )
+        backend = LlamaCppModel(
+            llm.model_path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads
+        )
+    return ScheduledChatModel(backend)

@@ -58,10 +58,18 @@ def check_store() -> CheckResult:
     return CheckResult("store", True, f"{stats['total']} memories in {stats['data_dir']}", details)
 
 
+#: How `engram doctor` words each `ModelInfo` capability flag.
+_FLAG_LABELS = {
+    "supports_schema": "schema-constrained JSON",
+    "preemptible": "chat before memory work",
+    "gpu_offload": "GPU offload",
+}
+
+
 @check
 def check_chat_model() -> CheckResult:
     """Loads the configured chat model and times a short generation."""
-    from agents.model import measure_speed, template_family
+    from agents.llm.port import measure_speed, template_family
     from app.bootstrap import make_chat_model
     from app.settings import load_settings
 
@@ -76,16 +84,19 @@ def check_chat_model() -> CheckResult:
         "backend": info.backend,
         "chat_template": template_family(info.chat_template),
         "n_ctx": info.n_ctx,
-        "gpu_offload": info.gpu_offload,
+        **info.capabilities(),
         "threads": info.threads,
         "tokens_per_s": round(speed.tokens_per_s, 1),
         "first_token_ms": round(speed.ttft_ms),
         **info.details,
     }
+    flags = ", ".join(
+        f"{_FLAG_LABELS[name]} {'yes' if on else 'no'}" for name, on in info.capabilities().items()
+    )
     summary = (
         f"{info.name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
         f"template {details['chat_template']}, context {info.n_ctx}, "
-        f"GPU offload {'yes' if info.gpu_offload else 'no'}, {info.threads} threads"
+        f"{info.threads} threads; {flags}"
     )
     return CheckResult("chat model", speed.tokens > 0, summary, details)
 

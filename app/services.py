@@ -19,9 +19,9 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from agents.chat import ChatAgent, ChatConfig, ChatReply, ChatResult
+from agents.llm.port import ChatModel, Message, ModelInfo
 from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
-from agents.model import ChatModel, Message, ModelInfo
 from agents.worker import Listener, MemoryWorker
 from app.settings import Settings, SettingsError, save_settings
 from capture.config import CaptureSettings

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.chat import ChatAgent, ChatConfig
-from agents.model import ChatModel, Request
+from agents.llm.port import Request
+from agents.llm.scheduler import ScheduledChatModel
 from bench._setup import emit, offline_environment
 from bench.retrieval import make_embedder, synthetic_query, synthetic_record
 from storage.store import MemoryStore
@@ -38,12 +39,13 @@ def fill(store: MemoryStore, memories: int, rng: random.Random) -> float:
     return time.perf_counter() - started
 
 
-def raw_speed(model: ChatModel, request: Request) -> float:
-    """Tokens/s of the backend alone on `request`: for llama.cpp, `create_chat_completion`
-    called directly on the model's own thread; otherwise the backend's plain stream."""
-    call = getattr(model, "call", None)
+def raw_speed(model: ScheduledChatModel, request: Request) -> float:
+    """Tokens/s of the backend alone on `request`, past the scheduler: for llama.cpp,
+    `create_chat_completion` called directly on the model's own thread; otherwise the backend's
+    plain stream."""
+    call = getattr(model.inner, "call", None)
     if call is None:
-        return _rate(model.stream(request))
+        return _rate(model.inner.stream(request))
     msgs = [{"role": m.role, "content": m.content} for m in request.messages]
 
     def run(llm: Any) -> float:

@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from agents.chat import ChatAgent, ChatConfig
+from agents.llm.port import ChatModel
 from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
-from agents.model import ChatModel
 from agents.worker import MemoryWorker
 from bench._setup import drain, reasons
 from bench.locomo import (

@@ -9,8 +9,8 @@ from typing import Literal
 
 import pytest
 
-from agents.fakes import ScriptedChatModel
-from agents.model import ChatModel
+from agents.llm.fakes import ScriptedChatModel
+from agents.llm.port import ChatModel
 from storage.records import Event
 
 
@@ -38,10 +38,12 @@ def make_events(
 
 @pytest.fixture(scope="session")
 def llama_model() -> Iterator[ChatModel]:
-    """The embedded SmolLM2-135M on 2 threads, shared by every real-model test."""
-    from agents.llm_llamacpp import LlamaCppModel
+    """The embedded SmolLM2-135M on 2 threads, shared by every real-model test, behind the
+    scheduler as the app wires it."""
+    from agents.llm.llamacpp import LlamaCppModel
+    from agents.llm.scheduler import ScheduledChatModel
 
-    model = LlamaCppModel(n_ctx=2048, threads=2)
+    model = ScheduledChatModel(LlamaCppModel(n_ctx=2048, threads=2))
     yield model
     model.close()
 

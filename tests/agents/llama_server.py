@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import AbstractContextManager
 
-from agents.llm_llamacpp import embedded_model_path
+from agents.llm.llamacpp import embedded_model_path
 from tests.helpers.servers import local_server
 
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from agents.chat import ChatAgent, ChatConfig, find_citations
-from agents.fakes import ScriptedChatModel
-from agents.model import Message, approx_tokens
+from agents.llm.fakes import ScriptedChatModel
+from agents.llm.port import Message, approx_tokens
 from agents.retrieval import derive_topic
 from storage.errors import InvalidText
 from storage.records import (

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from agents.fakes import ScriptedChatModel
 from agents.grounding import Observations, Ungrounded
+from agents.llm.fakes import ScriptedChatModel
 from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.memory_episodic import EpisodicAgent

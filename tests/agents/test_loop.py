@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from agents.fakes import Scripted, ScriptedChatModel, Stall
+from agents.llm.fakes import Scripted, ScriptedChatModel, Stall
+from agents.llm.port import ModelError
 from agents.loop import BatchFailed, MemoryLoop
 from agents.memory_agent import CallOptions, Candidate
 from agents.memory_core import CoreAgent
 from agents.memory_episodic import EpisodicAgent
-from agents.model import ModelError
 from agents.operations import MAX_OPS_PER_AGENT
 from storage.records import (
     CoreBlock,

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from agents.fakes import ScriptedChatModel
+from agents.llm.fakes import ScriptedChatModel
+from agents.llm.port import InvalidOutput
 from agents.loop import default_agents
 from agents.memory_agent import Candidate, MemoryAgent
 from agents.memory_core import CoreAgent
 from agents.meta import SCHEMA as META_SCHEMA
-from agents.model import InvalidOutput
 from agents.operations import Delete, Insert, Merge, Update
 from storage.records import (
     CoreBlock,

@@ -11,12 +11,12 @@ import time
 import pytest
 
 from agents.chat import ChatAgent, ChatConfig
+from agents.llm.port import ChatModel, InvalidOutput, Preempted, Request, complete, messages
 from agents.loop import MemoryLoop, default_agents
 from agents.memory_agent import CallOptions, MemoryAgent
 from agents.memory_core import CoreAgent
 from agents.memory_episodic import EpisodicAgent
 from agents.memory_semantic import SemanticAgent
-from agents.model import ChatModel, InvalidOutput, Preempted, Request, complete, messages
 from agents.operations import Delete, Insert, Merge, Update
 from storage.errors import NotFound
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory, VaultEntry
@@ -32,7 +32,7 @@ def real_model(request: pytest.FixtureRequest) -> ChatModel:
     if request.param == "llamacpp":
         model: ChatModel = request.getfixturevalue("llama_model")
         return model
-    from agents.llm_openai import OpenAICompatibleModel
+    from agents.llm.openai_compat import OpenAICompatibleModel
 
     return OpenAICompatibleModel(request.getfixturevalue("llama_server"), n_ctx=2048)
 
@@ -143,7 +143,7 @@ OTHER_AGENTS = [a for a in SIX_AGENTS if a.memory_type not in (CORE, EPISODIC, S
 def test_every_agent_schema_compiles_to_a_llama_cpp_grammar(agent: MemoryAgent, shown: int) -> None:
     from llama_cpp.llama_grammar import LlamaGrammar
 
-    from agents.llm_llamacpp import grammar_safe
+    from agents.llm.llamacpp import grammar_safe
     from tests.agents.test_operations import candidates_for
 
     request = agent.request(make_events("x"), candidates_for(agent, shown))

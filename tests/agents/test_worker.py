@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 from agents.chat import ChatAgent
-from agents.fakes import ScriptedChatModel, Stall
+from agents.llm.fakes import ScriptedChatModel, Stall
+from agents.llm.port import Request
 from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
-from agents.model import Request
 from agents.worker import MemoryWorker
 from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.records import MemoryType

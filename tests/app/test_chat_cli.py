@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from agents.fakes import ScriptedChatModel
+from agents.llm.fakes import ScriptedChatModel
 from app import bootstrap
 from app.cli import main
 from app.doctor import check_chat_model
@@ -85,6 +85,9 @@ def test_doctor_model_check_reports_what_the_issue_lists(model: ScriptedChatMode
     assert result.ok and result.name == "chat model"
     for key in ("model", "chat_template", "n_ctx", "gpu_offload", "threads", "tokens_per_s"):
         assert key in result.details
+    assert result.details["supports_schema"] is True and result.details["preemptible"] is False
+    assert "schema-constrained JSON yes" in result.summary
+    assert "chat before memory work no" in result.summary
 
 
 @pytest.mark.real
@@ -96,3 +99,6 @@ def test_doctor_with_the_embedded_model() -> None:
     assert details["n_ctx"] == Settings().llm.n_ctx and details["threads"] >= 1
     assert details["tokens_per_s"] > 0 and isinstance(details["gpu_offload"], bool)
     assert "GPU offload" in result.summary
+    # the composition root puts the scheduler in front of every backend
+    assert details["preemptible"] is True and details["supports_schema"] is True
+    assert "chat before memory work yes" in result.summary

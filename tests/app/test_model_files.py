@@ -24,7 +24,7 @@ def test_settings_refuse_a_missing_or_non_gguf_file(tmp_path: Path) -> None:
 
 
 def test_a_file_gone_since_the_settings_were_saved_is_model_unavailable(tmp_path: Path) -> None:
-    from agents.llm_llamacpp import LlamaCppModel
+    from agents.llm.llamacpp import LlamaCppModel
 
     with pytest.raises(ModelUnavailable, match="does not exist"):
         LlamaCppModel(tmp_path / "deleted.gguf")
@@ -40,15 +40,16 @@ def test_a_corrupt_gguf_is_model_unavailable(tmp_path: Path) -> None:
 
 @pytest.mark.real
 def test_any_gguf_the_user_picks_is_loaded_from_its_path(tmp_path: Path) -> None:
-    from agents.llm_llamacpp import embedded_model_path
-    from agents.model import Request, complete, messages
+    from agents.llm.llamacpp import embedded_model_path
+    from agents.llm.port import Request, complete, messages
 
     picked = tmp_path / "my-model.gguf"
     picked.symlink_to(embedded_model_path())
     model = make_chat_model(Settings(llm=LLMSettings(model_path=picked, n_ctx=512, threads=2)))
     try:
-        assert model.call(lambda llm: llm.model_path) == str(picked)  # type: ignore[attr-defined]
+        assert model.inner.call(lambda llm: llm.model_path) == str(picked)  # type: ignore[attr-defined]
         assert model.info.backend == "llama.cpp" and model.info.n_ctx == 512
+        assert model.info.preemptible and model.info.supports_schema
         reply = complete(model, Request(messages("Answer in one word.", "Say hi"), max_tokens=8))
         assert reply.strip()
     finally:

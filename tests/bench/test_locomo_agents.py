@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.fakes import ScriptedChatModel
-from agents.model import Request
+from agents.llm.fakes import ScriptedChatModel
+from agents.llm.port import Request
 from app import bootstrap
 from bench import locomo
 from bench.locomo_agents import answer_f1

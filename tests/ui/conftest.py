@@ -14,8 +14,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 
-from agents.fakes import ScriptedChatModel
-from agents.model import Request
+from agents.llm.fakes import ScriptedChatModel
+from agents.llm.port import Request
 from app.services import Services
 from app.settings import Settings
 from capture.config import CaptureSettings
@@ -56,7 +56,7 @@ def qt_warnings_fail() -> Iterator[list[str]]:
 
 def chat_responder(answer: str) -> Callable[[Request], str]:
     """A scripted model that gives `answer` to chat and the smallest valid JSON to the agents."""
-    from agents.fakes import minimal_instance
+    from agents.llm.fakes import minimal_instance
 
     def respond(request: Request) -> str:
         if request.schema is not None:

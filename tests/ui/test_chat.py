@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QUrl
 
-from agents.fakes import Stall
+from agents.llm.fakes import Stall
 from storage.records import SemanticMemory
 from ui.chat import memory_url
 

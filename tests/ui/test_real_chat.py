@@ -23,7 +23,7 @@ def test_chat_streams_a_real_answer_from_real_memories(
     qtbot, engram_home: Path, real_embedder: Embedder
 ):
     def real_model(settings: Settings):
-        from agents.llm_llamacpp import LlamaCppModel
+        from agents.llm.llamacpp import LlamaCppModel
 
         return LlamaCppModel(n_ctx=settings.llm.n_ctx, threads=2)
 

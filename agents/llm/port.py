@@ -2,7 +2,8 @@
 
 Every backend (llama.cpp in-process, an OpenAI-compatible server, the scripted fake) implements
 `ChatModel`; helpers such as `complete` and `complete_json` are free functions built on it, so a
-backend stays two members wide and a test double needs nothing more.
+backend stays two members wide and a test double needs nothing more. What a backend can do is
+said by flags on its `ModelInfo`, which callers ask instead of guessing by class or name.
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ class Message:
 
 @dataclass(frozen=True)
 class Request:
-    """One generation. `background` marks memory work: it yields to chat (and may be preempted
-    by it, raising `Preempted`), so memory upkeep never makes the user wait."""
+    """One generation. `background` marks memory work: behind the scheduler
+    (agents/llm/scheduler.py) it yields to chat and may be preempted by it, raising `Preempted`,
+    so memory upkeep never makes the user wait."""
 
     messages: tuple[Message, ...]
     schema: JsonSchema | None = None
@@ -66,15 +68,35 @@ class Request:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What `engram doctor` and the prompt budget need to know about a loaded model."""
+    """What `engram doctor` and the prompt budget need to know about a loaded model, and what it
+    can do (flags in the style of simonw/llm's `can_stream`/`supports_schema`):
+
+    - `supports_schema`: a `Request.schema` constrains the output (a grammar, `response_format`);
+      without it the schema is only a wish the prompt states.
+    - `preemptible`: chat goes first: background generations wait behind chat requests and one
+      in progress is stopped between chunks when chat arrives (`Preempted`). The scheduler
+      gives every backend this; a bare backend runs requests in the order they come.
+    - `gpu_offload`: layers run on a GPU in this process (a remote server's hardware is not
+      known here, so False for it).
+    """
 
     name: str
     backend: str
     n_ctx: int
     chat_template: str = ""
+    supports_schema: bool = False
+    preemptible: bool = False
     gpu_offload: bool = False
     threads: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+
+    def capabilities(self) -> dict[str, bool]:
+        """The flags by name, for `engram doctor` and the benchmarks' JSON."""
+        return {
+            "supports_schema": self.supports_schema,
+            "preemptible": self.preemptible,
+            "gpu_offload": self.gpu_offload,
+        }
 
 
 @runtime_checkable
@@ -83,7 +105,8 @@ class ChatModel(Protocol):
 
     `stream` checks `cancel` between tokens and raises `Cancelled` once it is set; closing the
     iterator early also stops the generation. A backend never crashes on a prompt that is too
-    long for its context window: it trims the longest messages to fit.
+    long for its context window: it trims the longest messages to fit. A backend may be called
+    from several threads; the scheduler in front of it lets one generation through at a time.
     """
 
     @property
@@ -121,7 +144,7 @@ def complete(
         timer.daemon = True
         timer.start()
     parts: list[str] = []
-    chunks = model.stream(request, _linked(cancel, inner))
+    chunks = model.stream(request, either(cancel, inner))
     tail = ""
     try:
         for chunk in chunks:
@@ -232,8 +255,8 @@ def approx_tokens(text: str) -> int:
 
 
 class _LinkedEvent(threading.Event):
-    """Set when either of two events is; lets `complete` add its own timeout to a caller's
-    cancel event without touching it."""
+    """Set when either of two events is; lets `complete` add its own timeout (and the scheduler
+    its preemption) to a caller's cancel event without touching it."""
 
     def __init__(self, a: threading.Event, b: threading.Event) -> None:
         super().__init__()
@@ -243,7 +266,8 @@ class _LinkedEvent(threading.Event):
         return self._a.is_set() or self._b.is_set()
 
 
-def _linked(cancel: threading.Event | None, inner: threading.Event) -> threading.Event:
+def either(cancel: threading.Event | None, inner: threading.Event) -> threading.Event:
+    """An event that reads as set when the caller's `cancel` or our own `inner` is."""
     return inner if cancel is None else _LinkedEvent(cancel, inner)
 
 

@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any, Literal
 
-from agents.model import (
+from agents.llm.port import (
     Cancelled,
     ModelError,
     ModelInfo,
@@ -47,8 +47,14 @@ class OpenAICompatibleModel:
         self._timeout = timeout_s
         self._style: SchemaStyle | None = schema_style
         self._style_lock = threading.Lock()
+        # The schema goes out as `response_format`, which these servers turn into a grammar;
+        # the server's hardware is not visible from here, so no claim about GPU offload.
         self._info = ModelInfo(
-            name=model, backend="openai-http", n_ctx=n_ctx, details={"base_url": self._base}
+            name=model,
+            backend="openai-http",
+            n_ctx=n_ctx,
+            supports_schema=True,
+            details={"base_url": self._base},
         )
 
     @property

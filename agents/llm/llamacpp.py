@@ -1,16 +1,14 @@
 """The llama.cpp backend (llama-cpp-python), the only module that imports `llama_cpp`.
 
-llama.cpp is not thread-safe, so one worker thread owns the model and runs every generation;
-callers get tokens through a queue. Chat requests go before background (memory) requests, and a
-background generation in progress is preempted between tokens when chat arrives, so the user
-never waits behind memory upkeep.
+llama.cpp is not thread-safe, so one worker thread owns the model and runs every generation, in
+the order they come; callers get tokens through a queue. Putting chat before memory work is the
+scheduler's job (agents/llm/scheduler.py), which wraps this backend like every other.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import itertools
 import logging
 import os
 import queue
@@ -22,12 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from agents.model import (
+from agents.llm.port import (
     Cancelled,
     Message,
     ModelError,
     ModelInfo,
-    Preempted,
     Request,
     trim_to_fit,
 )
@@ -126,14 +123,13 @@ class LlamaCppModel:
         self._threads = threads or default_threads()
         self._requested_gpu_layers = n_gpu_layers
         self._seed = seed
-        self._jobs: queue.PriorityQueue[tuple[int, int, _Job | None]] = queue.PriorityQueue()
-        self._seq = itertools.count()
-        self._foreground_waiting = 0
-        self._count_lock = threading.Lock()
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
         self._llm: Any = None
-        self._info = ModelInfo(name=self._path.name, backend="llama.cpp", n_ctx=n_ctx)
+        self._info = ModelInfo(
+            name=self._path.name, backend="llama.cpp", n_ctx=n_ctx, supports_schema=True
+        )
         self._thread = threading.Thread(target=self._run, name="engram-llm", daemon=True)
         self._thread.start()
         if not self._ready.wait(load_timeout_s):
@@ -151,32 +147,29 @@ class LlamaCppModel:
 
     def stream(self, request: Request, cancel: threading.Event | None = None) -> Iterator[str]:
         job = _Job(request, cancel)
-        self._submit(job, background=request.background)
+        self._submit(job)
         return self._drain(job)
 
     def call(self, func: Callable[[Any], T]) -> T:
         """Run `func(llama)` on the worker thread (for doctor and benchmarks that need the raw
-        `llama_cpp.Llama`); waits its turn like a chat request."""
+        `llama_cpp.Llama`); waits for the generations queued before it."""
         job = _Job(None, None, call=func, future=Future())
-        self._submit(job, background=False)
+        self._submit(job)
         assert job.future is not None
         result: T = job.future.result()
         return result
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self._jobs.put((-1, next(self._seq), None))
+            self._jobs.put(None)
             self._thread.join(timeout=30)
 
     # ----- caller side -------------------------------------------------------------------
 
-    def _submit(self, job: _Job, background: bool) -> None:
+    def _submit(self, job: _Job) -> None:
         if not self._thread.is_alive():
             raise ModelError("the chat model was closed")
-        if not background:
-            with self._count_lock:
-                self._foreground_waiting += 1
-        self._jobs.put((1 if background else 0, next(self._seq), job))
+        self._jobs.put(job)
 
     @staticmethod
     def _drain(job: _Job) -> Iterator[str]:
@@ -203,12 +196,9 @@ class LlamaCppModel:
             return
         self._ready.set()
         while True:
-            priority, _, job = self._jobs.get()
+            job = self._jobs.get()
             if job is None:
                 break
-            if priority == 0:
-                with self._count_lock:
-                    self._foreground_waiting -= 1
             if job.call is not None:
                 self._run_call(job)
             else:
@@ -238,6 +228,7 @@ class LlamaCppModel:
             backend="llama.cpp",
             n_ctx=int(self._llm.n_ctx()),
             chat_template=metadata.get("tokenizer.chat_template", ""),
+            supports_schema=True,  # a JSON schema becomes a llama.cpp grammar
             gpu_offload=offload and layers != 0,
             threads=self._threads,
             details={
@@ -284,9 +275,6 @@ class LlamaCppModel:
             for chunk in chunks:
                 if job.stopped():
                     job.out.put(Cancelled("generation cancelled"))
-                    return
-                if request.background and self._foreground_waiting > 0:
-                    job.out.put(Preempted("memory work paused for a chat request"))
                     return
                 text = chunk["choices"][0]["delta"].get("content")
                 if text:

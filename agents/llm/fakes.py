@@ -1,6 +1,6 @@
 """A scripted chat model for unit tests: queued responses, a record of every call.
 
-Passes the same contract tests as the real backends (tests/agents/test_model_contract.py). When
+Passes the same contract tests as the real backends (tests/agents/llm/test_contract.py). When
 its queue is empty it answers like pydantic-ai's TestModel: the smallest value a schema accepts,
 or a fixed sentence without one (or asks a `default` responder), so a test scripts only the
 calls it cares about.
@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from agents.model import Cancelled, JsonSchema, ModelInfo, ModelTimeout, Request
+from agents.llm.port import Cancelled, JsonSchema, ModelInfo, ModelTimeout, Request
 
 Responder = Callable[[Request], str]
 
@@ -49,7 +49,10 @@ class ScriptedChatModel:
         self._lock = threading.Lock()
         self.calls: list[Request] = []
         self.delay_s = delay_s
-        self._info = ModelInfo(name="scripted", backend="fake", n_ctx=n_ctx, threads=1)
+        # Unscripted, it answers with a value the schema accepts, as a constrained model would.
+        self._info = ModelInfo(
+            name="scripted", backend="fake", n_ctx=n_ctx, supports_schema=True, threads=1
+        )
 
     @property
     def info(self) -> ModelInfo:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from agents.model import (
+from agents.llm.port import (
     RUNAWAY_CHARS,
     InvalidOutput,
     ModelInfo,
