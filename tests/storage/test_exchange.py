@@ -52,7 +52,9 @@ def _snapshot(store: MemoryStore) -> dict[str, list[object]]:
 
 
 @pytest.mark.parametrize("reveal", [False, True])
-def test_round_trip_is_lossless(tmp_path: Path, fake_store: MemoryStore, reveal: bool) -> None:
+def test_round_trip_is_lossless(
+    tmp_path: Path, engram_home: Path, fake_store: MemoryStore, reveal: bool
+) -> None:
     _fill(fake_store)
     before = _snapshot(fake_store)
     out = tmp_path / "export"
@@ -66,7 +68,7 @@ def test_round_trip_is_lossless(tmp_path: Path, fake_store: MemoryStore, reveal:
     fresh_home = tmp_path / "other-home"
     # Encrypted secrets need this store's key: copy it, as moving a data folder would.
     fresh_home.mkdir()
-    key = fake_store._db.path.parent / "vault.key"
+    key = engram_home / "vault.key"
     (fresh_home / "vault.key").write_bytes(key.read_bytes())
     other = MemoryStore.open(fresh_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
     import_store(other, out)
