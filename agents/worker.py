@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from agents.llm.port import Cancelled
 from agents.loop import BatchFailed, BatchReport, MemoryLoop
@@ -20,6 +22,32 @@ from storage.store import MemoryStore
 log = logging.getLogger(__name__)
 
 Listener = Callable[[BatchReport | None, BaseException | None], None]
+
+
+@dataclass
+class Drained:
+    """What one drain of the queue did (`engram digest` and the benchmarks report it)."""
+
+    reports: list[BatchReport] = field(default_factory=list)
+    failures: int = 0
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return sum(len(r.event_ids) for r in self.reports)
+
+    @property
+    def writes(self) -> int:
+        return sum(len(r.writes) for r in self.reports)
+
+    @property
+    def llm_calls(self) -> int:
+        return sum(r.llm_calls for r in self.reports)
+
+    @property
+    def rejected(self) -> list[str]:
+        return [why for r in self.reports for why in r.rejected]
 
 
 class MemoryWorker:
@@ -92,16 +120,44 @@ class MemoryWorker:
             raise
 
     def drain(
-        self, max_batches: int | None = None, cancel: threading.Event | None = None
-    ) -> list[BatchReport]:
-        """Process batches until the queue is empty (or `max_batches`); failures propagate."""
-        reports: list[BatchReport] = []
-        while max_batches is None or len(reports) < max_batches:
-            report = self.run_once(cancel)
-            if report is None:
-                break
-            reports.append(report)
-        return reports
+        self,
+        max_batches: int | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        max_failures: int = 0,
+        on_batch: Listener | None = None,
+    ) -> Drained:
+        """Process batches on this thread until the queue is empty, `max_batches` are done or
+        `cancel` is set (the batch in progress goes back to the queue). A failed batch's events
+        go back to the queue (parked after five attempts, so this ends); failures beyond
+        `max_failures` propagate. `on_batch` hears each batch, as the thread's listener does."""
+        out = Drained()
+        started = time.perf_counter()
+        try:
+            while max_batches is None or len(out.reports) < max_batches:
+                if cancel is not None and cancel.is_set():
+                    out.cancelled = True
+                    break
+                try:
+                    report = self.run_once(cancel)
+                except Cancelled:
+                    out.cancelled = True
+                    break
+                except BatchFailed as exc:
+                    out.failures += 1
+                    if on_batch is not None:
+                        on_batch(None, exc)
+                    if out.failures > max_failures:
+                        raise
+                    continue
+                if report is None:
+                    break
+                out.reports.append(report)
+                if on_batch is not None:
+                    on_batch(report, None)
+        finally:
+            out.seconds = time.perf_counter() - started
+        return out
 
     def _run(self) -> None:
         failures = 0

@@ -1,8 +1,10 @@
-"""The composition root: picks the concrete adapters for the settings and opens the store."""
+"""The composition root: picks the concrete adapters for the settings (the runtime in
+`app.runtime` builds the house from them)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from agents.llm.port import ChatModel
@@ -17,18 +19,31 @@ def make_embedder(settings: Settings) -> Embedder:
     return SentenceTransformerEmbedder(settings.embedding_model_path)
 
 
-def open_store(settings: Settings, embedder: Embedder | None = None) -> MemoryStore:
-    data_dir = settings.resolved_data_dir()
-    factory = None
-    if settings.chroma_url:
-        url = settings.chroma_url
+def make_index_factory(settings: Settings) -> Callable[[Path], VectorIndex]:
+    """Where the vectors live: a Chroma folder in the data folder, or the configured
+    `chroma run` server (SQLite stays local either way)."""
+    from storage.vector_chroma import ChromaVectorIndex
 
-        def factory(_path: Path) -> VectorIndex:
-            from storage.vector_chroma import ChromaVectorIndex
+    url = settings.chroma_url
+    if url:
+        return lambda _path: ChromaVectorIndex.http(url)
+    return ChromaVectorIndex.persistent
 
-            return ChromaVectorIndex.http(url)
 
-    return MemoryStore.open(data_dir, embedder or make_embedder(settings), factory)
+def open_store(
+    settings: Settings,
+    embedder: Embedder | None = None,
+    *,
+    data_dir: Path | None = None,
+    index_factory: Callable[[Path], VectorIndex] | None = None,
+) -> MemoryStore:
+    """The store of `settings` (or in `data_dir`, a benchmark's fresh folder), with the
+    configured embedder and vector index unless others are given."""
+    return MemoryStore.open(
+        data_dir or settings.resolved_data_dir(),
+        embedder or make_embedder(settings),
+        index_factory or make_index_factory(settings),
+    )
 
 
 def make_chat_model(settings: Settings) -> ScheduledChatModel:

@@ -44,21 +44,17 @@ def _print_event(event: Event, as_json: bool) -> None:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    from app.bootstrap import open_store
+    from app.runtime import Runtime
     from app.settings import load_settings
-    from capture.service import build_service
 
-    settings = _settings(args)
-    with open_store(load_settings()) as store:
-        service = build_service(store, settings)
-        try:
-            if args.status:
-                return _show_status(service, args.json)
-            if args.once:
-                return _once(service, args.json)
-            return _run(service, args.json)
-        finally:
-            service.close()
+    settings = load_settings()
+    with Runtime(settings.model_copy(update={"capture": _settings(args)})) as runtime:
+        service = runtime.capture()
+        if args.status:
+            return _show_status(service, args.json)
+        if args.once:
+            return _once(service, args.json)
+        return _run(service, args.json)
 
 
 def _once(service: Any, as_json: bool) -> int:

@@ -5,41 +5,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 from typing import Any
 
-from agents.chat import ChatAgent, ChatConfig, ChatResult
-from agents.loop import BatchReport, MemoryLoop
-from agents.memory_agent import CallOptions
-from agents.worker import MemoryWorker
+from agents.chat import ChatResult
+from agents.loop import BatchReport
+from app.runtime import Runtime
 from app.settings import load_settings
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from app.bootstrap import make_chat_model, open_store
-
-    settings = load_settings()
-    llm = settings.llm
-    config = ChatConfig(
-        context_tokens=llm.chat_context_tokens,
-        answer_tokens=llm.answer_tokens,
-        record_turns=not args.no_record,
-    )
-    with open_store(settings) as store:
-        model = make_chat_model(settings)
+    with Runtime(load_settings(), record_turns=not args.no_record) as runtime:
+        reply = runtime.chat_agent().ask(args.question)
+        interrupted = False
         try:
-            reply = ChatAgent(store, model, config).ask(args.question)
-            interrupted = False
-            try:
-                for chunk in reply:
-                    if not args.json:
-                        print(chunk, end="", flush=True)
-            except KeyboardInterrupt:
-                reply.cancel()
-                interrupted = True
-            result = reply.result
-        finally:
-            model.close()
+            for chunk in reply:
+                if not args.json:
+                    print(chunk, end="", flush=True)
+        except KeyboardInterrupt:
+            reply.cancel()
+            interrupted = True
+        result = reply.result
     if args.json:
         print(json.dumps(result_json(result), ensure_ascii=False, indent=2))
     else:
@@ -92,38 +80,35 @@ def print_sources(result: ChatResult) -> None:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from app.bootstrap import make_chat_model, open_store
+    def progress(report: BatchReport | None, error: BaseException | None) -> None:
+        if report is not None:
+            print(
+                f"batch {report.batch_id}: {len(report.event_ids)} events → "
+                f"{len(report.writes)} writes ({report.seconds:.1f} s)",
+                file=sys.stderr,
+            )
 
-    settings = load_settings()
-    with open_store(settings) as store:
-        model = make_chat_model(settings)
-        try:
-            options = CallOptions(timeout_s=settings.llm.call_timeout_s)
-            loop = MemoryLoop(store, model, options=options)
-            worker = MemoryWorker(store, loop, batch_size=settings.llm.memory_batch_size)
-            reports: list[BatchReport] = []
-            try:
-                while args.batches is None or len(reports) < args.batches:
-                    report = worker.run_once()
-                    if report is None:
-                        break
-                    reports.append(report)
-                    print(
-                        f"batch {report.batch_id}: {len(report.event_ids)} events → "
-                        f"{len(report.writes)} writes ({report.seconds:.1f} s)",
-                        file=sys.stderr,
-                    )
-            except KeyboardInterrupt:
-                print("stopped; the batch in progress stays queued", file=sys.stderr)
-            backlog = worker.backlog()
-        finally:
-            model.close()
+    stop = threading.Event()
+
+    def interrupt(*_: object) -> None:  # the first Ctrl-C stops after the model's next token
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        with Runtime(load_settings()) as runtime:
+            drained = runtime.drain(args.batches, stop, on_batch=progress)
+            backlog = runtime.store().events.counts()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if drained.cancelled:
+        print("stopped; the batch in progress stays queued", file=sys.stderr)
     summary = {
-        "batches": len(reports),
-        "events": sum(len(r.event_ids) for r in reports),
-        "writes": sum(len(r.writes) for r in reports),
-        "rejected": sum(len(r.rejected) for r in reports),
-        "llm_calls": sum(r.llm_calls for r in reports),
+        "batches": len(drained.reports),
+        "events": drained.events,
+        "writes": drained.writes,
+        "rejected": len(drained.rejected),
+        "llm_calls": drained.llm_calls,
         "backlog": backlog,
     }
     print(json.dumps(summary, indent=None if args.json else 2))

@@ -6,7 +6,8 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,12 @@ def _hit_json(hit: SearchHit) -> dict[str, Any]:
     }
 
 
-def _open(args: argparse.Namespace) -> MemoryStore:
-    from app.bootstrap import open_store
+@contextmanager
+def _open(args: argparse.Namespace) -> Iterator[MemoryStore]:
+    from app.runtime import Runtime
 
-    return open_store(load_settings())
+    with Runtime(load_settings()) as runtime:
+        yield runtime.store()
 
 
 def cmd_add(args: argparse.Namespace) -> int:

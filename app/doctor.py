@@ -46,10 +46,11 @@ def run_checks(checks: list[Check] | None = None) -> list[CheckResult]:
 @check
 def check_store() -> CheckResult:
     """Opens the store and runs one hybrid search, which loads the embedding model."""
-    from app.bootstrap import open_store
+    from app.runtime import Runtime
     from app.settings import load_settings
 
-    with open_store(load_settings()) as store:
+    with Runtime(load_settings()) as runtime:
+        store = runtime.store()
         stats = store.stats()
         started = time.perf_counter()
         store.search("doctor check", k=1)
@@ -70,15 +71,13 @@ _FLAG_LABELS = {
 def check_chat_model() -> CheckResult:
     """Loads the configured chat model and times a short generation."""
     from agents.llm.port import measure_speed, template_family
-    from app.bootstrap import make_chat_model
+    from app.runtime import Runtime
     from app.settings import load_settings
 
-    model = make_chat_model(load_settings())
-    try:
+    with Runtime(load_settings()) as runtime:
+        model = runtime.model()
         info = model.info
         speed = measure_speed(model)
-    finally:
-        model.close()
     details = {
         "model": info.name,
         "backend": info.backend,

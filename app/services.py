@@ -1,42 +1,34 @@
 """What the desktop app asks of Engram, in one Qt-free place: blocking calls, safe from any thread.
 
 The UI runs every one of these on its task manager's worker threads, never on the GUI thread.
-The store opens and the chat model loads on first need (each under a lock, once), so the window
-can appear before either is ready. Keeping this here rather than in ui/ keeps it strictly typed,
-testable without a display, and in the layer that may know agents and capture.
+The parts come from the `Runtime` (store, model, agents, capture: each built on first need,
+once), so the window can appear before the store or the model is ready. This facade adds what
+only the app needs: the conversation so far, capture snapshots and the settings file. Keeping it
+here rather than in ui/ keeps it strictly typed, testable without a display, and in the layer
+that may know agents.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 
-from agents.chat import ChatAgent, ChatConfig, ChatReply, ChatResult
+from agents.chat import ChatAgent, ChatReply, ChatResult
 from agents.llm.port import ChatModel, Message, ModelInfo
-from agents.loop import MemoryLoop
-from agents.memory_agent import CallOptions
-from agents.worker import Listener, MemoryWorker
+from agents.worker import Listener
+from app.runtime import CaptureFactory, ModelFactory, ModelState, Runtime, StoreOpener
 from app.settings import Settings, SettingsError, save_settings
-from capture.config import CaptureSettings
-from capture.service import CaptureService, CaptureStatus, build_service, capture_log_for
-from storage.capture_log import CaptureGap, CaptureLog
+from capture.service import CaptureService, CaptureStatus
+from storage.capture_log import CaptureGap
 from storage.history import Change
 from storage.records import EpisodicMemory, Event, MemoryType, Record
 from storage.store import MemoryStore, SearchHit
-
-log = logging.getLogger(__name__)
-
-ModelState = Literal["not loaded", "loading", "ready", "error"]
-StoreOpener = Callable[[Settings], MemoryStore]
-ModelFactory = Callable[[Settings], ChatModel]
-CaptureFactory = Callable[[MemoryStore, CaptureSettings], CaptureService]
 
 #: Human names of the settings a person edits, for validation messages.
 FIELD_LABELS = {
@@ -54,18 +46,6 @@ FIELD_LABELS = {
     "capture.excluded_title_patterns": "Excluded window titles",
     "capture.excluded_apps": "Excluded applications",
 }
-
-
-def _default_store(settings: Settings) -> MemoryStore:
-    from app.bootstrap import open_store
-
-    return open_store(settings)
-
-
-def _default_model(settings: Settings) -> ChatModel:
-    from app.bootstrap import make_chat_model
-
-    return make_chat_model(settings)
 
 
 def settings_with(base: Settings, changes: dict[str, Any]) -> Settings:
@@ -147,64 +127,53 @@ class Services:
         capture_factory: CaptureFactory | None = None,
         save: Callable[[Settings], Path] = save_settings,
     ) -> None:
-        self.settings = settings
-        self._store_opener = store_opener or _default_store
-        self._model_factory = model_factory or _default_model
-        self._capture_factory = capture_factory or (lambda st, cs: build_service(st, cs))
+        self.runtime = Runtime(
+            settings,
+            store_opener=store_opener,
+            model_factory=model_factory,
+            capture_factory=capture_factory,
+        )
         self._save = save
-        self._lock = threading.RLock()
-        self._model_lock = threading.Lock()
-        self._store: MemoryStore | None = None
-        self._model: ChatModel | None = None
-        self._agent: ChatAgent | None = None
-        self._worker: MemoryWorker | None = None
-        self._capture: CaptureService | None = None
-        self._log: CaptureLog | None = None
+        self._lock = threading.Lock()
         self._history: list[Message] = []
-        self.model_state: ModelState = "not loaded"
-        self.model_error: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @settings.setter
+    def settings(self, new: Settings) -> None:
+        self.runtime.settings = new
 
     # ----- the store and the model, opened on first need -------------------------------------
 
     def store(self) -> MemoryStore:
-        with self._lock:
-            if self._store is None:
-                self._store = self._store_opener(self.settings)
-            return self._store
+        return self.runtime.store()
 
     @property
     def store_is_open(self) -> bool:
-        return self._store is not None
+        return self.runtime.store_is_open
 
     def model(self) -> ChatModel:
         """The chat model, loaded by the first caller (seconds); later callers wait for it."""
-        with self._model_lock:
-            if self._model is None:
-                self.model_state, self.model_error = "loading", None
-                try:
-                    self._model = self._model_factory(self.settings)
-                except Exception as exc:
-                    self.model_state, self.model_error = "error", str(exc)
-                    raise
-                self.model_state = "ready"
-            return self._model
+        return self.runtime.model()
+
+    @property
+    def model_state(self) -> ModelState:
+        return self.runtime.model_state
+
+    @property
+    def model_error(self) -> str | None:
+        return self.runtime.model_error
 
     @property
     def model_info(self) -> ModelInfo | None:
-        return self._model.info if self._model is not None else None
+        return self.runtime.model_info
 
     # ----- chat ------------------------------------------------------------------------------
 
     def chat_agent(self) -> ChatAgent:
-        store, model = self.store(), self.model()  # not under the lock: loading takes seconds
-        with self._lock:
-            if self._agent is None:
-                llm = self.settings.llm
-                config = ChatConfig(
-                    context_tokens=llm.chat_context_tokens, answer_tokens=llm.answer_tokens
-                )
-                self._agent = ChatAgent(store, model, config)
-            return self._agent
+        return self.runtime.chat_agent()
 
     def history(self) -> tuple[Message, ...]:
         with self._lock:
@@ -235,23 +204,14 @@ class Services:
                     Message("assistant", result.answer),
                 ]
                 del self._history[:-16]
-        if self._worker is not None:
-            self._worker.wake()  # the turn is an event for the memory agents
+        self.runtime.wake_worker()  # the turn is an event for the memory agents
         return result
 
     # ----- the memory agents -----------------------------------------------------------------
 
     def start_memory_worker(self, on_batch: Listener | None = None) -> None:
         """Start draining the event queue through the agents (loads the model if needed)."""
-        model, store = self.model(), self.store()
-        with self._lock:
-            if self._worker is None:
-                llm = self.settings.llm
-                loop = MemoryLoop(store, model, options=CallOptions(timeout_s=llm.call_timeout_s))
-                self._worker = MemoryWorker(
-                    store, loop, batch_size=llm.memory_batch_size, on_batch=on_batch
-                )
-            self._worker.start()
+        self.runtime.start_worker(on_batch)
 
     def backlog(self) -> dict[str, int]:
         return self.store().events.counts()
@@ -313,7 +273,7 @@ class Services:
             if isinstance(r, EpisodicMemory)
         ]
         events = store.events.between(since, until, limit=2000)
-        gaps = self._capture_log().gaps(since=since, until=until, limit=1000)
+        gaps = self.runtime.capture_log().gaps(since=since, until=until, limit=1000)
         return DayTimeline(day, tuple(memories), tuple(events), tuple(gaps))
 
     def reindex(self, progress: Callable[[int, int], None] | None = None) -> int:
@@ -334,17 +294,7 @@ class Services:
     # ----- capture ---------------------------------------------------------------------------
 
     def capture(self) -> CaptureService:
-        with self._lock:
-            if self._capture is None:
-                self._capture = self._capture_factory(self.store(), self.settings.capture)
-                self._log = self._capture.log
-            return self._capture
-
-    def _capture_log(self) -> CaptureLog:
-        with self._lock:
-            if self._log is None:
-                self._log = capture_log_for(self.store(), self.settings.capture)
-            return self._log
+        return self.runtime.capture()
 
     def start_capture(self) -> CaptureSnapshot:
         self.capture().start()
@@ -391,10 +341,9 @@ class Services:
         pending = restart_needed(self.settings, new)
         self._save(new)
         old, self.settings = self.settings, new
-        if self._capture is not None and old.capture != new.capture:
-            self._capture.set_exclusions(
-                new.capture.excluded_apps, new.capture.excluded_title_patterns
-            )
+        capture = self.runtime.capture() if self.runtime.capture_is_open else None
+        if capture is not None and old.capture != new.capture:
+            capture.set_exclusions(new.capture.excluded_apps, new.capture.excluded_title_patterns)
             if (old.capture.interval_s, old.capture.monitors) != (
                 new.capture.interval_s,
                 new.capture.monitors,
@@ -406,20 +355,4 @@ class Services:
 
     def close(self) -> None:
         """Stop the worker and capture, release the model and the store (in that order)."""
-        with self._lock:
-            worker, capture, self._worker, self._capture = self._worker, self._capture, None, None
-        if worker is not None:
-            worker.stop()
-        if capture is not None:
-            try:
-                capture.close()
-            except Exception:
-                log.exception("closing capture failed")
-        with self._model_lock:
-            model, self._model = self._model, None
-        if model is not None:
-            model.close()
-        with self._lock:
-            store, self._store, self._log = self._store, None, None
-        if store is not None:
-            store.close()
+        self.runtime.close()

@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: an offline environment, how they print their JSON, and
-draining the event queue through the memory loop the way the background worker does."""
+"""What the benchmark scripts share: an offline environment, how they print their JSON, and the
+product's own runtime on a fresh folder (so a benchmark measures Engram's wiring, not a copy)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import json
 import os
 import re
 import sys
-import time
 from collections import Counter
-from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # bench.retrieval needs none of the agents
     from agents.loop import BatchReport
-    from agents.worker import MemoryWorker
+    from agents.worker import Listener
+    from app.runtime import Runtime
+    from app.settings import Settings
 
 
 def offline_environment() -> None:
@@ -28,45 +29,39 @@ def emit(result: dict[str, Any], as_json: bool) -> None:
     print(json.dumps(result) if as_json else json.dumps(result, indent=2))
 
 
-@dataclass
-class Drained:
-    reports: list[BatchReport] = field(default_factory=list)
-    failures: int = 0
-    seconds: float = 0.0
+def bench_settings(**llm: Any) -> Settings:
+    """The user's settings with the `llm` knobs a benchmark turns (batch size, answer tokens),
+    validated; vectors stay in the benchmark's folder, never on the user's Chroma server."""
+    from app.settings import Settings, load_settings
 
-    @property
-    def llm_calls(self) -> int:
-        return sum(r.llm_calls for r in self.reports)
-
-    @property
-    def writes(self) -> int:
-        return sum(len(r.writes) for r in self.reports)
-
-    @property
-    def rejected(self) -> list[str]:
-        return [why for r in self.reports for why in r.rejected]
+    settings = load_settings()
+    data = settings.model_dump()
+    data.update(chroma_url=None, llm={**data["llm"], **llm})
+    return Settings.model_validate(data)
 
 
-def drain(worker: MemoryWorker, max_failures: int) -> Drained:
-    """Run batches until the queue is empty. A failed batch's events go back to the queue (and
-    are parked after five attempts), so this ends; `max_failures` ends it sooner."""
-    from agents.loop import BatchFailed
+def bench_runtime(data_dir: Path, llm: dict[str, Any] | None = None, **runtime: Any) -> Runtime:
+    """The runtime the app uses, on `bench_settings(**llm)`, with its store in `data_dir` (a
+    fresh temporary folder) and chat turns not recorded. `runtime` goes to `Runtime` (an
+    injected embedder or vector index, a lent model)."""
+    from app.runtime import Runtime
 
-    out = Drained()
-    started = time.perf_counter()
-    while out.failures <= max_failures:
-        try:
-            report = worker.run_once()
-        except BatchFailed as exc:
-            out.failures += 1
-            print(f"  batch failed: {exc}", file=sys.stderr)
-            continue
+    return Runtime(bench_settings(**(llm or {})), data_dir=data_dir, record_turns=False, **runtime)
+
+
+def progress() -> Listener:
+    """Prints each drained batch (and each failure) on stderr."""
+    done = 0
+
+    def on_batch(report: BatchReport | None, error: BaseException | None) -> None:
+        nonlocal done
         if report is None:
-            break
-        out.reports.append(report)
-        print(f"  batch {len(out.reports)}: {len(report.writes)} writes", file=sys.stderr)
-    out.seconds = time.perf_counter() - started
-    return out
+            print(f"  batch failed: {error}", file=sys.stderr)
+            return
+        done += 1
+        print(f"  batch {done}: {len(report.writes)} writes", file=sys.stderr)
+
+    return on_batch
 
 
 def reasons(rejected: list[str], most: int = 6) -> dict[str, int]:

@@ -19,8 +19,10 @@ Targets: unchanged_frame_ms <= 30, bytes_per_hour <= 5 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -28,14 +30,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.runtime import Runtime
+from bench._setup import bench_settings
 from capture.config import CaptureSettings
-from capture.ocr_tesseract import TesseractOcr
-from capture.pipeline import CapturePipeline
 from capture.screen_mss import MssScreen
+from capture.service import CaptureService, build_service
 from capture.window_x11 import X11Windows
-from storage.capture_log import CaptureLog
-from storage.events import EventQueue
-from storage.sqlite_db import Database
+from storage.fakes import HashEmbedder, MemoryVectorIndex
+from storage.store import MemoryStore
 from tests.helpers.xscreen import TkWindow, Xvfb
 
 WORDS = (
@@ -72,8 +74,9 @@ def _script(minutes: int, interval_s: float, rng: random.Random) -> list[tuple[s
     return actions[:ticks]
 
 
-def _db_bytes(path: Path, db: Database) -> int:
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+def _db_bytes(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
@@ -82,11 +85,20 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
     settings = CaptureSettings(interval_s=3.0, force_reread_s=300.0)
     actions = _script(minutes, settings.interval_s, rng)
     with tempfile.TemporaryDirectory() as tmp, Xvfb(width, height) as x:
+
+        def on_this_screen(store: MemoryStore, cs: CaptureSettings) -> CaptureService:
+            screen, windows = MssScreen(x.display), X11Windows(x.display)
+            return build_service(store, cs, screen=screen, windows=windows)
+
+        runtime = Runtime(
+            bench_settings().model_copy(update={"capture": settings}),
+            data_dir=Path(tmp),
+            embedder=HashEmbedder(),  # capture embeds nothing
+            index_factory=lambda _path: MemoryVectorIndex(),
+            capture_factory=on_this_screen,
+        )
         db_path = Path(tmp) / "engram.sqlite3"
-        db = Database(db_path)
-        log = CaptureLog(db)
-        screen, windows = MssScreen(x.display), X11Windows(x.display)
-        pipeline = CapturePipeline(screen, windows, TesseractOcr(), EventQueue(db), log, settings)
+        pipeline = runtime.capture().pipeline
         window = TkWindow(
             x.display, "", app="Gedit", title="draft.txt - Gedit", x=0, y=0,
             width=width, height=height - 40, font_size=14,
@@ -97,7 +109,7 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
             y=height - 280, width=400, height=220,
         )  # fmt: skip
         x.set_active(window.id)
-        start_bytes = _db_bytes(db_path, db)
+        start_bytes = _db_bytes(db_path)
         t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
         lines: list[str] = []
         unchanged_cpu: list[float] = []
@@ -121,14 +133,12 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
                 for frame in frames:
                     pipeline.process(frame)
                     changed_wall.append((time.perf_counter() - wall) * 1000)
-            log.flush()
-            grown = _db_bytes(db_path, db) - start_bytes
+            runtime.capture_log().flush()
+            grown = _db_bytes(db_path) - start_bytes
         finally:
             window.close()
             vault.close()
-            screen.close()
-            windows.close()
-            db.close()
+            runtime.close()
     c = pipeline.counters
     return {
         "unchanged_frame_ms": round(statistics.median(unchanged_cpu), 2),

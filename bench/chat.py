@@ -21,10 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agents.chat import ChatAgent, ChatConfig
-from agents.llm.port import Request
-from agents.llm.scheduler import ScheduledChatModel
-from bench._setup import emit, offline_environment
+from agents.llm.port import ChatModel, Request
+from bench._setup import bench_runtime, emit, offline_environment
 from bench.retrieval import make_embedder, synthetic_query, synthetic_record
 from storage.store import MemoryStore
 
@@ -39,13 +37,14 @@ def fill(store: MemoryStore, memories: int, rng: random.Random) -> float:
     return time.perf_counter() - started
 
 
-def raw_speed(model: ScheduledChatModel, request: Request) -> float:
+def raw_speed(model: ChatModel, request: Request) -> float:
     """Tokens/s of the backend alone on `request`, past the scheduler: for llama.cpp,
     `create_chat_completion` called directly on the model's own thread; otherwise the backend's
     plain stream."""
-    call = getattr(model.inner, "call", None)
+    inner: ChatModel = getattr(model, "inner", model)
+    call = getattr(inner, "call", None)
     if call is None:
-        return _rate(model.inner.stream(request))
+        return _rate(inner.stream(request))
     msgs = [{"role": m.role, "content": m.content} for m in request.messages]
 
     def run(llm: Any) -> float:
@@ -75,44 +74,36 @@ def _rate(chunks: Any) -> float:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from app.bootstrap import make_chat_model
-    from app.settings import load_settings
-
     rng = random.Random(args.seed)
-    settings = load_settings()
-    embedder = make_embedder(args.embedder)
-    embedder.embed(["warm-up"])
-    with tempfile.TemporaryDirectory(prefix="engram-bench-chat-") as tmp:
-        store = MemoryStore.open(Path(tmp), embedder)
-        model = make_chat_model(settings)
-        try:
-            fill_s = fill(store, args.memories, rng)
-            config = ChatConfig(
-                context_tokens=args.context_tokens or settings.llm.chat_context_tokens,
-                answer_tokens=args.answer_tokens,
-                record_turns=False,
-            )
-            agent = ChatAgent(store, model, config)
-            warm = agent.ask(synthetic_query(rng)).result  # first-call costs are not latency
-            assert warm.tokens > 0, "the model produced nothing"
-            ttft, retrieval, rates, raws, prompt_tokens = [], [], [], [], []
-            for _ in range(args.questions):
-                question = synthetic_query(rng)
-                result = agent.ask(question).result
-                if result.ttft_ms is None:
-                    continue
-                ttft.append(result.ttft_ms)
-                retrieval.append(result.context.retrieval_ms)
-                gen_s = result.seconds - result.ttft_ms / 1000
-                if result.tokens > 1 and gen_s > 0:
-                    rates.append((result.tokens - 1) / gen_s)
-                request = agent.request(question, (), result.context)
-                raws.append(raw_speed(model, request))
-                prompt_tokens.append(sum(len(m.content) for m in request.messages) / 3.2)
-            info = model.info
-        finally:
-            model.close()
-            store.close()
+    llm: dict[str, Any] = {"answer_tokens": args.answer_tokens}
+    if args.context_tokens:
+        llm["chat_context_tokens"] = args.context_tokens
+    with (
+        tempfile.TemporaryDirectory(prefix="engram-bench-chat-") as tmp,
+        bench_runtime(Path(tmp), llm, embedder=make_embedder(args.embedder)) as runtime,
+    ):
+        embedder = runtime.embedder()
+        embedder.embed(["warm-up"])
+        store, model = runtime.store(), runtime.model()
+        fill_s = fill(store, args.memories, rng)
+        agent = runtime.chat_agent()
+        warm = agent.ask(synthetic_query(rng)).result  # first-call costs are not latency
+        assert warm.tokens > 0, "the model produced nothing"
+        ttft, retrieval, rates, raws, prompt_tokens = [], [], [], [], []
+        for _ in range(args.questions):
+            question = synthetic_query(rng)
+            result = agent.ask(question).result
+            if result.ttft_ms is None:
+                continue
+            ttft.append(result.ttft_ms)
+            retrieval.append(result.context.retrieval_ms)
+            gen_s = result.seconds - result.ttft_ms / 1000
+            if result.tokens > 1 and gen_s > 0:
+                rates.append((result.tokens - 1) / gen_s)
+            request = agent.request(question, (), result.context)
+            raws.append(raw_speed(model, request))
+            prompt_tokens.append(sum(len(m.content) for m in request.messages) / 3.2)
+        info = model.info
     return {
         "ttft_ms_p50": round(statistics.median(ttft), 1),
         "retrieval_ms_p50": round(statistics.median(retrieval), 2),

@@ -18,13 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agents.loop import MemoryLoop
-from agents.memory_agent import CallOptions
-from agents.worker import MemoryWorker
-from bench._setup import drain, emit, offline_environment, reasons
+from bench._setup import bench_runtime, emit, offline_environment, progress, reasons
 from bench.retrieval import APPS, PEOPLE, PLACES, TOPICS, make_embedder
 from storage.records import Event
-from storage.store import MemoryStore
 
 SCREENS = [
     "Meeting notes: {person} and I {verb} the {topic}. Next step: send the summary to {person2}.",
@@ -55,28 +51,21 @@ def synthetic_event(i: int, rng: random.Random) -> Event:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from app.bootstrap import make_chat_model
-    from app.settings import load_settings
-
     rng = random.Random(args.seed)
-    settings = load_settings()
-    embedder = make_embedder(args.embedder)
-    embedder.embed(["warm-up"])
-    with tempfile.TemporaryDirectory(prefix="engram-bench-ingest-") as tmp:
-        store = MemoryStore.open(Path(tmp), embedder)
-        model = make_chat_model(settings)
-        try:
-            store.events.put_many([synthetic_event(i, rng) for i in range(args.events)])
-            options = CallOptions(timeout_s=settings.llm.call_timeout_s)
-            worker = MemoryWorker(store, MemoryLoop(store, model, options=options), args.batch)
-            drained = drain(worker, max_failures=args.events)
-            counts = store.stats()["memories"]
-            backlog = worker.backlog()
-            info = model.info
-        finally:
-            model.close()
-            store.close()
-    done = sum(len(r.event_ids) for r in drained.reports)
+    with (
+        tempfile.TemporaryDirectory(prefix="engram-bench-ingest-") as tmp,
+        bench_runtime(
+            Path(tmp), {"memory_batch_size": args.batch}, embedder=make_embedder(args.embedder)
+        ) as runtime,
+    ):
+        runtime.embedder().embed(["warm-up"])
+        store, model = runtime.store(), runtime.model()
+        store.events.put_many([synthetic_event(i, rng) for i in range(args.events)])
+        drained = runtime.drain(max_failures=args.events, on_batch=progress())
+        counts = store.stats()["memories"]
+        backlog = store.events.counts()
+        info = model.info
+    done = drained.events
     return {
         "events_per_s": round(done / drained.seconds, 3) if drained.seconds else 0.0,
         "llm_calls_per_batch": round(statistics.mean(r.llm_calls for r in drained.reports), 2)

@@ -223,32 +223,32 @@ def run_raw(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """One fresh store per conversation; every scored question searched once, top k scored."""
-    from storage.store import MemoryStore
+    from bench._setup import bench_runtime
 
     scores: list[tuple[int, Score]] = []
     latencies: list[float] = []
     insert_s = 0.0
     skipped = 0
     for conv in conversations:
-        with tempfile.TemporaryDirectory(prefix="engram-locomo-") as tmp:
-            store = MemoryStore.open(Path(tmp), embedder, index_factory)
-            try:
+        with (
+            tempfile.TemporaryDirectory(prefix="engram-locomo-") as tmp,
+            bench_runtime(Path(tmp), embedder=embedder, index_factory=index_factory) as runtime,
+        ):
+            store = runtime.store()
+            t0 = time.perf_counter()
+            store.add_many([turn_memory(conv.turns, i) for i in range(len(conv.turns))])
+            insert_s += time.perf_counter() - t0
+            for q in conv.questions:
+                if q.category not in SCORED_CATEGORIES:
+                    continue
+                if not q.evidence:
+                    skipped += 1
+                    continue
                 t0 = time.perf_counter()
-                store.add_many([turn_memory(conv.turns, i) for i in range(len(conv.turns))])
-                insert_s += time.perf_counter() - t0
-                for q in conv.questions:
-                    if q.category not in SCORED_CATEGORIES:
-                        continue
-                    if not q.evidence:
-                        skipped += 1
-                        continue
-                    t0 = time.perf_counter()
-                    hits = store.search(q.text, [MemoryType.EPISODIC], k)
-                    latencies.append((time.perf_counter() - t0) * 1000)
-                    retrieved = [p for h in hits for p in h.record.provenance]
-                    scores.append((q.category, score_question(retrieved, q.evidence)))
-            finally:
-                store.close()
+                hits = store.search(q.text, [MemoryType.EPISODIC], k)
+                latencies.append((time.perf_counter() - t0) * 1000)
+                retrieved = [p for h in hits for p in h.record.provenance]
+                scores.append((q.category, score_question(retrieved, q.evidence)))
         if progress:
             progress(f"{conv.sample_id}: {len(conv.turns)} turns, {len(scores)} questions so far")
     turns = sum(len(c.turns) for c in conversations)
@@ -327,12 +327,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         emit(locomo_agents.run(args, conversations, factory), args.json)
         return 0
-    from storage.embedder_st import SentenceTransformerEmbedder
+    from app.runtime import Runtime
+    from bench._setup import bench_settings
 
     def say(line: str) -> None:
         print(line, file=sys.stderr)
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = Runtime(bench_settings()).embedder()  # one for every conversation's store
     embedder.embed(["warm-up"])  # loading the model is not insert time
     out = run_raw(conversations, embedder, args.k, factory, say)
     out["index"] = args.index

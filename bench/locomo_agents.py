@@ -23,14 +23,10 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.chat import ChatAgent, ChatConfig
 from agents.llm.port import ChatModel
-from agents.loop import MemoryLoop
-from agents.memory_agent import CallOptions
-from agents.worker import MemoryWorker
-from bench._setup import drain, reasons
+from bench._setup import bench_runtime, bench_settings, progress, reasons
 from bench.locomo import (
     SCORED_CATEGORIES,
     Conversation,
@@ -42,6 +38,9 @@ from bench.locomo import (
 from storage.protocols import Embedder
 from storage.records import Event
 from storage.store import MemoryStore
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
 
@@ -82,13 +81,10 @@ def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
     return events, dia_of
 
 
-def ingest(
-    store: MemoryStore, model: ChatModel, events: list[Event], batch: int, timeout_s: float
-) -> dict[str, Any]:
+def ingest(runtime: Runtime, events: list[Event]) -> dict[str, Any]:
+    store = runtime.store()
     store.events.put_many(events)
-    loop = MemoryLoop(store, model, options=CallOptions(timeout_s=timeout_s))
-    worker = MemoryWorker(store, loop, batch_size=batch)
-    drained = drain(worker, max_failures=len(events))
+    drained = runtime.drain(max_failures=len(events), on_batch=progress())
     return {
         "batches": len(drained.reports),
         "failed_batches": drained.failures,
@@ -97,7 +93,7 @@ def ingest(
         "rejected_operations": len(drained.rejected),
         "rejection_reasons": reasons(drained.rejected),
         "ingest_s": round(drained.seconds, 1),
-        "events_failed": worker.backlog()["failed"],
+        "events_failed": store.events.counts()["failed"],
     }
 
 
@@ -115,7 +111,6 @@ def run_conversation(
     model: ChatModel,
     args: argparse.Namespace,
     factory: IndexFactory | None,
-    timeout_s: float,
 ) -> dict[str, Any]:
     k, max_turns = args.k, args.max_turns
     if max_turns is not None:  # a prefix of the conversation, and the questions it answers
@@ -127,29 +122,32 @@ def run_conversation(
             kept,
             tuple(q for q in conv.questions if q.evidence and set(q.evidence) <= known),
         )
-    with tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp:
-        store = MemoryStore.open(Path(tmp), embedder, factory)
-        try:
-            events, dia_of = turn_events(conv)
-            stats = ingest(store, model, events, args.batch, timeout_s)
-            stats["memories"] = store.stats()["memories"]
-            capped: list[tuple[int, Score]] = []
-            uncapped: list[tuple[int, Score]] = []
-            f1: list[tuple[int, float]] = []
-            turns_reached: list[int] = []
-            chat = ChatAgent(store, model, ChatConfig(record_turns=False, answer_tokens=48))
-            questions = [
-                q for q in conv.questions if q.category in SCORED_CATEGORIES and q.evidence
-            ][: args.max_questions]
-            for q in questions:
-                ids = retrieved_dia_ids(store, q.text, k, dia_of)
-                turns_reached.append(len(ids))
-                capped.append((q.category, score_question(ids[:k], q.evidence)))
-                uncapped.append((q.category, score_question(ids, q.evidence)))
-                answer = chat.ask(q.text).result.answer
-                f1.append((q.category, answer_f1(answer, q.answer)))
-        finally:
-            store.close()
+    llm = {"memory_batch_size": args.batch, "answer_tokens": 48}
+    with (
+        tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp,
+        bench_runtime(
+            Path(tmp), llm, embedder=embedder, index_factory=factory, model=model
+        ) as runtime,
+    ):
+        events, dia_of = turn_events(conv)
+        stats = ingest(runtime, events)
+        store = runtime.store()
+        stats["memories"] = store.stats()["memories"]
+        capped: list[tuple[int, Score]] = []
+        uncapped: list[tuple[int, Score]] = []
+        f1: list[tuple[int, float]] = []
+        turns_reached: list[int] = []
+        chat = runtime.chat_agent()
+        questions = [q for q in conv.questions if q.category in SCORED_CATEGORIES and q.evidence][
+            : args.max_questions
+        ]
+        for q in questions:
+            ids = retrieved_dia_ids(store, q.text, k, dia_of)
+            turns_reached.append(len(ids))
+            capped.append((q.category, score_question(ids[:k], q.evidence)))
+            uncapped.append((q.category, score_question(ids, q.evidence)))
+            answer = chat.ask(q.text).result.answer
+            f1.append((q.category, answer_f1(answer, q.answer)))
     return {
         "capped": capped,
         "uncapped": uncapped,
@@ -164,32 +162,28 @@ def run(
     conversations: Sequence[Conversation],
     factory: IndexFactory | None,
 ) -> dict[str, Any]:
-    from app.bootstrap import make_chat_model, make_embedder
-    from app.settings import load_settings
+    from app.runtime import Runtime
 
-    settings = load_settings()
-    embedder = make_embedder(settings)
+    shared = Runtime(bench_settings())  # one embedder and one model for every conversation
+    embedder = shared.embedder()
     embedder.embed(["warm-up"])  # loading the model is not ingest time
-    model = make_chat_model(settings)
+    model = shared.model()
     started = time.perf_counter()
     capped: list[tuple[int, Score]] = []
     uncapped: list[tuple[int, Score]] = []
     f1: list[tuple[int, float]] = []
     reached: list[int] = []
     per_conv = []
-    try:
+    with shared:
         for conv in conversations:
             print(f"{conv.sample_id}: {len(conv.turns)} turns", file=sys.stderr)
-            timeout_s = settings.llm.call_timeout_s
-            out = run_conversation(conv, embedder, model, args, factory, timeout_s)
+            out = run_conversation(conv, embedder, model, args, factory)
             capped += out["capped"]
             uncapped += out["uncapped"]
             f1 += out["f1"]
             reached += out["turns_reached"]
             per_conv.append({"sample_id": conv.sample_id, **out["stats"]})
         info = model.info
-    finally:
-        model.close()
     return {
         "mode": "agents",
         "k": args.k,

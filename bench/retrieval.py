@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bench._setup import emit, offline_environment
+from bench._setup import bench_runtime, emit, offline_environment
 from storage.protocols import Embedder
 from storage.records import (
     EpisodicMemory,
@@ -28,7 +28,6 @@ from storage.records import (
     SemanticMemory,
     VaultEntry,
 )
-from storage.store import MemoryStore
 
 PEOPLE = (
     "Ana Ben Chloe Dev Emil Farah Gus Hana Ivo Jun Kira Leo Mina Nils Omar Pia Raj Sol Tess Uma"
@@ -101,14 +100,14 @@ def synthetic_query(rng: random.Random) -> str:
     )
 
 
-def make_embedder(name: str) -> Embedder:
+def make_embedder(name: str) -> Embedder | None:
+    """`hash`: a deterministic stand-in; `minilm`: None, the runtime's configured embedder
+    (the embedded all-MiniLM-L6-v2 unless the settings name another)."""
     if name == "hash":
         from storage.fakes import HashEmbedder
 
         return HashEmbedder(384)
-    from storage.embedder_st import SentenceTransformerEmbedder
-
-    return SentenceTransformerEmbedder()
+    return None
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -120,10 +119,10 @@ def run(
     memories: int, queries: int, embedder_name: str, data_dir: Path, seed: int
 ) -> dict[str, object]:
     rng = random.Random(seed)
-    embedder = make_embedder(embedder_name)
-    embedder.embed(["warm-up"])  # model load is not insert time
-    store = MemoryStore.open(data_dir, embedder)
-    try:
+    with bench_runtime(data_dir, embedder=make_embedder(embedder_name)) as runtime:
+        embedder = runtime.embedder()
+        embedder.embed(["warm-up"])  # model load is not insert time
+        store = runtime.store()
         started = time.perf_counter()
         batch = 512
         for start in range(0, memories, batch):
@@ -150,8 +149,6 @@ def run(
             "search_max_ms": round(max(timings), 2),
             "queries": queries,
         }
-    finally:
-        store.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,11 +89,12 @@ class MemoryStore:
         cls,
         data_dir: Path,
         embedder: Embedder,
-        index_factory: Callable[[Path], VectorIndex] | None = None,
+        index_factory: Callable[[Path], VectorIndex],
         lock_timeout_s: float = 3.0,
     ) -> MemoryStore:
-        """Open (or create) the store in `data_dir`. `index_factory` builds the vector index
-        from the Chroma folder path; the default is a local Chroma PersistentClient."""
+        """Open (or create) the store in `data_dir`. `index_factory` builds the vector index,
+        given the folder where a local index keeps its files (the composition root picks the
+        adapter: the store knows no vector engine)."""
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         lock = DataDirLock(data_dir, lock_timeout_s)
         lock.acquire()
@@ -502,19 +503,13 @@ class MemoryStore:
         return record
 
 
-def _open_index(
-    path: Path, db: Database, factory: Callable[[Path], VectorIndex] | None
-) -> VectorIndex:
-    """Open the vector index. Only the default local index lives in `path`, so only then does a
-    missing folder mean the vectors were lost (deleted, or only the database was restored)."""
-    if factory is None:
-        from storage.vector_chroma import ChromaVectorIndex
-
-        if not path.exists() and db.query("SELECT 1 FROM memories LIMIT 1"):
-            db.execute("UPDATE memories SET indexed = 0")
-        factory = ChromaVectorIndex.persistent
+def _open_index(path: Path, db: Database, factory: Callable[[Path], VectorIndex]) -> VectorIndex:
+    """Open the vector index. When the index keeps its files in `path` and that folder was
+    missing, the vectors were lost (deleted, or only the database was restored): re-embed.
+    An index elsewhere (a server, memory) leaves `path` alone and is trusted."""
+    existed = path.exists()
     try:
-        return factory(path)
+        index = factory(path)
     except StoreCorrupt as exc:
         # SQLite is the source of truth: keep the damaged index for inspection, rebuild anew.
         aside = path.with_name(f"{path.name}.damaged-{int(time.time())}")
@@ -523,3 +518,6 @@ def _open_index(
             shutil.move(str(path), str(aside))
         db.execute("UPDATE memories SET indexed = 0")
         return factory(path)
+    if not existed and path.exists() and db.query("SELECT 1 FROM memories LIMIT 1"):
+        db.execute("UPDATE memories SET indexed = 0")
+    return index

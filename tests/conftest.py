@@ -45,7 +45,9 @@ def fake_store(engram_home: Path) -> Iterator[MemoryStore]:
 @pytest.fixture
 def real_store(engram_home: Path, real_embedder: Embedder) -> Iterator[MemoryStore]:
     """A store on real SQLite, a real Chroma folder and the real embedding model."""
-    store = MemoryStore.open(engram_home, real_embedder)
+    from storage.vector_chroma import ChromaVectorIndex
+
+    store = MemoryStore.open(engram_home, real_embedder, ChromaVectorIndex.persistent)
     yield store
     store.close()
 

@@ -69,8 +69,8 @@ def test_restart_resumes_what_was_pending_or_claimed(engram_home: Path) -> None:
     store = open_store()
     try:
         assert store.events.counts()["pending"] == 3
-        reports = MemoryWorker(store, MemoryLoop(store, Routed()), batch_size=1).drain()
-        assert len(reports) == 3
+        drained = MemoryWorker(store, MemoryLoop(store, Routed()), batch_size=1).drain()
+        assert len(drained.reports) == 3 and drained.events == 3 and not drained.cancelled
         assert store.events.counts() == {"pending": 0, "claimed": 0, "done": 3, "failed": 0}
         assert store.count(MemoryType.EPISODIC) == 3
     finally:

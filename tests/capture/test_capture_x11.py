@@ -281,7 +281,7 @@ def _use_fake_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
     import app.bootstrap
     from storage.fakes import HashEmbedder, MemoryVectorIndex
 
-    def open_store(settings: Any, embedder: Any = None) -> MemoryStore:
+    def open_store(settings: Any, embedder: Any = None, **_where: Any) -> MemoryStore:
         return MemoryStore.open(
             settings.resolved_data_dir(), HashEmbedder(), lambda _p: MemoryVectorIndex()
         )

@@ -14,6 +14,7 @@ import pytest
 from storage.fakes import HashEmbedder
 from storage.records import MemoryType
 from storage.store import MemoryStore
+from storage.vector_chroma import ChromaVectorIndex
 
 WRITER = textwrap.dedent(
     """
@@ -22,8 +23,9 @@ WRITER = textwrap.dedent(
     from storage.fakes import HashEmbedder
     from storage.records import SemanticMemory
     from storage.store import MemoryStore
+    from storage.vector_chroma import ChromaVectorIndex
 
-    store = MemoryStore.open(Path(sys.argv[1]), HashEmbedder())
+    store = MemoryStore.open(Path(sys.argv[1]), HashEmbedder(), ChromaVectorIndex.persistent)
     i = 0
     while True:
         mem = store.add(SemanticMemory(name=f"fact {i}", summary=f"crash canary number {i}"))
@@ -49,7 +51,9 @@ def test_kill_9_mid_write_loses_no_acknowledged_memory(engram_home: Path) -> Non
     proc.stdout.close()
     assert all(acked)
 
-    store = MemoryStore.open(engram_home, HashEmbedder())  # repairs anything half-indexed
+    store = MemoryStore.open(  # repairs anything half-indexed
+        engram_home, HashEmbedder(), ChromaVectorIndex.persistent
+    )
     try:
         assert len(store.get_many(acked)) == len(acked)
         assert store.stats()["unindexed"] == 0

@@ -53,7 +53,7 @@ def _snapshot(store: MemoryStore) -> dict[str, list[object]]:
 
 @pytest.mark.parametrize("reveal", [False, True])
 def test_round_trip_is_lossless(
-    tmp_path: Path, fake_store: MemoryStore, engram_home: Path, reveal: bool
+    tmp_path: Path, engram_home: Path, fake_store: MemoryStore, reveal: bool
 ) -> None:
     _fill(fake_store)
     before = _snapshot(fake_store)

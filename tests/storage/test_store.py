@@ -188,13 +188,13 @@ def test_crash_between_sqlite_and_index_is_repaired_on_open(engram_home: Path) -
 def test_a_lost_index_folder_is_rebuilt_from_the_database(engram_home: Path) -> None:
     from storage.vector_chroma import ChromaVectorIndex
 
-    store = MemoryStore.open(engram_home, HashEmbedder())
+    store = MemoryStore.open(engram_home, HashEmbedder(), ChromaVectorIndex.persistent)
     mem = store.add(SemanticMemory(name="kept", summary="only sqlite survives"))
     store.close()
     import shutil
 
     shutil.rmtree(engram_home / "chroma")
-    store = MemoryStore.open(engram_home, HashEmbedder())
+    store = MemoryStore.open(engram_home, HashEmbedder(), ChromaVectorIndex.persistent)
     assert isinstance(store._index, ChromaVectorIndex)
     assert store.search("sqlite survives", types=[MemoryType.SEMANTIC])[0].ranks.get("vector") == 1
     assert store.get(mem.id) == mem

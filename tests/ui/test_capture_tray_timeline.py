@@ -126,8 +126,8 @@ def test_capture_that_cannot_start_is_reported_not_fatal(qtbot, services, monkey
     def no_screen(*_args):
         raise RuntimeError("no X display to capture")
 
-    working = services._capture_factory
-    monkeypatch.setattr(services, "_capture_factory", no_screen)
+    working = services.runtime._capture_factory
+    monkeypatch.setattr(services.runtime, "_capture_factory", no_screen)
     app = EngramApp(services, autostart_capture=True, load_model=False)
     qtbot.addWidget(app.window)
     with qtbot.waitSignal(app.controller.capture_failed, timeout=10_000):
@@ -139,7 +139,7 @@ def test_capture_that_cannot_start_is_reported_not_fatal(qtbot, services, monkey
         assert not app.tray.pause_action.isEnabled()
         assert app.window.memories.model.rowCount() == 0  # the rest of the app works
         assert app.window.error_button.isVisible()
-        monkeypatch.setattr(services, "_capture_factory", working)  # the screen came back
+        monkeypatch.setattr(services.runtime, "_capture_factory", working)  # the screen came back
         with qtbot.waitSignal(app.controller.capture_changed, timeout=10_000):
             app.controller.start_capture()
         assert app.tray.pause_action.isEnabled() and app.tray.pause_hour_action.isEnabled()

@@ -14,6 +14,7 @@ from app.settings import Settings
 from storage.protocols import Embedder
 from storage.records import SemanticMemory
 from storage.store import MemoryStore
+from storage.vector_chroma import ChromaVectorIndex
 from ui.app import EngramApp
 from ui.chat import memory_url
 
@@ -30,7 +31,9 @@ def test_chat_streams_a_real_answer_from_real_memories(
     settings = Settings(llm=LLMSettings(n_ctx=2048, answer_tokens=40, chat_context_tokens=200))
     services = Services(
         settings,
-        store_opener=lambda _s: MemoryStore.open(engram_home, real_embedder),
+        store_opener=lambda _s: MemoryStore.open(
+            engram_home, real_embedder, ChromaVectorIndex.persistent
+        ),
         model_factory=real_model,
     )
     app = EngramApp(services, autostart_capture=False, load_model=False)

@@ -1,0 +1,223 @@
+"""The runtime: the one place the house is wired, for every entry point.
+
+The desktop app (through `app.services`), the CLI commands and the benchmarks get their store,
+embedder, chat model, memory loop and worker, chat agent and capture service from a `Runtime`,
+so a benchmark measures the product's own wiring, not a copy of it. Each part is built from
+`Settings` on first need and once, under a lock: the UI asks from worker threads, and the window
+appears before the model has loaded. `close` takes the parts down in order: the worker and
+capture first (they use the others), then the model, then the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+from agents.chat import ChatAgent, ChatConfig
+from agents.llm.port import ChatModel, ModelInfo
+from agents.loop import MemoryLoop
+from agents.memory_agent import CallOptions
+from agents.worker import Drained, Listener, MemoryWorker
+from app import bootstrap
+from app.settings import Settings
+from capture.config import CaptureSettings
+from capture.service import CaptureService, build_service, capture_log_for
+from storage.capture_log import CaptureLog
+from storage.protocols import Embedder, VectorIndex
+from storage.store import MemoryStore
+
+log = logging.getLogger(__name__)
+
+ModelState = Literal["not loaded", "loading", "ready", "error"]
+StoreOpener = Callable[[Settings], MemoryStore]
+ModelFactory = Callable[[Settings], ChatModel]
+CaptureFactory = Callable[[MemoryStore, CaptureSettings], CaptureService]
+
+
+class Runtime:
+    """Builds and owns the parts of Engram for one set of settings.
+
+    Tests and benchmarks inject what they need instead of wiring by hand: `store_opener`,
+    `model_factory` and `capture_factory` replace whole parts; `data_dir` (a benchmark's fresh
+    folder), `embedder` and `index_factory` change how the default store opens; `model` lends a
+    model that someone else owns and closes (one model across many stores).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        data_dir: Path | None = None,
+        embedder: Embedder | None = None,
+        index_factory: Callable[[Path], VectorIndex] | None = None,
+        model: ChatModel | None = None,
+        store_opener: StoreOpener | None = None,
+        model_factory: ModelFactory | None = None,
+        capture_factory: CaptureFactory | None = None,
+        record_turns: bool = True,
+    ) -> None:
+        self.settings = settings
+        self._data_dir = data_dir
+        self._index_factory = index_factory
+        self._store_opener = store_opener or self._open_store
+        self._model_factory = model_factory or (lambda s: bootstrap.make_chat_model(s))
+        self._capture_factory: CaptureFactory = capture_factory or build_service
+        self._record_turns = record_turns
+        self._lock = threading.RLock()
+        self._model_lock = threading.Lock()  # loading takes seconds: the store must not wait
+        self._embedder = embedder
+        self._store: MemoryStore | None = None
+        self._model = model
+        self._owns_model = model is None
+        self._agent: ChatAgent | None = None
+        self._worker: MemoryWorker | None = None
+        self._capture: CaptureService | None = None
+        self._log: CaptureLog | None = None
+        self.model_state: ModelState = "not loaded" if model is None else "ready"
+        self.model_error: str | None = None
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----- the parts, built on first need ----------------------------------------------------
+
+    def embedder(self) -> Embedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = bootstrap.make_embedder(self.settings)
+            return self._embedder
+
+    def store(self) -> MemoryStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._store_opener(self.settings)
+            return self._store
+
+    @property
+    def store_is_open(self) -> bool:
+        return self._store is not None
+
+    def _open_store(self, settings: Settings) -> MemoryStore:
+        return bootstrap.open_store(
+            settings, self.embedder(), data_dir=self._data_dir, index_factory=self._index_factory
+        )
+
+    def model(self) -> ChatModel:
+        """The chat model, loaded by the first caller (seconds); later callers wait for it.
+        A failed load is reported in `model_state` / `model_error` and tried again next time."""
+        with self._model_lock:
+            if self._model is None:
+                self.model_state, self.model_error = "loading", None
+                try:
+                    self._model = self._model_factory(self.settings)
+                except Exception as exc:
+                    self.model_state, self.model_error = "error", str(exc)
+                    raise
+                self.model_state = "ready"
+            return self._model
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        model = self._model
+        return model.info if model is not None else None
+
+    def chat_agent(self) -> ChatAgent:
+        store, model = self.store(), self.model()  # not under the lock: loading takes seconds
+        with self._lock:
+            if self._agent is None:
+                llm = self.settings.llm
+                config = ChatConfig(
+                    context_tokens=llm.chat_context_tokens,
+                    answer_tokens=llm.answer_tokens,
+                    record_turns=self._record_turns,
+                )
+                self._agent = ChatAgent(store, model, config)
+            return self._agent
+
+    def worker(self, on_batch: Listener | None = None) -> MemoryWorker:
+        """The memory worker over the memory loop (not started); `on_batch` hears each batch."""
+        store, model = self.store(), self.model()
+        with self._lock:
+            if self._worker is None:
+                llm = self.settings.llm
+                loop = MemoryLoop(store, model, options=CallOptions(timeout_s=llm.call_timeout_s))
+                self._worker = MemoryWorker(store, loop, batch_size=llm.memory_batch_size)
+            if on_batch is not None:
+                self._worker.on_batch = on_batch
+            return self._worker
+
+    def start_worker(self, on_batch: Listener | None = None) -> MemoryWorker:
+        worker = self.worker(on_batch)
+        worker.start()
+        return worker
+
+    def wake_worker(self) -> None:
+        """New events are waiting (a chat turn): a running worker looks at once."""
+        worker = self._worker
+        if worker is not None:
+            worker.wake()
+
+    def drain(
+        self,
+        max_batches: int | None = None,
+        cancel: threading.Event | None = None,
+        *,
+        max_failures: int = 0,
+        on_batch: Listener | None = None,
+    ) -> Drained:
+        """Run the memory agents over the queued events on this thread (`engram digest`, the
+        benchmarks); see `MemoryWorker.drain`. Not while the background worker runs."""
+        return self.worker().drain(
+            max_batches, cancel, max_failures=max_failures, on_batch=on_batch
+        )
+
+    def capture(self) -> CaptureService:
+        with self._lock:
+            if self._capture is None:
+                self._capture = self._capture_factory(self.store(), self.settings.capture)
+                self._log = self._capture.log
+            return self._capture
+
+    @property
+    def capture_is_open(self) -> bool:
+        return self._capture is not None
+
+    def capture_log(self) -> CaptureLog:
+        """The capture health log, also when capture never started (the timeline's gaps)."""
+        with self._lock:
+            if self._log is None:
+                self._log = capture_log_for(self.store(), self.settings.capture)
+            return self._log
+
+    # ----- closing ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the worker and capture, release the model, then the store. Each part is
+        closed once; a later call builds it again."""
+        with self._lock:
+            worker, capture = self._worker, self._capture
+            self._worker, self._capture, self._agent = None, None, None
+        if worker is not None and not worker.stop():
+            log.warning("the memory worker did not stop in time")
+        if capture is not None:
+            try:
+                capture.close()
+            except Exception:
+                log.exception("closing capture failed")
+        with self._model_lock:
+            model, self._model = self._model, None
+            if self.model_state == "ready":
+                self.model_state = "not loaded"
+        if model is not None and self._owns_model:
+            model.close()
+        self._owns_model = True
+        with self._lock:
+            store, self._store, self._log = self._store, None, None
+        if store is not None:
+            store.close()
