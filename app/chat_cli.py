@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from typing import Any
 
 from agents.chat import ChatAgent, ChatConfig, ChatResult
@@ -113,6 +114,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
                         f"{len(report.writes)} writes ({report.seconds:.1f} s)",
                         file=sys.stderr,
                     )
+                    for why in report.rejected:
+                        print(f"  rejected ({why.reason}): {why}", file=sys.stderr)
             except KeyboardInterrupt:
                 print("stopped; the batch in progress stays queued", file=sys.stderr)
             backlog = worker.backlog()
@@ -123,6 +126,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         "events": sum(len(r.event_ids) for r in reports),
         "writes": sum(len(r.writes) for r in reports),
         "rejected": sum(len(r.rejected) for r in reports),
+        "rejection_reasons": dict(Counter(why.reason for r in reports for why in r.rejected)),
         "llm_calls": sum(r.llm_calls for r in reports),
         "backlog": backlog,
     }
