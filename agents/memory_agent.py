@@ -319,7 +319,6 @@ class MemoryAgent(ABC):
             out[spec.name] = value[: spec.max_length]
         return out
 
-
     # ----- planning: what an operation writes (each agent's rules) -------------------------
 
     def plan(self, op: Operation, plan: BatchPlan) -> list[Write]:
@@ -370,9 +369,7 @@ class MemoryAgent(ABC):
         plan.seen.check_mentioned(record.index_text())
         return [Write("delete", record, "delete")]
 
-    def merged_duplicate(
-        self, existing: Record, fields: dict[str, Any], plan: BatchPlan
-    ) -> Record:
+    def merged_duplicate(self, existing: Record, fields: dict[str, Any], plan: BatchPlan) -> Record:
         """An existing memory that a new insert duplicates, with both provenances: each text
         field keeps the longer value."""
         old = {k: _as_text(getattr(existing, k, "")) for k in fields}

@@ -51,9 +51,7 @@ class VaultAgent(MemoryAgent):
             source=source[:200], tree_path=(fields["entry_type"],), provenance=provenance, **fields
         )
 
-    def merged_duplicate(
-        self, existing: Record, fields: dict[str, Any], plan: BatchPlan
-    ) -> Record:
+    def merged_duplicate(self, existing: Record, fields: dict[str, Any], plan: BatchPlan) -> Record:
         """A new entry for an existing one takes the new value whole: it is the current one."""
         provenance = union(existing.provenance, plan.event_ids)
         return self.changed_record(existing, fields, provenance, plan.events)
