@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from agents.operations import FieldSpec
+from agents.operations import FieldSpec, OperationRejected
 from storage.records import Event
 from storage.search import STOPWORDS
 
@@ -24,7 +24,7 @@ MIN_SUPPORT = 0.5
 _WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
 
 
-class Ungrounded(ValueError):
+class Ungrounded(OperationRejected):
     """An operation whose content is not in the batch: the loop rejects that one operation."""
 
 
@@ -58,14 +58,18 @@ class Observations:
             if not value or spec.enum or not spec.grounded:
                 continue
             if spec.verbatim and value.lower() not in self.text:
-                raise Ungrounded(f"{spec.name} does not appear in the observations")
+                raise Ungrounded("not-verbatim", f"{spec.name} does not appear in the observations")
             words = stems(value)
             if not spec.verbatim and not any(w[0].isalpha() for w in words) and len(value) > 3:
                 # "2023-05-25 13:14" as a core fact or a caption: a timestamp copied, no content
-                raise Ungrounded(f"{spec.name} says nothing in words (only numbers or symbols)")
+                raise Ungrounded(
+                    "no-words", f"{spec.name} says nothing in words (only numbers or symbols)"
+                )
             if len(words & known) < MIN_SUPPORT * len(words):
                 missing = ", ".join(sorted(words - known)[:5])
-                raise Ungrounded(f"{spec.name}: most of it is not in the observations ({missing})")
+                raise Ungrounded(
+                    "ungrounded", f"{spec.name}: most of it is not in the observations ({missing})"
+                )
 
     def check_merged(
         self, fields: Mapping[str, Any], specs: Iterable[FieldSpec], olds: Sequence[str]
@@ -75,10 +79,10 @@ class Observations:
         self.check_written(fields, specs, also=olds)
         merged = stems(" ".join(str(v) for v in fields.values()))
         if any(not stems(old) & merged for old in olds):
-            raise Ungrounded("it merges memories that are not about one thing")
+            raise Ungrounded("unrelated-merge", "it merges memories that are not about one thing")
 
     def check_mentioned(self, text: str) -> None:
         """A memory the model wants to delete must be one the batch talks about."""
         words = stems(text)
         if len(words & self.words) < min(2, len(words)) or not words:
-            raise Ungrounded("the observations do not mention the memory it deletes")
+            raise Ungrounded("unmentioned", "the observations do not mention the memory it deletes")

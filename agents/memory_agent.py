@@ -3,7 +3,8 @@ existing memories of one type, and turning its bounded JSON answer into typed op
 
 An agent never writes to storage; it proposes operations and the loop applies them. Each
 concrete agent (one per file, agents/memory_*.py) says which fields its memories have, how a
-candidate is shown, and how fields become a record.
+candidate is shown, and how fields become a record; its `plan` hook owns its rules for what an
+operation may write (the loop keeps the batch-wide checks: budget, duplicates, clashes).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agents import prompts
 from agents.llm.port import (
@@ -34,12 +35,16 @@ from agents.operations import (
     Merge,
     Noop,
     Operation,
+    OperationRejected,
+    Rejection,
     Update,
     operations_schema,
 )
-from storage.errors import EngramError
 from storage.records import CoreBlock, Event, MemoryType, Record
-from storage.store import MemoryStore
+from storage.store import MemoryStore, Write
+
+if TYPE_CHECKING:  # the loop builds the plan and imports the agents
+    from agents.loop import BatchPlan
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ class Proposal:
 
     memory_type: MemoryType
     operations: tuple[Operation, ...]
-    rejected: tuple[str, ...]
+    rejected: tuple[Rejection, ...]
     candidates: tuple[Candidate, ...]
 
 
@@ -246,7 +251,7 @@ class MemoryAgent(ABC):
 
     def parse(
         self, data: Any, candidates: Sequence[Candidate]
-    ) -> tuple[list[Operation], list[str]]:
+    ) -> tuple[list[Operation], list[Rejection]]:
         """Validate the model's JSON into operations. A malformed answer as a whole raises
         `InvalidOutput`; a single bad operation (unknown id, empty text, wrong kind) is
         rejected with a reason and the rest are kept."""
@@ -254,12 +259,13 @@ class MemoryAgent(ABC):
             raise InvalidOutput(f'expected {{"operations": [...]}} from the {self.name} agent')
         ids = {c.alias: c.target for c in candidates}
         ops: list[Operation] = []
-        rejected: list[str] = []
+        rejected: list[Rejection] = []
         for raw in data["operations"][: MAX_OPS_PER_AGENT * 2]:
             try:
                 op = self._one(raw, ids)
             except OperationRejected as exc:
-                rejected.append(str(exc))
+                kind = raw.get("op") if isinstance(raw, dict) else None
+                rejected.append(exc.rejection(self.name, kind if isinstance(kind, str) else "?"))
                 continue
             if not isinstance(op, Noop) and len(ops) < MAX_OPS_PER_AGENT:
                 ops.append(op)
@@ -267,10 +273,10 @@ class MemoryAgent(ABC):
 
     def _one(self, raw: Any, ids: dict[str, str]) -> Operation:
         if not isinstance(raw, dict):
-            raise OperationRejected(f"{self.name}: an operation is not an object: {raw!r}")
+            raise OperationRejected("malformed", f"an operation is not an object: {raw!r}")
         kind = raw.get("op")
         if kind not in self.kinds:
-            raise OperationRejected(f"{self.name}: operation {kind!r} is not allowed here")
+            raise OperationRejected("not-allowed", f"operation {kind!r} is not allowed here")
         t = self.memory_type
         if kind == "noop":
             return Noop(memory_type=t)
@@ -279,7 +285,7 @@ class MemoryAgent(ABC):
         if kind == "merge":
             aliases = raw.get("ids")
             if not isinstance(aliases, list) or len(set(map(str, aliases))) < 2:
-                raise OperationRejected(f"{self.name}: merge needs two or more ids")
+                raise OperationRejected("too-few-ids", "merge needs two or more ids")
             real = tuple(dict.fromkeys(self._id(a, ids) for a in aliases))
             return Merge(memory_type=t, ids=real, fields=self._fields(raw, self.fields))
         target = self._id(raw.get("id"), ids)
@@ -290,8 +296,8 @@ class MemoryAgent(ABC):
     def _id(self, alias: Any, ids: dict[str, str]) -> str:
         if not isinstance(alias, str) or alias not in ids:
             raise OperationRejected(
-                f"{self.name}: id {alias!r} was not among the memories shown "
-                f"({', '.join(ids) or 'none'})"
+                "unknown-id",
+                f"id {alias!r} was not among the memories shown ({', '.join(ids) or 'none'})",
             )
         return ids[alias]
 
@@ -304,15 +310,78 @@ class MemoryAgent(ABC):
             value = value.strip() if spec.multiline else " ".join(value.split())
             if spec.enum and value not in spec.enum:
                 raise OperationRejected(
-                    f"{self.name}: {spec.name} must be one of {', '.join(spec.enum)}"
+                    "not-in-enum", f"{spec.name} must be one of {', '.join(spec.enum)}"
                 )
             if spec.required_text and not value:
-                raise OperationRejected(f"{self.name}: {spec.name} is empty")
+                raise OperationRejected("empty", f"{spec.name} is empty")
             if degenerate(value):
-                raise OperationRejected(f"{self.name}: {spec.name} is a runaway repetition")
+                raise OperationRejected("runaway", f"{spec.name} is a runaway repetition")
             out[spec.name] = value[: spec.max_length]
         return out
 
+    # ----- planning: what an operation writes (each agent's rules) -------------------------
 
-class OperationRejected(EngramError):
-    """One operation a model proposed that cannot be applied (the others still can)."""
+    def plan(self, op: Operation, plan: BatchPlan) -> list[Write]:
+        """The writes `op` makes, once it is checked against the batch (`plan.seen`) and what
+        the batch has planned so far; raises `OperationRejected` (`Ungrounded` among them) to
+        turn it down. An agent with rules of its own overrides this or one of the steps."""
+        if isinstance(op, Insert):
+            return self.plan_insert(op, plan)
+        if isinstance(op, Update):
+            return self.plan_update(op, plan)
+        if isinstance(op, Merge):
+            return self.plan_merge(op, plan)
+        if isinstance(op, Delete):
+            return self.plan_delete(op, plan)
+        return []
+
+    def plan_insert(self, op: Insert, plan: BatchPlan) -> list[Write]:
+        """A new memory, or, when it says what one already does, that one with both sources."""
+        plan.seen.check_written(op.fields, self.insert_fields())
+        record = self.new_record(op.fields, plan.event_ids, plan.events)
+        if not record.index_text().strip():
+            raise OperationRejected("empty", "the memory has no content")
+        existing = plan.near_duplicate(record)
+        if existing is None:
+            return [Write("add", record, "insert")]
+        merged = self.merged_duplicate(existing, op.fields, plan)
+        return [Write("replace", merged, "merge-duplicate")]
+
+    def plan_update(self, op: Update, plan: BatchPlan) -> list[Write]:
+        current = plan.get(op.id, self)
+        plan.seen.check_written(op.fields, self.fields, also=[current.index_text()])
+        provenance = union(current.provenance, plan.event_ids)
+        changed = self.changed_record(current, op.fields, provenance, plan.events)
+        return [Write("replace", changed, "update")]
+
+    def plan_merge(self, op: Merge, plan: BatchPlan) -> list[Write]:
+        """The first memory, changed, keeps all their sources; the others are deleted."""
+        records = [plan.get(i, self) for i in op.ids]
+        plan.seen.check_merged(op.fields, self.fields, [r.index_text() for r in records])
+        provenance = union(*(r.provenance for r in records), plan.event_ids)
+        keep = self.changed_record(records[0], op.fields, provenance, plan.events)
+        return [Write("replace", keep, "merge")] + [
+            Write("delete", r, "merge") for r in records[1:]
+        ]
+
+    def plan_delete(self, op: Delete, plan: BatchPlan) -> list[Write]:
+        record = plan.get(op.id, self)
+        plan.seen.check_mentioned(record.index_text())
+        return [Write("delete", record, "delete")]
+
+    def merged_duplicate(self, existing: Record, fields: dict[str, Any], plan: BatchPlan) -> Record:
+        """An existing memory that a new insert duplicates, with both provenances: each text
+        field keeps the longer value."""
+        old = {k: _as_text(getattr(existing, k, "")) for k in fields}
+        fields = {k: v if len(str(v)) >= len(old[k]) else old[k] for k, v in fields.items()}
+        provenance = union(existing.provenance, plan.event_ids)
+        return self.changed_record(existing, fields, provenance, plan.events)
+
+
+def union(*groups: Sequence[str]) -> tuple[str, ...]:
+    """Ids of several provenances, each once, in order."""
+    return tuple(dict.fromkeys(i for g in groups for i in g))
+
+
+def _as_text(value: Any) -> str:
+    return "\n".join(value) if isinstance(value, tuple) else str(value)

@@ -1,20 +1,33 @@
 """The episodic memory agent: the user's timeline (what happened, when, who acted).
 
 The model writes the actor, a type and a one-sentence summary; the details are the observations'
-own text, so a small model spends no tokens copying them (and cannot garble them).
+own text, so a small model spends no tokens copying them (and cannot garble them). An episode is
+one event at one time: news from another time is a new episode, never a rewrite of an old one,
+and episodes of different times are never merged (the timeline would collapse into one memory).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from agents.memory_agent import MemoryAgent, clip
-from agents.operations import FieldSpec
+from agents.operations import FieldSpec, Insert, Merge, OperationRejected, Update
 from storage.records import EpisodicMemory, Event, MemoryType, Record
+from storage.store import Write
+
+if TYPE_CHECKING:
+    from agents.loop import BatchPlan
 
 #: The observations' own words kept with an episode, so search finds what the summary left out.
 MAX_DETAILS_CHARS = 1000
+#: Episodic memories are the same event only when this close in time.
+SAME_EVENT_S = 2 * 3600
+
+
+def same_event_time(a: datetime, b: datetime) -> bool:
+    return abs((a - b).total_seconds()) <= SAME_EVENT_S
 
 
 def details_of(events: Sequence[Event]) -> str:
@@ -47,3 +60,18 @@ class EpisodicAgent(MemoryAgent):
             provenance=provenance,
             **fields,
         )
+
+    def plan_update(self, op: Update, plan: BatchPlan) -> list[Write]:
+        """An update whose news is from another time than the episode is a new episode."""
+        current = plan.get(op.id, self)
+        assert isinstance(current, EpisodicMemory)
+        if not any(same_event_time(current.occurred_at, e.occurred_at) for e in plan.events):
+            return self.plan_insert(Insert(memory_type=op.memory_type, fields=op.fields), plan)
+        return super().plan_update(op, plan)
+
+    def plan_merge(self, op: Merge, plan: BatchPlan) -> list[Write]:
+        writes = super().plan_merge(op, plan)
+        times = [w.record.occurred_at for w in writes if isinstance(w.record, EpisodicMemory)]
+        if any(not same_event_time(a, b) for a in times for b in times):
+            raise OperationRejected("different-time", "it merges episodes of different times")
+        return writes

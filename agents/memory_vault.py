@@ -6,11 +6,14 @@ Existing high-sensitivity values are never shown to the model: it sees their cap
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.memory_agent import MemoryAgent, clip
+from agents.memory_agent import MemoryAgent, clip, union
 from agents.operations import FieldSpec
 from storage.records import Event, MemoryType, Record, VaultEntry
+
+if TYPE_CHECKING:
+    from agents.loop import BatchPlan
 
 WITHHELD = "[value withheld]"
 
@@ -47,3 +50,8 @@ class VaultAgent(MemoryAgent):
         return VaultEntry(
             source=source[:200], tree_path=(fields["entry_type"],), provenance=provenance, **fields
         )
+
+    def merged_duplicate(self, existing: Record, fields: dict[str, Any], plan: BatchPlan) -> Record:
+        """A new entry for an existing one takes the new value whole: it is the current one."""
+        provenance = union(existing.provenance, plan.event_ids)
+        return self.changed_record(existing, fields, provenance, plan.events)

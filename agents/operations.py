@@ -9,11 +9,12 @@ a string until its token limit. Ids are an enum of the short aliases shown to th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from agents.llm.port import JsonSchema
+from storage.errors import EngramError
 from storage.records import MemoryType
 
 #: Most operations one agent may return for one batch (also the schema's maxItems).
@@ -55,6 +56,45 @@ class Noop(_Op):
 
 
 Operation = Annotated[Insert | Update | Merge | Delete | Noop, Field(discriminator="op")]
+
+#: Why an operation was turned down, as code can group and count it: what the model's JSON got
+#: wrong, what grounding found, what the plan of the batch found.
+Reason = Literal[
+    # the answer (agents/memory_agent.py)
+    "malformed", "not-allowed", "too-few-ids", "unknown-id", "not-in-enum", "empty", "runaway",
+    # grounding (agents/grounding.py)
+    "ungrounded", "not-verbatim", "no-words", "unrelated-merge", "unmentioned",
+    # the plan of the batch (the agents' `plan` hooks and the loop)
+    "near-duplicate", "duplicate-line", "wrong-type", "not-found", "stale-line",
+    "different-time", "store-check", "invalid-record", "over-budget", "clash",
+]  # fmt: skip
+REASONS: tuple[Reason, ...] = get_args(Reason)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One operation turned down while the rest of its batch still applies: which agent,
+    which operation, a `reason` code to group by and a `detail` for a person."""
+
+    agent: str
+    operation: str
+    reason: Reason
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.agent}: {self.operation} rejected: {self.detail}"
+
+
+class OperationRejected(EngramError):
+    """One operation a model proposed that cannot be applied (the others still can)."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason: Reason = reason
+        self.detail = detail
+
+    def rejection(self, agent: str, operation: str) -> Rejection:
+        return Rejection(agent, operation, self.reason, self.detail)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from agents.llm.port import Cancelled
 from agents.loop import BatchFailed, BatchReport, MemoryLoop
+from agents.operations import Rejection
 from storage.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class Drained:
         return sum(r.llm_calls for r in self.reports)
 
     @property
-    def rejected(self) -> list[str]:
+    def rejected(self) -> list[Rejection]:
         return [why for r in self.reports for why in r.rejected]
 
 

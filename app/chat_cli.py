@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import threading
+from collections import Counter
 from typing import Any
 
 from agents.chat import ChatResult
@@ -87,6 +88,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
                 f"{len(report.writes)} writes ({report.seconds:.1f} s)",
                 file=sys.stderr,
             )
+            for why in report.rejected:
+                print(f"  rejected ({why.reason}): {why}", file=sys.stderr)
 
     stop = threading.Event()
 
@@ -109,6 +112,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         "writes": drained.writes,
         "rejected": len(drained.rejected),
         "llm_calls": drained.llm_calls,
+        "rejection_reasons": dict(Counter(why.reason for why in drained.rejected)),
         "backlog": backlog,
     }
     print(json.dumps(summary, indent=None if args.json else 2))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # bench.retrieval needs none of the agents
     from agents.loop import BatchReport
+    from agents.operations import Rejection
     from agents.worker import Listener
     from app.runtime import Runtime
     from app.settings import Settings
@@ -64,10 +64,8 @@ def progress() -> Listener:
     return on_batch
 
 
-def reasons(rejected: list[str], most: int = 6) -> dict[str, int]:
-    """Why operations were turned down, by kind ("episodic: summary is empty" and the like,
-    with ids and quoted values left out), most frequent first."""
-    quoted = re.compile(r"'[^']*'|\"[^\"]*\"")
-    listed = re.compile(r"\s*\([^)]*\)")
-    kinds = Counter(listed.sub("", quoted.sub("…", why))[:120] for why in rejected)
+def reasons(rejected: list[Rejection], most: int = 6) -> dict[str, int]:
+    """Why operations were turned down, by agent, operation and reason code ("semantic update:
+    ungrounded" and the like), most frequent first."""
+    kinds = Counter(f"{r.agent} {r.operation}: {r.reason}" for r in rejected)
     return dict(kinds.most_common(most))

@@ -45,10 +45,12 @@ Action = Literal["add", "replace", "delete"]
 @dataclass(frozen=True)
 class Write:
     """One change for `MemoryStore.apply`: add or replace `record`, or delete the memory with
-    its id (what is deleted, and kept in history, is the stored row, not this copy)."""
+    its id (what is deleted, and kept in history, is the stored row, not this copy). `op` says
+    what made it, for reports ("insert", "merge-duplicate", "rewrite", …); storage ignores it."""
 
     action: Action
     record: Record
+    op: str = ""
 
 
 @dataclass(frozen=True)

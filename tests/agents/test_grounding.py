@@ -32,18 +32,23 @@ def test_words_from_the_batch_ground_a_summary_even_when_inflected() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fields", "why"),
+    ("fields", "why", "reason"),
     [
-        ({"name": "Update", "summary": "Update: update the new observations"}, "not in the obs"),
-        ({"name": "Caroline", "summary": "2023-05-25 13:14"}, "only numbers or symbols"),
-        ({"name": "Caroline", "summary": "Kyoto 2023-05-25 13:14"}, "not in the obs"),
-        ({"name": "👌👌👌", "summary": "13:14"}, "only numbers or symbols"),
-        ({"name": "Remembrances", "summary": "Remembrances (insert), (update)"}, "not in the"),
+        ({"name": "Update", "summary": "Update: update the new observations"}, "not in the obs",
+         "ungrounded"),
+        ({"name": "Caroline", "summary": "2023-05-25 13:14"}, "only numbers or symbols",
+         "no-words"),
+        ({"name": "Caroline", "summary": "Kyoto 2023-05-25 13:14"}, "not in the obs",
+         "ungrounded"),
+        ({"name": "👌👌👌", "summary": "13:14"}, "only numbers or symbols", "no-words"),
+        ({"name": "Remembrances", "summary": "Remembrances (insert), (update)"}, "not in the",
+         "ungrounded"),
     ],
-)
-def test_made_up_text_is_ungrounded(fields: dict[str, str], why: str) -> None:
-    with pytest.raises(Ungrounded, match=why):
+)  # fmt: skip
+def test_made_up_text_is_ungrounded(fields: dict[str, str], why: str, reason: str) -> None:
+    with pytest.raises(Ungrounded, match=why) as caught:
         Observations(BATCH).check_written(fields, SemanticAgent.fields)
+    assert caught.value.reason == reason
 
 
 def test_a_secret_must_be_copied_word_for_word() -> None:
@@ -54,6 +59,7 @@ def test_a_secret_must_be_copied_word_for_word() -> None:
     with pytest.raises(Ungrounded, match="secret_value does not appear") as caught:
         seen.check_written({**good, "secret_value": "4471-C"}, VaultAgent.fields)
     assert "4471" not in str(caught.value)  # the error never repeats a value
+    assert caught.value.reason == "not-verbatim"
 
 
 def test_an_update_may_keep_words_of_the_memory_it_changes() -> None:
@@ -67,8 +73,9 @@ def test_an_update_may_keep_words_of_the_memory_it_changes() -> None:
 def test_a_delete_must_name_a_memory_the_batch_talks_about() -> None:
     seen = Observations(BATCH)
     seen.check_mentioned("Caroline's support group meets on Mondays")
-    with pytest.raises(Ungrounded, match="do not mention"):
+    with pytest.raises(Ungrounded, match="do not mention") as caught:
         seen.check_mentioned("Kyoto trip planned for May")
+    assert caught.value.reason == "unmentioned"
 
 
 def test_the_loop_rejects_each_ungrounded_operation_and_keeps_the_rest(
@@ -87,8 +94,13 @@ def test_the_loop_rejects_each_ungrounded_operation_and_keeps_the_rest(
     loop = MemoryLoop(fake_store, model, options=CallOptions(timeout_s=2.0))
     report = loop.process(BATCH)
     assert [w[:2] for w in report.writes] == [("insert", "episodic")]
-    reasons = "\n".join(report.rejected)
+    reasons = "\n".join(map(str, report.rejected))
     assert len(report.rejected) == 3, reasons
+    assert {(r.agent, r.operation, r.reason) for r in report.rejected} == {
+        ("semantic", "update", "ungrounded"),
+        ("semantic", "delete", "unmentioned"),
+        ("semantic", "merge", "unrelated-merge"),
+    }, reasons
     assert "update rejected: summary: most of it is not in the observations" in reasons
     assert "delete rejected: the observations do not mention" in reasons
     assert "merge rejected: it merges memories that are not about one thing" in reasons

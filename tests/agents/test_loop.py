@@ -178,7 +178,11 @@ def test_unknown_id_is_rejected_and_the_rest_applied(fake_store: MemoryStore) ->
                         {"op": "insert", "name": "Rust", "summary": "Rust is a language"}]},
     )  # fmt: skip
     report = loop_for(fake_store, model).process(make_events("Learning Rust"))
-    assert len(report.rejected) == 2 and all("not among" in r for r in report.rejected)
+    assert [(r.operation, r.reason) for r in report.rejected] == [
+        ("delete", "unknown-id"),
+        ("update", "unknown-id"),
+    ]
+    assert all("not among" in r.detail for r in report.rejected)
     assert [op for op, _, _ in report.writes] == ["insert"]
     assert fake_store.count(MemoryType.SEMANTIC) == 4
 
@@ -189,7 +193,8 @@ def test_empty_content_is_rejected(fake_store: MemoryStore) -> None:
         {"operations": [{"op": "insert", "name": "  ", "summary": "   "}]},
     )
     report = loop_for(fake_store, model).process(make_events("nothing much"))
-    assert report.writes == [] and any("empty" in r for r in report.rejected)
+    assert report.writes == [] and report.rejected
+    assert all(r.reason == "empty" and "is empty" in r.detail for r in report.rejected)
     assert fake_store.count() == 0
 
 
@@ -369,7 +374,9 @@ def test_emptying_a_core_block_is_one_rejected_operation(fake_store: MemoryStore
     events = make_events("Sam no longer likes tea. Met Dana to plan the Q3 launch")
     report = loop_for(fake_store, model).process(events)
     assert [w[:2] for w in report.writes] == [("insert", "episodic")]
-    assert any("core" in why and "needs some text" in why for why in report.rejected)
+    [why] = report.rejected
+    assert (why.agent, why.operation, why.reason) == ("core", "delete", "store-check")
+    assert "needs some text" in why.detail
     human = fake_store.core_block("human")
     assert human is not None and human.value == "Likes tea"
 
@@ -398,7 +405,8 @@ def test_a_core_line_changed_meanwhile_is_rejected(fake_store: MemoryStore) -> N
     loop = loop_for(fake_store, model)
     loop.agents[MemoryType.CORE] = _Frozen(shown)
     report = loop.process(make_events("Sam no longer lives in Lyon"))
-    assert report.writes == [] and "no longer in the human block" in report.rejected[0]
+    assert report.writes == [] and [r.reason for r in report.rejected] == ["stale-line"]
+    assert "no longer in the human block" in report.rejected[0].detail
 
 
 class _Frozen(CoreAgent):
@@ -454,7 +462,9 @@ def test_the_episodic_agent_cannot_delete_what_happened(fake_store: MemoryStore)
         {"types": ["episodic"]}, {"operations": [{"op": "delete", "id": "m1"}]}
     )
     report = loop_for(fake_store, model).process(make_events("Met Dana to plan the Q3 launch"))
-    assert report.writes == [] and "'delete' is not allowed" in report.rejected[0]
+    assert report.writes == [] and [r.reason for r in report.rejected] == ["not-allowed"]
+    assert report.rejected[0].operation == "delete"
+    assert "'delete' is not allowed" in report.rejected[0].detail
     assert fake_store.count(MemoryType.EPISODIC) == 1
     schema = EpisodicAgent().request(make_events("x"), []).schema
     assert "delete" not in str(schema)
@@ -479,4 +489,5 @@ def test_news_from_another_time_is_a_new_episode_not_a_rewrite(fake_store: Memor
              "summary": "Met Dana again to plan the Q3 launch"}  # fmt: skip
     model = ScriptedChatModel({"types": ["episodic"]}, {"operations": [merge]})
     report = loop_for(fake_store, model).process(make_events("Dana: Q3 launch plan, again"))
-    assert report.writes == [] and "episodes of different times" in report.rejected[0]
+    assert report.writes == [] and [r.reason for r in report.rejected] == ["different-time"]
+    assert "episodes of different times" in report.rejected[0].detail

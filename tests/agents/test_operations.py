@@ -117,19 +117,27 @@ def test_parse_builds_typed_operations_with_real_ids() -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "reason"),
+    ("raw", "operation", "reason", "detail"),
     [
-        ({"op": "insert", "name": "x"}, "summary is empty"),
-        ({"op": "update", "id": "m7", "name": "x", "summary": "y"}, "not among"),
-        ({"op": "merge", "ids": ["m1", "m1"], "name": "x", "summary": "y"}, "two or more"),
-        ({"op": "explode"}, "not allowed"),
-        ("insert", "not an object"),
+        ({"op": "insert", "name": "x"}, "insert", "empty", "summary is empty"),
+        ({"op": "update", "id": "m7", "name": "x", "summary": "y"}, "update", "unknown-id",
+         "not among"),
+        ({"op": "merge", "ids": ["m1", "m1"], "name": "x", "summary": "y"}, "merge",
+         "too-few-ids", "two or more"),
+        ({"op": "explode"}, "explode", "not-allowed", "not allowed"),
+        ("insert", "?", "malformed", "not an object"),
     ],
-)
-def test_bad_operations_are_rejected_with_a_reason(raw: Any, reason: str) -> None:
+)  # fmt: skip
+def test_bad_operations_are_rejected_with_a_reason(
+    raw: Any, operation: str, reason: str, detail: str
+) -> None:
     agent = default_agents()[MemoryType.SEMANTIC]
     ops, rejected = agent.parse({"operations": [raw]}, candidates_for(agent, 2))
-    assert ops == [] and len(rejected) == 1 and reason in rejected[0]
+    assert ops == [] and len(rejected) == 1
+    [why] = rejected
+    assert (why.agent, why.operation, why.reason) == ("semantic", operation, reason)
+    assert detail in why.detail
+    assert str(why) == f"semantic: {operation} rejected: {why.detail}"
 
 
 def test_enum_fields_are_enforced() -> None:
@@ -137,7 +145,8 @@ def test_enum_fields_are_enforced() -> None:
     raw = {"op": "insert", "entry_type": "pin", "caption": "PIN", "secret_value": "1234",
            "sensitivity": "extreme"}  # fmt: skip
     _, rejected = agent.parse({"operations": [raw]}, [])
-    assert rejected and "sensitivity must be one of" in rejected[0]
+    assert [r.reason for r in rejected] == ["not-in-enum"]
+    assert "sensitivity must be one of" in rejected[0].detail
 
 
 def test_a_wrong_shape_is_invalid_output() -> None:
@@ -162,4 +171,4 @@ def test_core_rewrite_schema_is_bounded_by_half_the_limit() -> None:
 def test_runaway_repetitions_are_rejected(value: str) -> None:
     agent = default_agents()[MemoryType.SEMANTIC]
     _, rejected = agent.parse({"operations": [{"op": "insert", "name": "x", "summary": value}]}, [])
-    assert rejected and "runaway" in rejected[0]
+    assert [r.reason for r in rejected] == ["runaway"] and "runaway" in rejected[0].detail

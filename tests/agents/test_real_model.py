@@ -17,7 +17,7 @@ from agents.memory_agent import CallOptions, MemoryAgent
 from agents.memory_core import CoreAgent
 from agents.memory_episodic import EpisodicAgent
 from agents.memory_semantic import SemanticAgent
-from agents.operations import Delete, Insert, Merge, Update
+from agents.operations import REASONS, Delete, Insert, Merge, Update
 from storage.errors import NotFound
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory, VaultEntry
 from storage.store import MemoryStore
@@ -62,7 +62,9 @@ def test_a_batch_becomes_valid_applied_operations(
         assert ids & set(record.provenance)
         assert record.index_text().strip()
         assert fake_store.history(memory_id)[0].actor == f"agents:{report.batch_id}"
-    assert all(isinstance(r, str) and r for r in report.rejected)
+    names = {t.value for t in agents}
+    for why in report.rejected:
+        assert why.reason in REASONS and why.agent in names and why.operation and why.detail
 
 
 def test_chat_answers_from_memory_with_citations(

@@ -65,11 +65,15 @@ def test_digest_runs_the_agents_over_the_queue(
     model.queue(
         {"types": ["episodic"]},
         {"operations": [{"op": "insert", "actor": "user", "event_type": "conversation",
-                         "summary": "Asked Engram who the dentist is"}]},
+                         "summary": "Asked Engram who the dentist is"},
+                        {"op": "delete", "id": "m1"}]},
     )  # fmt: skip
     assert main(["digest", "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
     assert summary["batches"] == 1 and summary["writes"] == 1 and summary["llm_calls"] == 2
+    assert summary["rejected"] == 1 and summary["rejection_reasons"] == {"not-allowed": 1}
+    assert "rejected (not-allowed): episodic: delete rejected:" in out.err
     assert summary["backlog"]["pending"] == 0 and summary["backlog"]["done"] == 1
 
 
