@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -30,9 +29,9 @@ from agents.model import Cancelled, ChatModel, ModelError
 from agents.operations import Delete, Insert, Merge, Update
 from storage.errors import EngramError, NotFound
 from storage.records import CoreBlock, EpisodicMemory, Event, MemoryType, Record, VaultEntry
-from storage.search import STOPWORDS
 from storage.store import Action, MemoryStore
 from storage.store import Write as StoreWrite
+from storage.text import content_words
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +41,6 @@ MAX_WRITES_PER_BATCH = 12
 NEAR_DUPLICATE = 0.8
 #: Episodic memories are the same event only when this close in time.
 SAME_EVENT_S = 2 * 3600
-_WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
 
 
 class BatchFailed(EngramError):
@@ -84,10 +82,6 @@ class BatchReport:
 def batch_id(events: Sequence[Event]) -> str:
     digest = hashlib.sha1(",".join(sorted(e.id for e in events)).encode()).hexdigest()
     return f"b_{digest[:16]}"
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS}
 
 
 def similarity(a: str, b: str) -> float:
