@@ -38,8 +38,10 @@ from agents.operations import (
     operations_schema,
 )
 from storage.errors import EngramError
+from storage.kinds import kind_spec
 from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import MemoryStore
+from storage.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +134,7 @@ def render_events(events: Sequence[Event], max_chars: int) -> str:
     lines = []
     for event in events:
         where = " · ".join(p for p in (event.source, event.app, event.window_title) if p)
-        text = " ".join(event.text.split())
-        if len(text) > share:
-            text = text[: share - 1] + "…"
+        text = clip(event.text, share)
         lines.append(f"- [{event.occurred_at.astimezone():%Y-%m-%d %H:%M} {where}] {text}")
     return "\n".join(lines)
 
@@ -147,11 +147,6 @@ def degenerate(text: str) -> bool:
         return True
     words = text.split()
     return len(words) >= 8 and len(set(words)) * 4 <= len(words)
-
-
-def clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class MemoryAgent(ABC):
@@ -169,9 +164,10 @@ class MemoryAgent(ABC):
 
     # ----- what each agent defines ---------------------------------------------------------
 
-    @abstractmethod
     def render(self, record: Record) -> str:
-        """One line showing an existing memory to the model (never a high-sensitivity secret)."""
+        """One line showing an existing memory to the model (never a high-sensitivity secret):
+        the type's candidate line (storage/kinds.py)."""
+        return kind_spec(self.memory_type).candidate_line(record)
 
     @abstractmethod
     def new_record(

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from agents import prompts
-from agents.memory_agent import CallOptions, Candidate, MemoryAgent, ask_json, clip
+from agents.memory_agent import CallOptions, Candidate, MemoryAgent, ask_json
 from agents.model import ChatModel, Message, ModelError, Request
 from agents.operations import FieldSpec
 from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import MemoryStore
+from storage.text import clip
 
 LABELS = ("human", "persona")
 #: Longest line (one fact) the model writes into a block.
@@ -61,10 +62,6 @@ class CoreAgent(MemoryAgent):
                 if lines[n].strip():
                     out.append(Candidate(f"m{len(out) + 1}", block, n))
         return out
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, CoreBlock)
-        return f"[{record.label}] {clip(record.value, 600) or '(empty)'}"
 
     def render_candidate(self, candidate: Candidate) -> str:
         assert isinstance(candidate.record, CoreBlock)

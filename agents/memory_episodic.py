@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.memory_agent import MemoryAgent, clip
+from agents.memory_agent import MemoryAgent
 from agents.operations import FieldSpec
 from storage.records import EpisodicMemory, Event, MemoryType, Record
+from storage.text import clip
 
 #: The observations' own words kept with an episode, so search finds what the summary left out.
 MAX_DETAILS_CHARS = 1000
@@ -31,11 +32,6 @@ class EpisodicAgent(MemoryAgent):
         FieldSpec("event_type", 30, grounded=False),
         FieldSpec("summary", 200),
     )
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, EpisodicMemory)
-        when = record.occurred_at.astimezone()
-        return f"{when:%Y-%m-%d %H:%M} {record.actor}: {clip(record.summary, 200)}"
 
     def new_record(
         self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]
