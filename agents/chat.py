@@ -24,16 +24,14 @@ from agents.llm.port import (
     approx_tokens,
     complete_json,
 )
-from agents.memory_agent import clip
 from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, timed_retrieve
 from agents.retrieval import scrub_secrets as _scrub
 from storage.errors import InvalidText
 from storage.records import Event, MemoryType, check_text
-from storage.search import STOPWORDS
 from storage.store import MemoryStore
+from storage.text import clip, evidence_words
 
 _TAG = re.compile(r"\[?\bM(\d{1,3})\b\]?")
-_WORD = re.compile(r"[^\W_]*\d[^\W_]*|[^\W_]{3,}", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -82,18 +80,14 @@ def find_citations(
     explicit = [by_tag[f"M{n}"] for n in dict.fromkeys(_TAG.findall(answer)) if f"M{n}" in by_tag]
     if explicit:
         return tuple(_citation(r, True) for r in explicit)
-    said = _words(answer) - _words(question)
+    said = evidence_words(answer) - evidence_words(question)
     inferred = []
     for item in items:
-        shared = _words(item.text or item.record.index_text()) & said
+        shared = evidence_words(item.text or item.record.index_text()) & said
         weight = len(shared) + sum(any(ch.isdigit() for ch in w) for w in shared)
         if weight >= 2:
             inferred.append(item)
     return tuple(_citation(r, False) for r in inferred)
-
-
-def _words(text: str) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text) if len(w) > 1} - STOPWORDS
 
 
 def _citation(item: Retrieved, explicit: bool) -> Citation:

@@ -6,32 +6,24 @@ mentions. Each of these would quietly damage the user's memory, so every operati
 against the batch before it is planned: the content words a model writes must mostly appear in
 the batch (or, for an update or merge, in the memories it changes); a secret must appear in the
 batch word for word; a delete must name a memory the batch talks about. Words are compared by
-a crude stem, so "attended" grounds "attend" and "topics" grounds "topic".
+a crude stem (storage/text.py), so "attended" grounds "attend" and "topics" grounds "topic".
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from agents.operations import FieldSpec, OperationRejected
 from storage.records import Event
-from storage.search import STOPWORDS
+from storage.text import stems
 
 #: Share of a written text's content words that must be found in what the model was shown.
 MIN_SUPPORT = 0.5
-_WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
 
 
 class Ungrounded(OperationRejected):
     """An operation whose content is not in the batch: the loop rejects that one operation."""
-
-
-def stems(text: str) -> set[str]:
-    """Content words, cut to a crude stem: a plural "s" off, then the first six letters."""
-    words = [w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS]
-    return {(w[:-1] if w.endswith("s") and len(w) > 3 else w)[:6] for w in words}
 
 
 class Observations:

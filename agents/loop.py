@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -32,8 +31,8 @@ from agents.meta import MetaMemoryManager
 from agents.operations import OperationRejected, Rejection
 from storage.errors import CoreLimitExceeded, EngramError, InvalidText, NotFound
 from storage.records import CoreBlock, EpisodicMemory, Event, MemoryType, Record, VaultEntry
-from storage.search import STOPWORDS
 from storage.store import Action, MemoryStore, Write
+from storage.text import content_words
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,6 @@ log = logging.getLogger(__name__)
 MAX_WRITES_PER_BATCH = 12
 #: Two memories whose content words overlap this much are one memory.
 NEAR_DUPLICATE = 0.8
-_WORD = re.compile(r"[^\W_]{3,}", re.UNICODE)
 
 
 class BatchFailed(EngramError):
@@ -161,10 +159,6 @@ class BatchPlan:
 def batch_id(events: Sequence[Event]) -> str:
     digest = hashlib.sha1(",".join(sorted(e.id for e in events)).encode()).hexdigest()
     return f"b_{digest[:16]}"
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in (m.lower() for m in _WORD.findall(text)) if w not in STOPWORDS}
 
 
 def similarity(a: str, b: str) -> float:

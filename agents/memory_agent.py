@@ -40,8 +40,10 @@ from agents.operations import (
     Update,
     operations_schema,
 )
+from storage.kinds import kind_spec
 from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import MemoryStore, Write
+from storage.text import clip
 
 if TYPE_CHECKING:  # the loop builds the plan and imports the agents
     from agents.loop import BatchPlan
@@ -137,9 +139,7 @@ def render_events(events: Sequence[Event], max_chars: int) -> str:
     lines = []
     for event in events:
         where = " · ".join(p for p in (event.source, event.app, event.window_title) if p)
-        text = " ".join(event.text.split())
-        if len(text) > share:
-            text = text[: share - 1] + "…"
+        text = clip(event.text, share)
         lines.append(f"- [{event.occurred_at.astimezone():%Y-%m-%d %H:%M} {where}] {text}")
     return "\n".join(lines)
 
@@ -152,11 +152,6 @@ def degenerate(text: str) -> bool:
         return True
     words = text.split()
     return len(words) >= 8 and len(set(words)) * 4 <= len(words)
-
-
-def clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class MemoryAgent(ABC):
@@ -174,9 +169,10 @@ class MemoryAgent(ABC):
 
     # ----- what each agent defines ---------------------------------------------------------
 
-    @abstractmethod
     def render(self, record: Record) -> str:
-        """One line showing an existing memory to the model (never a high-sensitivity secret)."""
+        """One line showing an existing memory to the model (never a high-sensitivity secret):
+        the type's candidate line (storage/kinds.py)."""
+        return kind_spec(self.memory_type).candidate_line(record)
 
     @abstractmethod
     def new_record(

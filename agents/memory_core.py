@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from agents import prompts
 from agents.llm.port import ChatModel, Message, ModelError, Request
-from agents.memory_agent import CallOptions, Candidate, MemoryAgent, ask_json, clip, union
+from agents.memory_agent import CallOptions, Candidate, MemoryAgent, ask_json, union
 from agents.operations import Delete, FieldSpec, Insert, Operation, OperationRejected, Update
 from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import Action, MemoryStore, Write
+from storage.text import clip
 
 if TYPE_CHECKING:
     from agents.loop import BatchPlan
@@ -65,10 +66,6 @@ class CoreAgent(MemoryAgent):
                 if lines[n].strip():
                     out.append(Candidate(f"m{len(out) + 1}", block, n))
         return out
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, CoreBlock)
-        return f"[{record.label}] {clip(record.value, 600) or '(empty)'}"
 
     def render_candidate(self, candidate: Candidate) -> str:
         assert isinstance(candidate.record, CoreBlock)

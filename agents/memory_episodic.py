@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from agents.memory_agent import MemoryAgent, clip
+from agents.memory_agent import MemoryAgent
 from agents.operations import FieldSpec, Insert, Merge, OperationRejected, Update
 from storage.records import EpisodicMemory, Event, MemoryType, Record
 from storage.store import Write
+from storage.text import clip
 
 if TYPE_CHECKING:
     from agents.loop import BatchPlan
@@ -44,11 +45,6 @@ class EpisodicAgent(MemoryAgent):
         FieldSpec("event_type", 30, grounded=False),
         FieldSpec("summary", 200),
     )
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, EpisodicMemory)
-        when = record.occurred_at.astimezone()
-        return f"{when:%Y-%m-%d %H:%M} {record.actor}: {clip(record.summary, 200)}"
 
     def new_record(
         self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]

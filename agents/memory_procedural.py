@@ -6,8 +6,9 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from agents.memory_agent import MemoryAgent, clip
+from agents.memory_agent import MemoryAgent
 from agents.operations import FieldSpec
+from storage.kinds import kind_spec
 from storage.records import Event, MemoryType, ProceduralMemory, Record
 
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s*")
@@ -23,15 +24,10 @@ def split_steps(text: str) -> tuple[str, ...]:
 class ProceduralAgent(MemoryAgent):
     memory_type = MemoryType.PROCEDURAL
     fields = (
-        FieldSpec("entry_type", enum=("workflow", "guide", "script")),
+        FieldSpec("entry_type", enum=kind_spec(MemoryType.PROCEDURAL).choices("entry_type")),
         FieldSpec("summary", 160),
         FieldSpec("steps", 400, multiline=True),
     )
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, ProceduralMemory)
-        steps = "; ".join(record.steps)
-        return f"{record.entry_type}: {clip(record.summary, 120)} (steps: {clip(steps, 160)})"
 
     def derived(self, fields: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
         return {**fields, "steps": split_steps(fields["steps"])}

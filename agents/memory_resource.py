@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.memory_agent import MemoryAgent, clip
+from agents.memory_agent import MemoryAgent
 from agents.operations import FieldSpec
 from storage.records import Event, MemoryType, Record, ResourceMemory
 
@@ -27,10 +27,6 @@ class ResourceAgent(MemoryAgent):
         FieldSpec("resource_type", 30, grounded=False),
         FieldSpec("summary", 200),
     )
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, ResourceMemory)
-        return f"{clip(record.title, 80)} ({record.resource_type}): {clip(record.summary, 160)}"
 
     def derived(self, fields: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
         return {**fields, "content": content_of(events)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from agents.memory_agent import MemoryAgent, clip
+from agents.memory_agent import MemoryAgent
 from agents.operations import FieldSpec
 from storage.records import Event, MemoryType, Record, SemanticMemory
 
@@ -16,10 +16,6 @@ class SemanticAgent(MemoryAgent):
         FieldSpec("name", 60),
         FieldSpec("summary", 200),
     )
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, SemanticMemory)
-        return f"{clip(record.name, 60)}: {clip(record.summary, 200)}"
 
     def new_record(
         self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]

@@ -1,6 +1,7 @@
 """The knowledge-vault agent: exact values (credentials, numbers, addresses), kept encrypted.
 
-Existing high-sensitivity values are never shown to the model: it sees their caption only.
+Existing high-sensitivity values are never shown to the model (`VaultEntry.prompt_value`): it
+sees their caption only.
 """
 
 from __future__ import annotations
@@ -8,19 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from agents.memory_agent import MemoryAgent, clip, union
+from agents.memory_agent import MemoryAgent, union
 from agents.operations import FieldSpec
 from storage.records import Event, MemoryType, Record, VaultEntry
 
 if TYPE_CHECKING:
     from agents.loop import BatchPlan
-
-WITHHELD = "[value withheld]"
-
-
-def shown_value(entry: VaultEntry) -> str:
-    """The secret as it may appear in any prompt: never when its sensitivity is high."""
-    return WITHHELD if entry.sensitivity == "high" else entry.secret_value
 
 
 class VaultAgent(MemoryAgent):
@@ -35,13 +29,6 @@ class VaultAgent(MemoryAgent):
         FieldSpec("secret_value", 120, verbatim=True),
         FieldSpec("sensitivity", enum=("high", "medium", "low")),
     )
-
-    def render(self, record: Record) -> str:
-        assert isinstance(record, VaultEntry)
-        return (
-            f"{clip(record.caption, 80)} ({record.entry_type}, {record.sensitivity}): "
-            f"{clip(shown_value(record), 80)}"
-        )
 
     def new_record(
         self, fields: dict[str, Any], provenance: tuple[str, ...], events: Sequence[Event]

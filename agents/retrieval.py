@@ -4,26 +4,15 @@ across the memory types with per-type caps, and tagged prompt sections inside a 
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agents.llm.port import Message, approx_tokens
-from agents.memory_agent import clip
-from agents.memory_vault import WITHHELD, shown_value
-from storage.records import (
-    CoreBlock,
-    EpisodicMemory,
-    MemoryType,
-    ProceduralMemory,
-    Record,
-    ResourceMemory,
-    SemanticMemory,
-    VaultEntry,
-)
-from storage.search import STOPWORDS
+from storage.kinds import kind_spec
+from storage.records import CoreBlock, MemoryType, Record, VaultEntry
 from storage.store import MemoryStore
+from storage.text import clip, is_content, words
 
 DEFAULT_CAPS: Mapping[MemoryType, int] = {
     MemoryType.EPISODIC: 4,
@@ -36,7 +25,6 @@ SECTION_ORDER = [t for t in MemoryType if t is not MemoryType.CORE]
 CORE_LABELS = ("human", "persona")
 #: Share of the memory budget the always-shown core blocks may take.
 CORE_SHARE = 0.4
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 
 
 @dataclass(frozen=True)
@@ -64,33 +52,19 @@ def derive_topic(question: str, history: Sequence[Message], words_from_history: 
     "and when was that?" still searches for what "that" was."""
     previous = [m.content for m in history if m.role == "user"][-1:]
     extra: list[str] = []
-    asked = {w.lower() for w in _WORD.findall(question)}
+    asked = set(words(question))
     for text in previous:
-        for word in _WORD.findall(text):
-            low = word.lower()
-            if low not in STOPWORDS and low not in asked and len(low) > 2:
+        for word in words(text, keep_case=True):  # the user's spelling goes into the topic
+            if is_content(word) and word.lower() not in asked:
                 extra.append(word)
-                asked.add(low)
+                asked.add(word.lower())
     return " ".join([question.strip(), *extra[:words_from_history]]).strip()
 
 
 def render(record: Record) -> str:
-    """One compact line for the chat prompt; a high-sensitivity vault value never appears."""
-    if isinstance(record, EpisodicMemory):
-        when = record.occurred_at.astimezone()
-        body = f"{when:%Y-%m-%d %H:%M} {record.actor}: {record.summary}"
-        return clip(f"{body}. {record.details}" if record.details else body, 400)
-    if isinstance(record, SemanticMemory):
-        return clip(f"{record.name}: {record.summary} {record.details}", 400)
-    if isinstance(record, ProceduralMemory):
-        steps = " ".join(f"{n}. {s}" for n, s in enumerate(record.steps, start=1))
-        return clip(f"{record.summary} {steps}", 500)
-    if isinstance(record, ResourceMemory):
-        body = record.summary or record.content
-        return clip(f"{record.title} ({record.resource_type}): {body}", 400)
-    if isinstance(record, VaultEntry):
-        return clip(f"{record.caption} ({record.entry_type}): {shown_value(record)}", 300)
-    return clip(record.index_text(), 400)
+    """One compact line for the chat prompt (the type's context line, storage/kinds.py); a
+    high-sensitivity vault value never appears."""
+    return kind_spec(record.kind).context_line(record)
 
 
 def retrieve(
@@ -164,10 +138,8 @@ def scrub_secrets(text: str, records: Sequence[Record]) -> str:
     """Replace any high-sensitivity vault value that shows up elsewhere (say, in an episodic
     summary of the moment it was typed) before the text reaches a model."""
     for record in records:
-        if isinstance(record, VaultEntry) and record.sensitivity == "high":
-            secret = record.secret_value.strip()
-            if len(secret) >= 4:
-                text = text.replace(secret, WITHHELD)
+        if isinstance(record, VaultEntry):
+            text = record.scrub(text)
     return text
 
 

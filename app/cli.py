@@ -14,6 +14,7 @@ from typing import Any
 
 from app.settings import load_settings
 from storage.errors import EngramError, InvalidText
+from storage.kinds import kind_spec
 from storage.records import (
     CoreBlock,
     EpisodicMemory,
@@ -28,6 +29,7 @@ from storage.records import (
 from storage.store import MemoryStore, SearchHit
 
 TYPE_NAMES = [t.value for t in MemoryType]
+VAULT = kind_spec(MemoryType.KNOWLEDGE_VAULT)
 
 #: Modules that add subcommands: each has `register(subparsers)`. Keeps feature CLIs apart.
 COMMAND_MODULES: list[str] = ["app.doctor", "app.capture_cli", "app.chat_cli"]
@@ -231,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="core block label (default: human)")
     p.add_argument("--append", action="store_true", help="core: append to the block")
     p.add_argument("--caption", help="knowledge_vault: what the secret is")
-    p.add_argument("--sensitivity", choices=["low", "medium", "high"], default="medium")
+    p.add_argument("--sensitivity", choices=VAULT.choices("sensitivity"), default="medium")
     p.add_argument("--actor", help="episodic: who acted (default: user)")
     p.add_argument("--occurred-at", help="episodic: ISO 8601 time (default: now)")
     p.add_argument("--tree", help="tree path, e.g. work/projects/engram")

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from storage.protocols import Vector
-
-_WORD = re.compile(r"\w+", re.UNICODE)
+from storage.text import words
 
 
 class HashEmbedder:
@@ -37,7 +35,7 @@ class HashEmbedder:
 
     def _one(self, text: str) -> Vector:
         vec = [0.0] * self._dimension
-        for word in _WORD.findall(text.lower()):
+        for word in words(text):
             digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
             bucket = int.from_bytes(digest[:4], "little") % self._dimension
             vec[bucket] += 1.0 if digest[4] & 1 else -1.0

@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from storage.errors import InvalidText
+from storage.text import first_line
 
 #: Longest text one field may hold. Above this a memory is not a memory but a document dump.
 MAX_FIELD_CHARS = 100_000
@@ -227,8 +228,35 @@ class VaultEntry(Record):
         # Never the secret itself: it would land in the keyword index and the vectors.
         return _join(self.caption, self.entry_type, self.source)
 
+    #: Shown to a person in place of a value they have not asked to see.
+    MASK: ClassVar[str] = "•" * 8
+    #: Shown to a model in place of a value it must never see.
+    WITHHELD: ClassVar[str] = "[value withheld]"
+
+    @property
+    def withheld(self) -> bool:
+        """Whether the value is kept from every model (high sensitivity: passwords, keys)."""
+        return self.sensitivity == "high"
+
+    def shown_value(self, reveal: bool = False) -> str:
+        """The value as a person sees it: masked until they ask to reveal it."""
+        return self.secret_value if reveal else self.MASK
+
+    def prompt_value(self) -> str:
+        """The value as it may appear in any prompt: withheld when its sensitivity is high."""
+        return self.WITHHELD if self.withheld else self.secret_value
+
+    def scrub(self, text: str) -> str:
+        """`text` with this entry's value withheld wherever it shows up (an episode may hold
+        the moment it was typed); short values are left, they would match too much."""
+        secret = self.secret_value.strip()
+        if self.withheld and len(secret) >= 4:
+            return text.replace(secret, self.WITHHELD)
+        return text
+
     def masked(self) -> VaultEntry:
-        return self.model_copy(update={"secret_value": "•" * 8})
+        """A copy safe to hold in a list or print: the value replaced by MASK."""
+        return self.model_copy(update={"secret_value": self.MASK})
 
 
 AnyRecord = (
@@ -276,9 +304,8 @@ class Event(BaseModel):
     metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
 
 
-def _first_line(text: str, width: int = 120) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+def _first_line(text: str) -> str:
+    return first_line(text, 120)
 
 
 def _join(*parts: str) -> str:

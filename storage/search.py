@@ -18,15 +18,7 @@ from typing import Any, Literal
 from storage.protocols import Embedder, VectorIndex
 from storage.records import MemoryType
 from storage.sqlite_db import Database
-
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# Words that carry no topic; keeping them makes BM25 match half the corpus for nothing.
-STOPWORDS = frozenset(
-    """a an and are as at be been but by can could did do does for from had has have he her
-    hers him his how i if in into is it its me my of on or our she so than that the their them
-    then there these they this to was we were what when where which who whom why will with
-    would you your yours""".split()
-)
+from storage.text import query_words
 
 
 @dataclass(frozen=True)
@@ -56,14 +48,6 @@ class Candidate:
 
 #: (id, type, score), best first; a higher score is better within one ranking.
 Ranking = list[tuple[str, MemoryType, float]]
-
-
-def match_words(text: str) -> list[str]:
-    """The query's content words, lower-cased, unique, in order (stopwords dropped unless
-    nothing else is left)."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    content = [w for w in words if w not in STOPWORDS] or words
-    return list(dict.fromkeys(content))[:32]
 
 
 def fts_match_expression(words: Sequence[str]) -> str:
@@ -195,7 +179,7 @@ def keyword_ranking(
     FTS5 ranks first and only the best rows are joined to `memories`: joining every match
     before sorting cost twice as much. With a type or time filter the inner ranking is cut
     wider, and the exact (slower) query runs only if that leaves too few."""
-    words = match_words(text)
+    words = query_words(text)
     if not words:
         return []
     expr = fts_match_expression(selective_words(db, words, total))

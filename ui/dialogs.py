@@ -32,44 +32,9 @@ from PySide6.QtWidgets import (
 from app.services import Provenance
 from storage.errors import EngramError
 from storage.history import Change
-from storage.records import MemoryType, Record, record_class
-from ui.memory_model import TYPE_TITLES, local_time
-
-# (field, widget kind, label); kinds: line, text, lines, datetime, secret, or a tuple of choices
-FIELDS: dict[MemoryType, list[tuple[str, Any, str]]] = {
-    MemoryType.CORE: [("label", "line", "Label"), ("value", "text", "Value")],
-    MemoryType.EPISODIC: [
-        ("occurred_at", "datetime", "When"),
-        ("actor", "line", "Actor"),
-        ("event_type", "line", "Event type"),
-        ("summary", "text", "Summary"),
-        ("details", "text", "Details"),
-    ],
-    MemoryType.SEMANTIC: [
-        ("name", "line", "Name"),
-        ("summary", "text", "Summary"),
-        ("details", "text", "Details"),
-        ("source", "line", "Source"),
-    ],
-    MemoryType.PROCEDURAL: [
-        ("entry_type", ("workflow", "guide", "script"), "Kind"),
-        ("summary", "text", "Summary"),
-        ("steps", "lines", "Steps (one a line)"),
-    ],
-    MemoryType.RESOURCE: [
-        ("title", "line", "Title"),
-        ("resource_type", "line", "Kind"),
-        ("summary", "text", "Summary"),
-        ("content", "text", "Content"),
-    ],
-    MemoryType.KNOWLEDGE_VAULT: [
-        ("caption", "line", "Caption"),
-        ("entry_type", "line", "Kind"),
-        ("source", "line", "Source"),
-        ("sensitivity", ("low", "medium", "high"), "Sensitivity"),
-        ("secret_value", "secret", "Secret"),
-    ],
-}
+from storage.kinds import EditField, kind_spec
+from storage.records import MemoryType, Record
+from ui.memory_model import local_time
 
 
 def error_text(exc: BaseException) -> str:
@@ -94,13 +59,14 @@ class MemoryEditor(QDialog):
         self.original = record
         self.result_record: Record | None = None
         verb = "Edit" if record else "Add"
-        self.setWindowTitle(f"{verb} {TYPE_TITLES[memory_type].lower()} memory")
+        self.spec = kind_spec(memory_type)
+        self.setWindowTitle(f"{verb} {self.spec.title.lower()} memory")
         self.widgets: dict[str, QWidget] = {}
         form = QFormLayout()
-        for name, kind, label in FIELDS[memory_type]:
-            widget = self._widget(kind, getattr(record, name) if record else None)
-            self.widgets[name] = widget
-            form.addRow(label, widget)
+        for field in self.spec.fields:
+            widget = self._widget(field, getattr(record, field.name) if record else None)
+            self.widgets[field.name] = widget
+            form.addRow(field.label, widget)
         self.tree = QLineEdit("/".join(record.tree_path) if record else "")
         self.tree.setPlaceholderText("e.g. work/projects/engram")
         form.addRow("Folder", self.tree)
@@ -118,10 +84,11 @@ class MemoryEditor(QDialog):
         layout.addWidget(buttons)
         self.resize(560, 420)
 
-    def _widget(self, kind: Any, value: Any) -> QWidget:
-        if isinstance(kind, tuple):
+    def _widget(self, field: EditField, value: Any) -> QWidget:
+        kind = field.widget
+        if kind == "choice":
             combo = QComboBox()
-            combo.addItems(list(kind))
+            combo.addItems(list(self.spec.choices(field.name)))
             if value:
                 combo.setCurrentText(str(value))
             return combo
@@ -132,7 +99,7 @@ class MemoryEditor(QDialog):
             when = value or datetime.now().astimezone()
             edit.setDateTime(QDateTime.fromSecsSinceEpoch(int(when.timestamp())))
             return edit
-        if kind in ("text", "lines"):
+        if field.multiline:
             text = QPlainTextEdit()
             if value:
                 text.setPlainText("\n".join(value) if kind == "lines" else str(value))
@@ -154,7 +121,8 @@ class MemoryEditor(QDialog):
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, kind, _label in FIELDS[self.memory_type]:
+        for field in self.spec.fields:
+            name, kind = field.name, field.widget
             widget = self.widgets[name]
             if isinstance(widget, QComboBox):
                 out[name] = widget.currentText()
@@ -180,15 +148,11 @@ class MemoryEditor(QDialog):
             if self.original is not None:
                 record = self.original.updated(**values)
             else:
-                record = record_class(self.memory_type).model_validate(values)
+                record = self.spec.record_class.model_validate(values)
         except (ValidationError, EngramError, ValueError) as exc:
             self.message.setText(error_text(exc))
             return
-        texts = [
-            values[name]
-            for name, kind, _ in FIELDS[self.memory_type]
-            if kind in ("text", "secret") or (kind == "line" and name != "label")
-        ]
+        texts = [values[f.name] for f in self.spec.fields if f.says_something]
         if not any(t.strip() for t in texts):
             self.message.setText("A memory needs some text: fill in at least the main field.")
             return

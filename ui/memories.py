@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from storage.history import Change
+from storage.kinds import kind_spec
 from storage.records import MemoryType, Record, VaultEntry
 from storage.store import SearchHit
 from ui.controller import Controller
@@ -37,7 +38,6 @@ from ui.dialogs import HistoryDialog, MemoryEditor, ProvenanceDialog
 from ui.memory_model import (
     ID_ROLE,
     SORT_ROLE,
-    TYPE_TITLES,
     MemoryTableModel,
     record_details,
     tree_model,
@@ -65,7 +65,7 @@ class MemoryBrowser(QWidget):
 
         self.tabs = QTabBar()
         for memory_type in self.types:
-            self.tabs.addTab(TYPE_TITLES[memory_type])
+            self.tabs.addTab(kind_spec(memory_type).title)
         self.tabs.setCurrentIndex(self.types.index(MemoryType.EPISODIC))
         self.tabs.currentChanged.connect(lambda _i: self.reload())
         self.search = QLineEdit()
@@ -200,7 +200,7 @@ class MemoryBrowser(QWidget):
             self.status.setText(f"{len(hits)} result(s) for “{self.search.text().strip()}”")
         else:
             self.model.set_records(memory_type, rows)
-            self.status.setText(f"{len(rows)} {TYPE_TITLES[memory_type].lower()} memories")
+            self.status.setText(f"{len(rows)} {kind_spec(memory_type).title.lower()} memories")
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(
             min(1, self.model.columnCount() - 1), QHeaderView.ResizeMode.Stretch

@@ -11,40 +11,22 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from storage.records import (
-    CoreBlock,
-    EpisodicMemory,
-    MemoryType,
-    ProceduralMemory,
-    Record,
-    ResourceMemory,
-    SemanticMemory,
-    VaultEntry,
-)
+from storage.kinds import kind_spec
+from storage.records import CoreBlock, MemoryType, Record, VaultEntry
+from storage.text import first_line
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
-MASK = "•" * 8
 _ROOT = QModelIndex()
-
-TYPE_TITLES = {
-    MemoryType.CORE: "Core",
-    MemoryType.EPISODIC: "Episodic",
-    MemoryType.SEMANTIC: "Semantic",
-    MemoryType.PROCEDURAL: "Procedural",
-    MemoryType.RESOURCE: "Resources",
-    MemoryType.KNOWLEDGE_VAULT: "Vault",
-}
 
 
 def local_time(value: datetime) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _line(text: str, width: int = 160) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= width else line[: width - 1] + "…"
+def _line(text: str) -> str:
+    return first_line(text, 160)
 
 
 Getter = Callable[[Any], Any]
@@ -197,7 +179,7 @@ class MemoryTableModel(QAbstractTableModel):
             score = self._scores[index.row()]
             return round(score, 4) if role == SORT_ROLE else f"{score:.3f}"
         if title == "Secret":
-            value = self._revealed.get(record.id, MASK)
+            value = self._revealed.get(record.id, VaultEntry.MASK)
             if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
                 return value
             if role == Qt.ItemDataRole.ToolTipRole:
@@ -247,49 +229,27 @@ def _blank() -> QStandardItem:
     return item
 
 
+#: Most characters of one field the details show (a resource's content can be long).
+DETAIL_CHARS = 5000
+
+
 def record_details(record: Record, revealed: str | None = None) -> str:
     """Markdown with every field of a memory (the vault secret masked unless revealed)."""
     lines = [f"### {record.headline() or record.id}", ""]
     fields: list[tuple[str, str]] = []
-    if isinstance(record, EpisodicMemory):
-        fields += [
-            ("When", local_time(record.occurred_at)),
-            ("Actor", record.actor),
-            ("Event", record.event_type),
-            ("Summary", record.summary),
-            ("Details", record.details),
-        ]
-    elif isinstance(record, SemanticMemory):
-        fields += [
-            ("Name", record.name),
-            ("Summary", record.summary),
-            ("Details", record.details),
-            ("Source", record.source),
-        ]
-    elif isinstance(record, ProceduralMemory):
-        steps = "\n".join(f"{n}. {s}" for n, s in enumerate(record.steps, 1))
-        fields += [("Kind", record.entry_type), ("Summary", record.summary), ("Steps", steps)]
-    elif isinstance(record, ResourceMemory):
-        fields += [
-            ("Title", record.title),
-            ("Kind", record.resource_type),
-            ("Summary", record.summary),
-            ("Content", record.content[:4000]),
-        ]
-    elif isinstance(record, VaultEntry):
-        fields += [
-            ("Caption", record.caption),
-            ("Kind", record.entry_type),
-            ("Sensitivity", record.sensitivity),
-            ("Source", record.source),
-            ("Secret", revealed if revealed is not None else MASK),
-        ]
-    elif isinstance(record, CoreBlock):
-        fields += [
-            ("Label", record.label),
-            ("Value", record.value),
-            ("Size", f"{len(record.value):,} of {record.limit:,} characters"),
-        ]
+    for spec in kind_spec(record.kind).fields:
+        value = getattr(record, spec.name)
+        if spec.widget == "datetime":
+            shown = local_time(value)
+        elif spec.widget == "lines":
+            shown = "\n".join(f"{n}. {s}" for n, s in enumerate(value, 1))
+        elif spec.widget == "secret":
+            shown = revealed if revealed is not None else VaultEntry.MASK
+        else:
+            shown = str(value)[:DETAIL_CHARS]
+        fields.append((spec.heading, shown))
+    if isinstance(record, CoreBlock):
+        fields.append(("Size", f"{len(record.value):,} of {record.limit:,} characters"))
     fields += [
         ("Folder", "/".join(record.tree_path)),
         ("Created", local_time(record.created_at)),

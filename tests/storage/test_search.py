@@ -138,13 +138,14 @@ def test_rrf_fusion_remains_available(fake_store: MemoryStore) -> None:
 def test_common_words_are_left_out_of_the_match_on_large_stores(
     fake_store: MemoryStore, db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from storage import search
+    from storage import search, text
 
     fake_store.add_many(
         [SemanticMemory(name=f"note {i}", summary="weekly meeting notes") for i in range(30)]
         + [SemanticMemory(name="Zanzibar", summary="meeting about the Zanzibar trip")]
     )
-    words = search.match_words("meeting notes Zanzibar trip")
+    db = fake_store._db
+    words = text.query_words("meeting notes Zanzibar trip")
     assert search.selective_words(db, words, total=31) == words  # small store: all kept
     monkeypatch.setattr(search, "LARGE_STORE", 10)
     monkeypatch.setattr(search, "KEEP_RAREST", 1)

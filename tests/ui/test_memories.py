@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from PySide6.QtCore import Qt
 
 from storage.records import EpisodicMemory, Event, MemoryType, SemanticMemory, VaultEntry
-from ui.memory_model import MASK
 
 
 def _loaded(qtbot, browser, memory_type: MemoryType, query: str = "") -> None:
@@ -113,7 +112,7 @@ def test_vault_values_are_masked_until_revealed(qtbot, engram):
     _loaded(qtbot, browser, MemoryType.KNOWLEDGE_VAULT)
     row = browser.model.row_of(key.id)
     secret = browser.model.index(row, 1)
-    assert browser.model.data(secret) == MASK
+    assert browser.model.data(secret) == VaultEntry.MASK
     assert "hunter2" not in browser.details.toPlainText()
     browser.select(key.id)
     assert browser.buttons["reveal"].isEnabled()
@@ -121,7 +120,7 @@ def test_vault_values_are_masked_until_revealed(qtbot, engram):
     qtbot.waitUntil(lambda: browser.model.data(secret) == "hunter2-secret")
     assert "hunter2-secret" in browser.details.toPlainText()
     browser.buttons["reveal"].click()  # hide again
-    assert browser.model.data(secret) == MASK
+    assert browser.model.data(secret) == VaultEntry.MASK
 
 
 def test_why_do_i_know_this_shows_the_source_events(qtbot, engram):
