@@ -43,7 +43,8 @@ NEAR_DUPLICATE = 0.8
 
 
 class BatchFailed(EngramError):
-    """A batch could not be turned into memories; its events go back to the queue."""
+    """A batch could not be turned into memories and nothing of it was committed; its events go
+    back to the queue. (A vector index failing after the commit is a warning, not this.)"""
 
 
 def default_agents() -> dict[MemoryType, MemoryAgent]:
@@ -65,6 +66,7 @@ class BatchReport:
     types: tuple[MemoryType, ...] = ()
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (op, type, memory id)
     rejected: list[Rejection] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # committed, but e.g. not yet indexed
     llm_calls: int = 0
     seconds: float = 0.0
 
@@ -208,7 +210,8 @@ class MemoryLoop:
         self, events: Sequence[Event], cancel: threading.Event | None = None
     ) -> BatchReport:
         """Turn `events` into memories and mark the events done. Raises `BatchFailed` (nothing
-        applied, events untouched) on failure."""
+        applied, events untouched) on failure; once committed, a batch is reported done, with
+        `warnings` if the vector index could not take its writes."""
         started = time.perf_counter()
         report = BatchReport(batch_id(events), tuple(e.id for e in events))
         actor = f"agents:{report.batch_id}"
@@ -286,6 +289,10 @@ class MemoryLoop:
                 f"writing the batch's memories failed ({_short(exc)}); nothing was written"
             ) from exc
         report.writes.extend((w.op, w.record.kind.value, w.record.id) for w in writes)
+        warning = self.store.index_warning([w.record for w in writes])
+        if warning:  # the batch is done all the same: the worker repairs the index later
+            report.warnings.append(warning)
+            log.warning("%s: %s", report.batch_id, warning)
 
 
 def _short(exc: BaseException) -> str:

@@ -4,7 +4,9 @@ Events are claimed in batches and marked done in the transaction that writes the
 On a failure they are released with the error (after five attempts the queue parks them as
 failed, kept and retryable); a batch cut short by shutdown goes back without counting as an
 attempt. A restart resumes whatever was pending or claimed. The worker's model
-calls are background requests, so a chat request always goes first.
+calls are background requests, so a chat request always goes first. Between batches it catches
+the vector index up with writes it failed to take (`repair_index`), so they become searchable by
+meaning without a restart.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class MemoryWorker:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._repair_failures = 0
+        self._repair_after = 0.0  # time.monotonic() before which no repair is tried
 
     # ----- control ---------------------------------------------------------------------------
 
@@ -120,6 +124,24 @@ class MemoryWorker:
             self.store.events.release(ids, str(exc)[:500] or type(exc).__name__)
             raise
 
+    def repair_index(self) -> int:
+        """Index the rows a failed vector step left unindexed (and drop queued vector deletes).
+        Returns rows indexed; an index still failing is logged and retried after a backoff."""
+        if time.monotonic() < self._repair_after:
+            return 0
+        try:
+            done = self.store.repair_index()
+        except Exception as exc:
+            self._repair_failures += 1
+            wait = min(self.idle_s * 2**self._repair_failures, self.max_backoff_s)
+            self._repair_after = time.monotonic() + wait
+            log.warning("the vector index is still failing (%s); retrying in %.0f s", exc, wait)
+            return 0
+        self._repair_failures, self._repair_after = 0, 0.0
+        if done:
+            log.info("indexed %d memories the vector index had missed", done)
+        return done
+
     def drain(
         self,
         max_batches: int | None = None,
@@ -163,6 +185,7 @@ class MemoryWorker:
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            self.repair_index()
             try:
                 report = self.run_once(self._stop)
             except Cancelled:

@@ -105,6 +105,7 @@ def cmd_add(args: argparse.Namespace) -> int:
             check_text(text)
             label = args.label or "human"
             block = store.append_core(label, text) if args.append else store.set_core(label, text)
+            _warn_if_unindexed(store, block)
             print(
                 json.dumps(
                     {
@@ -118,8 +119,17 @@ def cmd_add(args: argparse.Namespace) -> int:
             )
             return 0
         record = store.add(record_from_text(memory_type, text, args))
+        _warn_if_unindexed(store, record)
         print(json.dumps({"id": record.id, "type": record.kind.value}))
     return 0
+
+
+def _warn_if_unindexed(store: MemoryStore, record: Record) -> None:
+    """Stored, but not in the vector index yet: a warning, not an error, so that nobody adds
+    the memory again (a second copy) to get past it."""
+    warning = store.index_warning([record])
+    if warning:
+        print(f"engram: warning: {warning}", file=sys.stderr)
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -156,6 +166,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     with _open(args) as store:
         record = store.delete(args.id)
+        _warn_if_unindexed(store, record)
     print(json.dumps({"deleted": record.id, "type": record.kind.value}))
     return 0
 

@@ -101,6 +101,15 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class Saved:
+    """A memory the user saved (or, for a delete, the one removed), and what to tell them when
+    it is stored but the vector index has not caught up (`warning`, else None)."""
+
+    record: Record
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
 class DayTimeline:
     day: date
     memories: tuple[EpisodicMemory, ...]
@@ -239,14 +248,17 @@ class Services:
     def get(self, memory_id: str) -> Record:
         return self.store().get(memory_id)
 
-    def add(self, record: Record) -> Record:
-        return self.store().add(record)
+    def add(self, record: Record) -> Saved:
+        return self._saved(self.store().add(record))
 
-    def replace(self, record: Record) -> Record:
-        return self.store().replace(record)
+    def replace(self, record: Record) -> Saved:
+        return self._saved(self.store().replace(record))
 
-    def delete(self, memory_id: str) -> Record:
-        return self.store().delete(memory_id)
+    def delete(self, memory_id: str) -> Saved:
+        return self._saved(self.store().delete(memory_id))
+
+    def _saved(self, record: Record) -> Saved:
+        return Saved(record, self.store().index_warning([record]))
 
     def undo(self, seq: int | None = None) -> Change:
         return self.store().undo(seq)

@@ -62,19 +62,21 @@ class EventQueue:
     ) -> None:
         """Give claimed events back after a failure; after MAX_ATTEMPTS they are parked as
         'failed' (kept, visible, retryable) rather than retried forever. A batch interrupted
-        by shutdown is not the events' fault: `count_attempt=False` returns them as they were."""
+        by shutdown is not the events' fault: `count_attempt=False` returns them as they were.
+        Only events still claimed are touched: one marked done with its batch's writes stays
+        done, whatever failed afterwards, so a batch is never applied twice."""
         with self._db.transaction() as conn:
             if not count_attempt:
                 conn.executemany(
                     "UPDATE events SET status = 'pending', claimed_at = NULL, error = ? "
-                    "WHERE id = ?",
+                    "WHERE id = ? AND status = 'claimed'",
                     [(error, i) for i in ids],
                 )
                 return
             conn.executemany(
                 "UPDATE events SET attempts = attempts + 1, error = ?, claimed_at = NULL, "
                 "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END "
-                "WHERE id = ?",
+                "WHERE id = ? AND status = 'claimed'",
                 [(error, MAX_ATTEMPTS, i) for i in ids],
             )
 

@@ -2,7 +2,10 @@
 
 SQLite holds every record (vault secrets encrypted) with its history in the same transaction; the
 vector index is updated after the commit and rows are flagged `indexed` only once it is, so a
-crash between the two is repaired at the next open by re-embedding what is flagged.
+crash between the two is repaired at the next open by re-embedding what is flagged. A vector
+index that fails after the commit (a Chroma server down, a full disk) fails nothing: the write
+stands, `index_warning` says so, and `repair_index` (at open, and from the memory worker) catches
+the index up.
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class MemoryStore:
         self._embedder = embedder
         self.codec = RecordCodec(cipher)
         self._lock = lock
+        self._index_error: str | None = None  # the last vector failure, until a repair succeeds
         store_id = db.get_meta("store_id") or "x"
         model = hashlib.sha1(embedder.name.encode()).hexdigest()[:8]
         # Collections are namespaced by embedding model: switching models never mixes spaces.
@@ -154,8 +158,10 @@ class MemoryStore:
         """Make `writes` in one transaction, with their history, and mark `events_done` done in
         that same transaction: a batch of memories and the events it came from land together
         or not at all, so a crash can neither lose the batch nor apply it twice. Embedding
-        comes first, so a broken model fails the call before anything is written. Returns the
-        records written (for a delete, the record as it was)."""
+        comes first, so a broken model fails the call before anything is written. Once the
+        commit is made nothing raises: a failing vector index leaves the rows unindexed (and
+        vector deletes queued) for `repair_index`, and `index_warning` tells the caller. Returns
+        the records written (for a delete, the record as it was)."""
         stored = [w.record for w in writes if w.action != "delete"]
         for record in stored:
             self.check(record)
@@ -165,9 +171,7 @@ class MemoryStore:
             for write in writes:
                 out.append(self._apply_in(conn, write, actor))
             mark_done(conn, events_done)
-        self._index_records(stored, vectors)
-        if len(stored) < len(writes):
-            self._flush_vector_deletes()
+        self._index_after_commit(stored, vectors, flush=len(stored) < len(writes))
         return out
 
     def _apply_in(self, conn: Any, write: Write, actor: str) -> Record:
@@ -240,9 +244,7 @@ class MemoryStore:
             undo_seq = log_change(
                 conn, self.codec, "undo", log_new, current, new, actor, reverts=change.seq
             )
-        if new is not None:
-            self._index_records([new])
-        self._flush_vector_deletes()
+        self._index_after_commit([new] if new is not None else [], None, flush=True)
         return self.history_entry(undo_seq)
 
     # ----- reading ---------------------------------------------------------------------------
@@ -388,7 +390,8 @@ class MemoryStore:
     # ----- the vector index ------------------------------------------------------------------
 
     def repair_index(self, progress: Progress | None = None, batch: int = 256) -> int:
-        """Index rows flagged unindexed and drop vectors of deleted rows. Returns rows indexed."""
+        """Index rows flagged unindexed and drop vectors of deleted rows. Returns rows indexed;
+        raises what the vector index raises (the rows stay flagged for the next try)."""
         self._flush_vector_deletes()
         total = int(self._db.query("SELECT COUNT(*) AS n FROM memories WHERE indexed = 0")[0]["n"])
         done = 0
@@ -397,6 +400,7 @@ class MemoryStore:
                 "SELECT type, data FROM memories WHERE indexed = 0 LIMIT ?", (batch,)
             )
             if not rows:
+                self._index_error = None
                 return done
             self._index_records([self.codec.decode(r["type"], json.loads(r["data"])) for r in rows])
             done += len(rows)
@@ -407,6 +411,46 @@ class MemoryStore:
         """Re-embed every memory (after changing the embedding model, say)."""
         self._db.execute("UPDATE memories SET indexed = 0")
         return self.repair_index(progress)
+
+    def index_warning(self, records: Sequence[Record]) -> str | None:
+        """What to tell a person when `records` are saved but the vector index has not caught up
+        with them (not indexed, or a deleted one's vector not yet dropped); None when it has."""
+        ids = list(dict.fromkeys(r.id for r in records))
+        behind = 0
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            behind += int(
+                self._db.query(
+                    f"SELECT (SELECT COUNT(*) FROM memories WHERE indexed = 0 AND id IN ({marks}))"
+                    f" + (SELECT COUNT(*) FROM vector_deletes WHERE id IN ({marks})) AS n",
+                    chunk + chunk,
+                )[0]["n"]
+            )
+        if not behind:
+            return None
+        why = f": {self._index_error}" if self._index_error else ""
+        what = "1 memory" if behind == 1 else f"{behind} memories"
+        return (
+            f"saved, but the vector index is behind by {what} (it failed{why}); Engram catches "
+            "it up once the index works again, and keyword search works meanwhile"
+        )
+
+    def _index_after_commit(
+        self, records: Sequence[Record], vectors: Sequence[list[float]] | None, flush: bool
+    ) -> None:
+        """Index what a commit wrote; a failure is logged and left for `repair_index`, never
+        raised: the commit stands, and raising would make the caller write it again."""
+        try:
+            self._index_records(records, vectors)
+            if flush:
+                self._flush_vector_deletes()
+        except Exception as exc:
+            self._index_error = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            log.warning(
+                "saved, but the vector index failed (%s); the rows stay unindexed for repair",
+                self._index_error,
+            )
 
     def _embed(self, records: Sequence[Record]) -> list[list[float]]:
         return self._embedder.embed([r.index_text() for r in records]) if records else []

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.services import Saved
 from storage.history import Change
 from storage.kinds import kind_spec
 from storage.records import MemoryType, Record, VaultEntry
@@ -316,7 +317,9 @@ class MemoryBrowser(QWidget):
                 "Saving",
                 save,
                 record,
-                on_done=lambda r: self._after_change(f"Saved “{r.headline()}”.", r),
+                on_done=lambda s: self._after_change(
+                    _warned(f"Saved “{s.record.headline()}”.", s), s.record
+                ),
             )
 
         self._show_dialog(dialog, saved)
@@ -329,8 +332,12 @@ class MemoryBrowser(QWidget):
             "Deleting",
             self.controller.services.delete,
             record.id,
-            on_done=lambda r: self._after_change(
-                f"Deleted “{r.headline()}”. Press “Undo last change” to bring it back.", None
+            on_done=lambda s: self._after_change(
+                _warned(
+                    f"Deleted “{s.record.headline()}”. Press “Undo last change” to bring it back.",
+                    s,
+                ),
+                None,
             ),
         )
 
@@ -401,3 +408,9 @@ class MemoryBrowser(QWidget):
         if self.dialog is dialog:
             self.dialog = None
         dialog.deleteLater()
+
+
+def _warned(message: str, saved: Saved) -> str:
+    """The status line after a change, with the warning when the change is saved but not yet
+    in the vector index (it is, in SQLite: saving again would only make a copy)."""
+    return f"{message} Warning: {saved.warning}." if saved.warning else message

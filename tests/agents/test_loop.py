@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,7 @@ from storage.records import (
 )
 from storage.store import MemoryStore
 from tests.agents.conftest import aliases_in, make_events
+from tests.storage.failing_index import open_failing
 
 
 def loop_for(store: MemoryStore, model: ScriptedChatModel, **kw: object) -> MemoryLoop:
@@ -491,3 +493,32 @@ def test_news_from_another_time_is_a_new_episode_not_a_rewrite(fake_store: Memor
     report = loop_for(fake_store, model).process(make_events("Dana: Q3 launch plan, again"))
     assert report.writes == [] and [r.reason for r in report.rejected] == ["different-time"]
     assert "episodes of different times" in report.rejected[0].detail
+
+
+@pytest.mark.real
+def test_a_batch_the_vector_index_refuses_is_committed_once_and_done(engram_home: Path) -> None:
+    """The SQLite commit made, a failing Chroma is a warning: the batch is not failed (its
+    events would be retried and its memories written again), and its rows wait for repair."""
+    store, index = open_failing(engram_home)
+    try:
+        events = make_events("Dana leads the marketing team now")
+        store.events.put_many(events)
+        store.events.claim(10)
+        model = ScriptedChatModel(
+            {"types": ["semantic"]},
+            {"operations": [{"op": "insert", "name": "Dana", "summary": "Dana leads marketing"}]},
+        )
+        report = loop_for(store, model).process(events)
+        [(op, kind, memory_id)] = report.writes
+        assert (op, kind) == ("insert", "semantic") and index.failed == 1
+        [warning] = report.warnings
+        assert "No space left on device" in warning
+        assert store.events.status_of(events[0].id) == "done"
+        assert [r.id for r in store.browse(MemoryType.SEMANTIC)] == [memory_id]
+        assert store.stats()["unindexed"] == 1
+        index.failing = False
+        assert store.repair_index() == 1
+        [hit] = store.search("who leads marketing", types=[MemoryType.SEMANTIC])
+        assert hit.record.id == memory_id and hit.ranks.get("vector") == 1
+    finally:
+        store.close()

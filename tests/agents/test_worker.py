@@ -3,19 +3,23 @@ written, survives a restart, and never holds up a chat."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+
+import pytest
 
 from agents.chat import ChatAgent
 from agents.llm.fakes import ScriptedChatModel, Stall
 from agents.llm.port import Request
-from agents.loop import MemoryLoop
+from agents.loop import BatchReport, MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.worker import MemoryWorker
 from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.records import MemoryType
 from storage.store import MemoryStore
 from tests.agents.conftest import make_events
+from tests.storage.failing_index import open_failing
 
 EPISODE = {"op": "insert", "actor": "user", "event_type": "note", "summary": "S"}
 
@@ -121,3 +125,57 @@ def test_chat_answers_while_memory_work_is_stuck(fake_store: MemoryStore) -> Non
         assert result.answer == "Nothing yet." and time.monotonic() - started < 2
     finally:
         assert worker.stop(5)
+
+
+@pytest.mark.real
+def test_a_batch_the_vector_index_refuses_is_applied_once_then_indexed_in_the_background(
+    engram_home: Path,
+) -> None:
+    """Chroma fails after the commit: the batch is done (not retried, so a model that words
+    its answer differently each time cannot make copies), and the worker indexes its rows once
+    Chroma works again, without a restart."""
+    store, index = open_failing(engram_home)
+    wordings = iter(["Dana leads the marketing team", "Marketing is headed by Dana now"] * 5)
+
+    def reworded(request: Request) -> str:
+        if "meta memory manager" in request.messages[0].content:
+            return json.dumps({"types": ["semantic"]})
+        summary = next(wordings)
+        return json.dumps({"operations": [{"op": "insert", "name": "Dana", "summary": summary}]})
+
+    model = ScriptedChatModel(default=reworded)
+    batches: list[tuple[BatchReport | None, BaseException | None]] = []
+    events = make_events(
+        "Dana leads the marketing team", "Marketing is headed by Dana now", "Dana said hello"
+    )
+    store.events.put_many(events)
+    worker = MemoryWorker(
+        store,
+        MemoryLoop(store, model),
+        batch_size=3,
+        idle_s=0.02,
+        max_backoff_s=0.1,
+        on_batch=lambda r, e: batches.append((r, e)),
+    )
+    worker.start()
+    try:
+        assert wait_for(lambda: worker.backlog()["done"] == 3)
+        assert wait_for(lambda: index.failed >= 4)  # the batch's upsert, then repairs tried
+        [(report, error)] = batches
+        assert error is None and report is not None and len(report.warnings) == 1
+        assert "No space left on device" in report.warnings[0]
+        assert len(model.calls) == 2  # the meta manager and one agent, once
+        assert store.count() == 1 and store.stats()["unindexed"] == 1
+        assert worker.backlog() == {"pending": 0, "claimed": 0, "done": 3, "failed": 0}
+
+        index.failing = False
+        assert wait_for(lambda: store.stats()["unindexed"] == 0)
+        assert worker.stop(5)
+        [memory] = store.browse(MemoryType.SEMANTIC)
+        assert index.inner.ids(f"{store.namespace}semantic") == {memory.id}
+        [hit] = store.search("who heads marketing", types=[MemoryType.SEMANTIC])
+        assert hit.record.id == memory.id and hit.ranks.get("vector") == 1
+        assert len(model.calls) == 2 and len(batches) == 1 and store.count() == 1
+    finally:
+        worker.stop(5)
+        store.close()

@@ -8,9 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from app import bootstrap
+from app import bootstrap, cli
 from app.cli import main
+from app.settings import load_settings
 from storage.protocols import Embedder
+from storage.store import MemoryStore
+from tests.storage.failing_index import open_failing
 
 ENGRAM = Path(sys.executable).with_name("engram")
 
@@ -160,3 +163,39 @@ def test_installed_script_rejects_invalid_utf8_and_binary(tmp_path: Path) -> Non
         check=False,
     )
     assert huge.returncode == 2 and "the limit is 100,000 per field" in huge.stderr
+
+
+@pytest.mark.real
+def test_add_while_the_vector_index_fails_is_stored_once_with_a_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, real_embedder: Embedder
+) -> None:
+    """The memory is in SQLite: exit 0 with its id, and a warning rather than an error (an
+    error would have the user add it again, as a copy). The next open indexes it."""
+    data_dir = load_settings().resolved_data_dir()
+    broken = {"on": True}
+
+    def open_store(args: object) -> MemoryStore:
+        return open_failing(data_dir, real_embedder, failing=broken["on"])[0]
+
+    monkeypatch.setattr(cli, "_open", open_store)
+    code, out, err = run(
+        capsys, "add", "--type", "semantic", "Priya leads the data platform team", "--name", "Priya"
+    )
+    assert code == 0
+    priya = json.loads(out)["id"]
+    assert err.startswith("engram: warning: saved, but the vector index is behind by 1 memory")
+    assert "No space left on device" in err and "error" not in err
+    code, out, err = run(capsys, "add", "--type", "core", "Name: Sam")
+    assert code == 0 and json.loads(out)["label"] == "human"
+    assert err.startswith("engram: warning: saved, but the vector index")
+    code, out, err = run(capsys, "delete", json.loads(out)["id"])
+    assert code == 0 and "engram: warning:" in err
+
+    broken["on"] = False
+    code, out, err = run(capsys, "search", "who runs the data platform", "--json")
+    assert code == 0 and err == ""
+    [hit] = json.loads(out)
+    assert hit["id"] == priya and hit["ranks"].get("vector") == 1
+    code, out, _ = run(capsys, "stats")
+    stats = json.loads(out)
+    assert stats["total"] == 1 and stats["unindexed"] == 0

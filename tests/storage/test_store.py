@@ -246,6 +246,30 @@ def test_a_release_after_shutdown_is_not_counted_as_an_attempt(fake_store: Memor
     assert fake_store.events.status_of(event.id) == "failed"
 
 
+def test_release_only_touches_events_still_claimed(fake_store: MemoryStore) -> None:
+    """A failure after a batch was committed must not put its done events back in the queue
+    (they would be applied again)."""
+    from storage.records import Event
+
+    done, claimed, pending = (Event(text=t) for t in ("done", "claimed", "pending"))
+    fake_store.events.put_many([done, claimed])
+    fake_store.events.claim(2)
+    fake_store.events.put(pending)
+    fake_store.events.done([done.id])
+    ids = [done.id, claimed.id, pending.id]
+    fake_store.events.release(ids, "vector index down")
+    fake_store.events.release(ids, "interrupted", count_attempt=False)
+    assert fake_store.events.status_of(done.id) == "done"
+    assert fake_store.events.status_of(claimed.id) == "pending"
+    assert fake_store.events.status_of(pending.id) == "pending"
+    rows = fake_store._db.query("SELECT id, attempts, error, done_at FROM events")
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[done.id]["error"] is None and by_id[done.id]["done_at"] is not None
+    assert by_id[done.id]["attempts"] == 0 and by_id[pending.id]["attempts"] == 0
+    assert by_id[claimed.id]["attempts"] == 1 and by_id[claimed.id]["error"] == "vector index down"
+    assert [e.id for e in fake_store.events.claim(5)] == [claimed.id, pending.id]
+
+
 def test_apply_is_one_transaction_with_the_events_it_completes(fake_store: MemoryStore) -> None:
     from storage.records import Event
     from storage.store import Write

@@ -12,7 +12,7 @@ from ui.chat import memory_url
 def test_streamed_answer_with_a_citation_link_that_opens_the_memory(qtbot, engram):
     cat = engram.controller.services.add(
         SemanticMemory(name="Miso", summary="Miso is the user's cat, a grey tabby")
-    )
+    ).record
     chat = engram.window.chat
     tokens: list[str] = []
     chat.input.setText("What is my cat called?")

@@ -29,7 +29,7 @@ def _titles(browser) -> list[str]:
 
 def test_edit_a_memory_then_undo(qtbot, engram):
     services = engram.controller.services
-    fact = services.add(SemanticMemory(name="Train", summary="The train leaves at 8:15"))
+    fact = services.add(SemanticMemory(name="Train", summary="The train leaves at 8:15")).record
     browser = engram.window.memories
     _loaded(qtbot, browser, MemoryType.SEMANTIC)
     assert browser.select(fact.id)
@@ -50,7 +50,7 @@ def test_edit_a_memory_then_undo(qtbot, engram):
 
 def test_history_dialog_undoes_the_chosen_change(qtbot, engram):
     services = engram.controller.services
-    fact = services.add(SemanticMemory(name="Desk", summary="Desk is on floor 2"))
+    fact = services.add(SemanticMemory(name="Desk", summary="Desk is on floor 2")).record
     services.replace(services.get(fact.id).updated(summary="Desk is on floor 3"))
     browser = engram.window.memories
     _loaded(qtbot, browser, MemoryType.SEMANTIC)
@@ -65,7 +65,9 @@ def test_history_dialog_undoes_the_chosen_change(qtbot, engram):
 
 def test_delete_and_it_is_gone_from_search(qtbot, engram):
     services = engram.controller.services
-    zebra = services.add(SemanticMemory(name="Zebra", summary="zebra crossing near the office"))
+    zebra = services.add(
+        SemanticMemory(name="Zebra", summary="zebra crossing near the office")
+    ).record
     services.add(SemanticMemory(name="Lunch", summary="lunch at the zebra cafe on fridays"))
     browser = engram.window.memories
     _loaded(qtbot, browser, MemoryType.SEMANTIC, "zebra crossing")
@@ -105,9 +107,32 @@ def test_add_explains_a_bad_value_and_stays_open(qtbot, engram):
     assert added.tree_path == ("notes", "misc")
 
 
+def test_a_save_the_vector_index_refuses_is_kept_with_a_warning(qtbot, engram, monkeypatch):
+    """Saved in SQLite, so no error (which would have the user save it again, as a copy): the
+    status line says it is saved and warns that the vector index is behind."""
+    store = engram.controller.services.store()
+
+    def refuse(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store._index, "upsert", refuse)
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    browser.buttons["add"].click()
+    dialog = browser.dialog
+    dialog.set_value("name", "Desk")
+    dialog.set_value("summary", "Desk is on floor 2")
+    dialog.accept()
+    qtbot.waitUntil(lambda: "Warning: saved, but the vector index" in browser.status.text())
+    assert browser.status.text().startswith("Saved “Desk: Desk is on floor 2”.")
+    assert "No space left on device" in browser.status.text()
+    assert _titles(browser) == ["Desk: Desk is on floor 2"] and store.count() == 1
+    assert store.stats()["unindexed"] == 1
+
+
 def test_vault_values_are_masked_until_revealed(qtbot, engram):
     services = engram.controller.services
-    key = services.add(VaultEntry(caption="Wi-Fi password", secret_value="hunter2-secret"))
+    key = services.add(VaultEntry(caption="Wi-Fi password", secret_value="hunter2-secret")).record
     browser = engram.window.memories
     _loaded(qtbot, browser, MemoryType.KNOWLEDGE_VAULT)
     row = browser.model.row_of(key.id)
@@ -134,7 +159,7 @@ def test_why_do_i_know_this_shows_the_source_events(qtbot, engram):
     services.store().events.put(event)
     trip = services.add(
         EpisodicMemory(summary="Booked a train to Lyon", provenance=(event.id, "D1:3"))
-    )
+    ).record
     browser = engram.window.memories
     _loaded(qtbot, browser, MemoryType.EPISODIC)
     browser.select(trip.id)

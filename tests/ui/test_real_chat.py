@@ -43,7 +43,7 @@ def test_chat_streams_a_real_answer_from_real_memories(
     try:
         cat = services.add(
             SemanticMemory(name="Miso", summary="The user's cat is called Miso, a grey tabby")
-        )
+        ).record
         chat = app.window.chat
         chat.input.setText("What is my cat called?")
         chat.send()
