@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from agents.model import ChatModel
+from app.model_files import model_path
 from app.settings import Settings
 from storage.embedder_st import SentenceTransformerEmbedder
 from storage.protocols import Embedder, VectorIndex
@@ -32,7 +33,7 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> MemorySt
 
 def make_chat_model(settings: Settings) -> ChatModel:
     """The configured chat model: an OpenAI-compatible server when one is set, else llama.cpp
-    in-process (the embedded SmolLM2 unless a GGUF file is chosen). Loading takes seconds."""
+    in-process (the chosen built-in model, or the GGUF file picked). Loading takes seconds."""
     llm = settings.llm
     if llm.openai_base_url:
         from agents.llm_openai import OpenAICompatibleModel
@@ -46,6 +47,5 @@ def make_chat_model(settings: Settings) -> ChatModel:
         )
     from agents.llm_llamacpp import LlamaCppModel
 
-    return LlamaCppModel(
-        llm.model_path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads
-    )
+    path = llm.model_path or model_path(llm.model)
+    return LlamaCppModel(path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads)

@@ -59,13 +59,34 @@ def check_store() -> CheckResult:
 
 
 @check
+def check_model_files() -> CheckResult:
+    """The built-in models: present and verified, or what is wrong with each file."""
+    from app.model_files import catalogue_entry, model_statuses
+    from app.settings import load_settings
+
+    llm = load_settings().llm
+    statuses = model_statuses()
+    chosen = catalogue_entry(llm.model)
+    usable = bool(llm.model_path or llm.openai_base_url) or any(
+        s.model.key == chosen.key and s.problem is None for s in statuses
+    )
+    details = {s.model.key: s.line() for s in statuses}
+    summary = "; ".join(s.line() for s in statuses)
+    if not (llm.model_path or llm.openai_base_url):
+        summary = f"chosen: {chosen.label()}; {summary}"
+    return CheckResult("model files", usable, summary, {"chosen": chosen.key, **details})
+
+
+@check
 def check_chat_model() -> CheckResult:
     """Loads the configured chat model and times a short generation."""
     from agents.model import measure_speed, template_family
     from app.bootstrap import make_chat_model
+    from app.model_files import chosen_label
     from app.settings import load_settings
 
-    model = make_chat_model(load_settings())
+    settings = load_settings()
+    model = make_chat_model(settings)
     try:
         info = model.info
         speed = measure_speed(model)
@@ -82,8 +103,10 @@ def check_chat_model() -> CheckResult:
         "first_token_ms": round(speed.ttft_ms),
         **info.details,
     }
+    llm = settings.llm
+    name = info.name if llm.openai_base_url else chosen_label(llm.model, llm.model_path)
     summary = (
-        f"{info.name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
+        f"{name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
         f"template {details['chat_template']}, context {info.n_ctx}, "
         f"GPU offload {'yes' if info.gpu_offload else 'no'}, {info.threads} threads"
     )
