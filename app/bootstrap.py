@@ -9,6 +9,7 @@ from pathlib import Path
 
 from agents.llm.port import ChatModel
 from agents.llm.scheduler import ScheduledChatModel
+from app.model_files import model_path
 from app.settings import Settings
 from storage.embedder_st import SentenceTransformerEmbedder
 from storage.protocols import Embedder, VectorIndex
@@ -48,7 +49,7 @@ def open_store(
 
 def make_chat_model(settings: Settings) -> ScheduledChatModel:
     """The configured chat model: an OpenAI-compatible server when one is set, else llama.cpp
-    in-process (the embedded SmolLM2 unless a GGUF file is chosen). Loading takes seconds.
+    in-process (the chosen built-in model, or the GGUF file picked). Loading takes seconds.
     Either way behind the scheduler, so chat goes before memory work."""
     llm = settings.llm
     backend: ChatModel
@@ -65,7 +66,8 @@ def make_chat_model(settings: Settings) -> ScheduledChatModel:
     else:
         from agents.llm.llamacpp import LlamaCppModel
 
+        path = llm.model_path or model_path(llm.model)
         backend = LlamaCppModel(
-            llm.model_path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads
+            path, n_ctx=llm.n_ctx, n_gpu_layers=llm.n_gpu_layers, threads=llm.threads
         )
     return ScheduledChatModel(backend)

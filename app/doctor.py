@@ -68,13 +68,34 @@ _FLAG_LABELS = {
 
 
 @check
+def check_model_files() -> CheckResult:
+    """The built-in models: present and verified, or what is wrong with each file."""
+    from app.model_files import catalogue_entry, model_statuses
+    from app.settings import load_settings
+
+    llm = load_settings().llm
+    statuses = model_statuses()
+    chosen = catalogue_entry(llm.model)
+    usable = bool(llm.model_path or llm.openai_base_url) or any(
+        s.model.key == chosen.key and s.problem is None for s in statuses
+    )
+    details = {s.model.key: s.line() for s in statuses}
+    summary = "; ".join(s.line() for s in statuses)
+    if not (llm.model_path or llm.openai_base_url):
+        summary = f"chosen: {chosen.label()}; {summary}"
+    return CheckResult("model files", usable, summary, {"chosen": chosen.key, **details})
+
+
+@check
 def check_chat_model() -> CheckResult:
     """Loads the configured chat model and times a short generation."""
     from agents.llm.port import measure_speed, template_family
+    from app.model_files import chosen_label
     from app.runtime import Runtime
     from app.settings import load_settings
 
-    with Runtime(load_settings()) as runtime:
+    settings = load_settings()
+    with Runtime(settings) as runtime:
         model = runtime.model()
         info = model.info
         speed = measure_speed(model)
@@ -92,8 +113,10 @@ def check_chat_model() -> CheckResult:
     flags = ", ".join(
         f"{_FLAG_LABELS[name]} {'yes' if on else 'no'}" for name, on in info.capabilities().items()
     )
+    llm = settings.llm
+    name = info.name if llm.openai_base_url else chosen_label(llm.model, llm.model_path)
     summary = (
-        f"{info.name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
+        f"{name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
         f"template {details['chat_template']}, context {info.n_ctx}, "
         f"{info.threads} threads; {flags}"
     )

