@@ -162,6 +162,24 @@ class Xvfb:
         finally:
             d.close()
 
+    def set_owner(
+        self, window_id: int, pid: int | None = None, transient_for: int | None = None
+    ) -> None:
+        """Write `_NET_WM_PID` and `WM_TRANSIENT_FOR` on a window, as Qt and GTK do on their own
+        (Tk does not)."""
+        from Xlib import Xatom
+
+        d = self._x()
+        try:
+            window = d.create_resource_object("window", window_id)
+            if pid is not None:
+                window.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [pid])
+            if transient_for is not None:
+                window.change_property(Xatom.WM_TRANSIENT_FOR, Xatom.WINDOW, 32, [transient_for])
+            d.sync()
+        finally:
+            d.close()
+
     def screensaver(self, on: bool) -> None:
         """Turn the screen saver on (what a locked screen looks like to capture) or off."""
         from Xlib import X
@@ -217,6 +235,7 @@ class TkWindow:
             text=True,
         )
         self.id = _toplevel_of(display, int(self._read()["id"]))
+        self.pid = self._proc.pid
 
     def _read(self, timeout_s: float = 15.0) -> dict[str, Any]:
         assert self._proc.stdout is not None
