@@ -12,6 +12,11 @@ def data_dir() -> Path:
     home = os.environ.get("ENGRAM_HOME")
     if home:
         return Path(home).expanduser()
+    return default_data_dir()
+
+
+def default_data_dir() -> Path:
+    """The platform data folder, whatever ENGRAM_HOME says (where the desktop app usually runs)."""
     return Path(platformdirs.user_data_dir("engram", appauthor=False))
 
 

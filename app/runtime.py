@@ -21,12 +21,13 @@ from agents.llm.port import ChatModel, ModelInfo
 from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.worker import Drained, Listener, MemoryWorker
-from app import bootstrap
+from app import bootstrap, paths
 from app.settings import Settings
 from capture.config import CaptureSettings
 from capture.service import CaptureService, build_service, capture_log_for
 from storage.capture_log import CaptureLog
 from storage.protocols import Embedder, VectorIndex
+from storage.sqlite_db import lock_holder
 from storage.store import MemoryStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,15 @@ ModelState = Literal["not loaded", "loading", "ready", "error"]
 StoreOpener = Callable[[Settings], MemoryStore]
 ModelFactory = Callable[[Settings], ChatModel]
 CaptureFactory = Callable[[MemoryStore, CaptureSettings], CaptureService]
+
+
+def engram_pids(settings: Settings) -> set[int]:
+    """Engram processes whose windows capture must never read, beside this one: the holders of
+    the data folders' locks (this settings' folder and the platform one, where the desktop app
+    runs while `engram capture` runs on another ENGRAM_HOME). Other Engram windows are known by
+    their WM_CLASS anyway; the pid also covers a window whose class is not Engram's."""
+    folders = {settings.resolved_data_dir(), paths.default_data_dir()}
+    return {pid for pid in map(lock_holder, folders) if pid is not None}
 
 
 class Runtime:
@@ -181,6 +191,8 @@ class Runtime:
         with self._lock:
             if self._capture is None:
                 self._capture = self._capture_factory(self.store(), self.settings.capture)
+                own = self._capture.pipeline.own
+                self._capture.pipeline.own = own.with_pids(engram_pids(self.settings))
                 self._log = self._capture.log
             return self._capture
 

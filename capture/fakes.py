@@ -77,9 +77,21 @@ class FakeWindows:
         self.available = True
         self._ids = itertools.count(1)
 
-    def show(self, app: str, title: str, rect: Rect | None = None, *, active: bool = True) -> int:
+    def show(
+        self,
+        app: str,
+        title: str,
+        rect: Rect | None = None,
+        *,
+        active: bool = True,
+        pid: int | None = None,
+        transient_for: int | None = None,
+    ) -> int:
+        """Add a window on top; `pid` is its `_NET_WM_PID`, `transient_for` its dialog parent."""
         wid = next(self._ids)
-        info = WindowInfo(wid, app, app.lower(), title, rect or Rect(0, 0, 320, 200))
+        info = WindowInfo(
+            wid, app, app.lower(), title, rect or Rect(0, 0, 320, 200), pid, transient_for
+        )
         self._windows.append(info)
         if active:
             self._active = wid

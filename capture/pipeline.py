@@ -30,7 +30,7 @@ from capture.ports import (
     WindowInfo,
     WindowSource,
 )
-from capture.privacy import Exclusions, PauseControl
+from capture.privacy import Exclusions, OwnWindows, PauseControl
 from capture.redact import Redactor
 from storage.capture_log import CaptureLog, GapReason
 from storage.events import EventQueue
@@ -106,6 +106,7 @@ class CapturePipeline:
         *,
         redactor: Redactor | None = None,
         pause: PauseControl | None = None,
+        own: OwnWindows | None = None,
     ) -> None:
         self.settings = settings or CaptureSettings()
         self.screen = screen
@@ -115,6 +116,8 @@ class CapturePipeline:
         self.log = log
         self.redactor = redactor or Redactor()
         self.pause = pause or PauseControl()
+        #: The built-in rule that Engram never reads itself (not the user's exclusion list).
+        self.own = own or OwnWindows()
         self.detector = ChangeDetector(
             min_changed_fraction=self.settings.min_changed_fraction,
             force_after_s=self.settings.force_reread_s,
@@ -175,38 +178,64 @@ class CapturePipeline:
                 self.detector.forget(index)
                 continue
             self.counters.frames += 1
+            own = self._own_on(frame.rect, active, windows)
             owner = self._owner(frame.rect, active, windows, single=len(wanted) == 1)
+            if owner is None and own:
+                # Nothing but Engram on this monitor: there is nothing of the user's to read.
+                self.log.note(GapReason.EXCLUDED, now, monitor=index, detail=OwnWindows.REASON)
+                self.detector.forget(index)
+                continue
             why = exclusions.match(owner)
             if why is not None:
                 self.log.note(GapReason.EXCLUDED, now, monitor=index, detail=why)
                 self.detector.forget(index)
                 continue
-            gray = to_gray(frame)
+            hide = [w.rect for w in own] + [
+                w.rect
+                for w in windows()
+                if w.rect.intersects(frame.rect) and exclusions.match(w) is not None
+            ]
+            # Painted over before change detection: Engram's own chat streaming beside an
+            # unchanged editor is not a change worth an OCR run.
+            gray = mask(to_gray(frame), frame.rect, hide)
             change = self.detector.observe(index, gray, now.timestamp())
             if not change.keep:
                 self.counters.unchanged += 1
                 self.log.note(GapReason.UNCHANGED, now, monitor=index)
                 continue
-            hide = [
-                w.rect
-                for w in windows()
-                if w.rect.intersects(frame.rect) and exclusions.match(w) is not None
-            ]
-            out.append(PendingFrame(index, mask(gray, frame.rect, hide), owner, now, change.forced))
+            out.append(PendingFrame(index, gray, owner, now, change.forced))
         return out
 
-    @staticmethod
+    def _is_own(self, window: WindowInfo, windows: Callable[[], list[WindowInfo]]) -> bool:
+        return self.own.match(window, windows)
+
+    def _own_on(
+        self, rect: Rect, active: WindowInfo | None, windows: Callable[[], list[WindowInfo]]
+    ) -> list[WindowInfo]:
+        """Engram's windows on this monitor (the active one too, should it not be listed)."""
+        listed = windows()
+        extra = [active] if active is not None and active.id not in {w.id for w in listed} else []
+        return [
+            w for w in (*listed, *extra) if w.rect.intersects(rect) and self._is_own(w, windows)
+        ]
+
     def _owner(
+        self,
         rect: Rect,
         active: WindowInfo | None,
         windows: Callable[[], list[WindowInfo]],
         single: bool,
     ) -> WindowInfo | None:
         """The window an event on this monitor is about: the active one if it is there, else
-        the top-most window on the monitor."""
+        the top-most window on the monitor; never one of Engram's own (when Engram is active,
+        the event is about the user's window beside it)."""
+        if active is not None and self._is_own(active, windows):
+            active = None
         if active is not None and (single or rect.contains_point(*active.rect.center)):
             return active
-        on_monitor = [w for w in windows() if w.rect.intersects(rect)]
+        on_monitor = [
+            w for w in windows() if w.rect.intersects(rect) and not self._is_own(w, windows)
+        ]
         return on_monitor[-1] if on_monitor else None
 
     # ----- the second half: OCR, redact, dedupe, queue ---------------------------------------

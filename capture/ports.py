@@ -86,13 +86,17 @@ class Frame:
 
 @dataclass(frozen=True)
 class WindowInfo:
-    """A top-level window: its application (WM_CLASS class and instance), title and place."""
+    """A top-level window: its application (WM_CLASS class and instance), title and place, and
+    who owns it: the process (`_NET_WM_PID`, None when unknown) and the window it is a dialog of
+    (`WM_TRANSIENT_FOR`), so Engram can recognise its own windows without trusting titles."""
 
     id: int
     app: str
     instance: str
     title: str
     rect: Rect
+    pid: int | None = None
+    transient_for: int | None = None
 
 
 class ScreenSource(Protocol):

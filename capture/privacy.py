@@ -4,13 +4,19 @@ Exclusions match the application (WM_CLASS class or instance, case-insensitive, 
 window title (regular expressions, case-insensitive, searched anywhere). An excluded window that
 is active produces no event for its monitor; an excluded window that is merely visible is painted
 over before OCR, so its text cannot leak into another window's event.
+
+Engram's own windows are a different, built-in rule (`OwnWindows`): known by process id and
+WM_CLASS, never by title, applied before the user's list and not part of it, so no edit of the
+settings can remove it. An own window is always painted over, and when it is the active one the
+rest of the screen is still read, as if the window the user had open beside it were active.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from capture.ports import WindowInfo
@@ -87,6 +93,52 @@ class Exclusions:
             if pattern.search(window.title):
                 return f"title matches {pattern.pattern!r}"
         return None
+
+
+#: WM_CLASS (class and instance, compared case-insensitively) of every Engram window: the desktop
+#: app names itself so, and Qt's xcb platform writes it on every window, menus and dialogs too.
+ENGRAM_WM_CLASS = "engram"
+
+
+class OwnWindows:
+    """Engram never reads itself: its windows, by process id (`_NET_WM_PID`) or WM_CLASS, and
+    any dialog transient for one of them. Titles are not trusted: another app's window titled
+    "Engram notes" is the user's, and an Engram window is Engram's whatever it is titled."""
+
+    REASON = "engram's own window"
+
+    def __init__(
+        self, pids: Iterable[int] = (), classes: Iterable[str] = (ENGRAM_WM_CLASS,)
+    ) -> None:
+        self.pids = frozenset({os.getpid(), *pids})
+        self.classes = frozenset(c.lower() for c in classes)
+
+    def with_pids(self, pids: Iterable[int]) -> OwnWindows:
+        """The same rule, also owning the windows of the processes `pids` (a running app)."""
+        return OwnWindows({*self.pids, *pids}, self.classes)
+
+    def _direct(self, window: WindowInfo) -> bool:
+        return (window.pid is not None and window.pid in self.pids) or bool(
+            {window.app.lower(), window.instance.lower()} & self.classes
+        )
+
+    def match(
+        self, window: WindowInfo | None, windows: Callable[[], list[WindowInfo]] = list
+    ) -> bool:
+        """True for an Engram window; `windows` (the visible ones) resolves dialog parents."""
+        seen: set[int] = set()
+        current = window
+        by_id: dict[int, WindowInfo] | None = None
+        while current is not None and current.id not in seen:
+            if self._direct(current):
+                return True
+            seen.add(current.id)
+            if current.transient_for is None:
+                return False
+            if by_id is None:
+                by_id = {w.id: w for w in windows()}
+            current = by_id.get(current.transient_for)
+        return False
 
 
 class PauseControl:

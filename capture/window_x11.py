@@ -3,8 +3,10 @@
 The active window comes from EWMH (`_NET_ACTIVE_WINDOW` on the root window, which every modern
 window manager keeps); without a window manager it falls back to the input focus, then to the
 top-most mapped window. Names come from `_NET_WM_NAME` (UTF-8) or `WM_NAME`, the application from
-`WM_CLASS`. The screen counts as locked when the MIT screen saver is on or a known screen locker
-owns the active window.
+`WM_CLASS`, the owning process from `_NET_WM_PID`, a dialog's parent from `WM_TRANSIENT_FOR`.
+Override-redirect windows (menus, popups, tooltips) are children of the root like any other and
+are listed too, so capture can paint over Engram's own menus. The screen counts as locked when
+the MIT screen saver is on or a known screen locker owns the active window.
 """
 
 from __future__ import annotations
@@ -190,10 +192,15 @@ class X11Windows:
         geo = outer.get_geometry()
         pos = outer.translate_coords(d.screen().root, 0, 0)
         rect = Rect(-int(pos.x), -int(pos.y), int(geo.width), int(geo.height))
+        pid_prop = window.get_full_property(self._atom(d, "_NET_WM_PID"), X.AnyPropertyType)
+        pid = int(pid_prop.value[0]) if pid_prop is not None and len(pid_prop.value) else None
+        parent = window.get_wm_transient_for()
         return WindowInfo(
             id=int(window.id),
             app=str(wm_class[1]),
             instance=str(wm_class[0]),
             title=title,
             rect=rect,
+            pid=pid,
+            transient_for=int(parent.id) if parent is not None and int(parent.id) else None,
         )

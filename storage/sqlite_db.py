@@ -105,6 +105,25 @@ class DataDirLock:
             self._fd = None
 
 
+def lock_holder(data_dir: Path) -> int | None:
+    """The pid of the process that holds `data_dir`'s lock now (this one included), or None
+    when nobody does: a pid left in the file by a process that has gone is not reported."""
+    try:
+        fd = os.open(data_dir / "engram.lock", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:  # held
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 class Database:
     """One SQLite connection shared under a lock (calls are short; WAL lets readers in)."""
 

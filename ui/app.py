@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, QTimer
@@ -16,6 +15,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.services import Services
 from app.settings import Settings, SettingsError, load_settings
+from capture.privacy import ENGRAM_WM_CLASS
 from ui.controller import Controller
 from ui.main_window import MainWindow
 from ui.single_instance import SingleInstance, server_name
@@ -67,8 +67,11 @@ class EngramApp(QObject):
 
 def run_gui(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    qt_app = QApplication(list(argv) if argv is not None else sys.argv[:1])
+    # Qt's xcb writes WM_CLASS ("engram": argv[0]'s name, "Engram": the application name) on
+    # every window, menus and dialogs included: how capture knows Engram never to read itself.
+    qt_app = QApplication(list(argv) if argv is not None else [ENGRAM_WM_CLASS])
     qt_app.setApplicationName("Engram")
+    qt_app.setDesktopFileName(ENGRAM_WM_CLASS)
     qt_app.setQuitOnLastWindowClosed(False)  # the tray keeps Engram running
     qt_app.setWindowIcon(engram_icon())
     problem = None

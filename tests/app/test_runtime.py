@@ -230,3 +230,43 @@ def test_drain_stops_when_cancelled_and_leaves_the_events_queued(recorder: Recor
         drained = runtime.drain(cancel=cancel)
         assert drained.cancelled and drained.reports == []
         assert store.events.counts()["pending"] == 3
+
+
+def test_capture_never_reads_this_process_or_the_app_that_holds_a_data_folder(
+    recorder: Recorder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from app import paths
+    from storage.sqlite_db import lock_holder
+
+    app_home = tmp_path / "app-home"  # where "the desktop app" runs: another process's lock
+    app_home.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(app_home)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        monkeypatch.setattr(paths, "default_data_dir", lambda: app_home)
+        with recorder.runtime() as runtime:
+            pids = runtime.capture().pipeline.own.pids
+            assert {os.getpid(), holder.pid} <= pids
+            assert lock_holder(recorder.home) == os.getpid()  # the store this runtime opened
+    finally:
+        holder.kill()
+        holder.wait()
+        holder.stdout.close()  # type: ignore[union-attr]
+    assert lock_holder(app_home) is None  # its pid is still in the file, but nobody holds it
+    assert (app_home / "engram.lock").read_text() == str(holder.pid)
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from storage.sqlite_db import DataDirLock
+DataDirLock(Path(sys.argv[1])).acquire()
+print("locked", flush=True)
+time.sleep(120)
+"""

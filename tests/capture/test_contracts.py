@@ -67,7 +67,7 @@ def test_screen_works_again_after_close(screen: ScreenSource) -> None:
 class Desk(Protocol):
     source: WindowSource
 
-    def show(self, app: str, title: str, rect: Rect) -> int: ...
+    def show(self, app: str, title: str, rect: Rect, **owner: int) -> int: ...
     def lock(self, on: bool) -> None: ...
 
 
@@ -75,8 +75,8 @@ class FakeDesk:
     def __init__(self) -> None:
         self.source = FakeWindows()
 
-    def show(self, app: str, title: str, rect: Rect) -> int:
-        return self.source.show(app, title, rect)
+    def show(self, app: str, title: str, rect: Rect, **owner: int) -> int:
+        return self.source.show(app, title, rect, **owner)
 
     def lock(self, on: bool) -> None:
         self.source.locked = on
@@ -88,12 +88,14 @@ class RealDesk:
         self.source = X11Windows(x.display)
         self.windows: list[TkWindow] = []
 
-    def show(self, app: str, title: str, rect: Rect) -> int:
+    def show(self, app: str, title: str, rect: Rect, **owner: int) -> int:
         window = TkWindow(
             self.x.display, "text", app=app, title=title, x=rect.left, y=rect.top,
             width=rect.width, height=rect.height,
         )  # fmt: skip
         self.windows.append(window)
+        if owner:
+            self.x.set_owner(window.id, **owner)
         self.x.set_active(window.id)
         return window.id
 
@@ -128,6 +130,16 @@ def test_windows_list_the_visible_ones_bottom_first(desk: Any) -> None:
     desk.show("Editor", "two", Rect(100, 120, 300, 200))
     titles = [w.title for w in desk.source.visible_windows()]
     assert titles == ["one", "two"]
+
+
+def test_windows_report_their_process_and_dialog_parent(desk: Any) -> None:
+    main = desk.show("Editor", "main", Rect(10, 20, 300, 200), pid=4242)
+    desk.show("Editor", "dialog", Rect(100, 120, 200, 100), pid=4242, transient_for=main)
+    desk.show("Notes", "unowned", Rect(400, 20, 300, 200))
+    found = {w.title: (w.pid, w.transient_for) for w in desk.source.visible_windows()}
+    assert found == {"main": (4242, None), "dialog": (4242, main), "unowned": (None, None)}
+    active = desk.source.active_window()
+    assert active is not None and (active.title, active.pid) == ("unowned", None)
 
 
 def test_windows_report_a_locked_screen(desk: Any) -> None:

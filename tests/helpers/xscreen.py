@@ -162,6 +162,57 @@ class Xvfb:
         finally:
             d.close()
 
+    def set_owner(
+        self, window_id: int, pid: int | None = None, transient_for: int | None = None
+    ) -> None:
+        """Write `_NET_WM_PID` and `WM_TRANSIENT_FOR` on a window, as Qt and GTK do on their own
+        (Tk does not)."""
+        from Xlib import Xatom
+
+        d = self._x()
+        try:
+            window = d.create_resource_object("window", window_id)
+            if pid is not None:
+                window.change_property(d.intern_atom("_NET_WM_PID"), Xatom.CARDINAL, 32, [pid])
+            if transient_for is not None:
+                window.change_property(Xatom.WM_TRANSIENT_FOR, Xatom.WINDOW, 32, [transient_for])
+            d.sync()
+        finally:
+            d.close()
+
+    def place(self, window_id: int, x: int, y: int, width: int, height: int) -> None:
+        """Move and resize a top-level window (what a window manager does; there is none)."""
+        d = self._x()
+        try:
+            window = d.create_resource_object("window", window_id)
+            window.configure(x=x, y=y, width=width, height=height)
+            d.sync()
+        finally:
+            d.close()
+
+    def type_keys(self, *chords: str, focus: int | None = None) -> None:
+        """Type key chords through XTEST, e.g. `"Alt_L+f"`, `"s"` (keysym names joined by +),
+        after giving `focus` the keyboard focus."""
+        from Xlib import XK, X
+        from Xlib.ext import xtest
+
+        d = self._x()
+        try:
+            if focus is not None:
+                window = d.create_resource_object("window", focus)
+                window.set_input_focus(X.RevertToParent, X.CurrentTime)
+                d.sync()
+            for chord in chords:
+                codes = [d.keysym_to_keycode(XK.string_to_keysym(k)) for k in chord.split("+")]
+                for code in codes:
+                    xtest.fake_input(d, X.KeyPress, code)
+                for code in reversed(codes):
+                    xtest.fake_input(d, X.KeyRelease, code)
+                d.sync()
+                time.sleep(0.2)
+        finally:
+            d.close()
+
     def screensaver(self, on: bool) -> None:
         """Turn the screen saver on (what a locked screen looks like to capture) or off."""
         from Xlib import X
@@ -217,6 +268,7 @@ class TkWindow:
             text=True,
         )
         self.id = _toplevel_of(display, int(self._read()["id"]))
+        self.pid = self._proc.pid
 
     def _read(self, timeout_s: float = 15.0) -> dict[str, Any]:
         assert self._proc.stdout is not None
