@@ -70,9 +70,7 @@ def protected_lines(value: str, origins: Sequence[str]) -> list[str]:
     return [line for n, line in enumerate(lines) if not agent_owned(_at(origins, n))]
 
 
-def dropped_protected(
-    old_value: str, old_origins: Sequence[str], new_value: str
-) -> list[str]:
+def dropped_protected(old_value: str, old_origins: Sequence[str], new_value: str) -> list[str]:
     """The user's (or imported) lines of `old_value` that `new_value` lost or changed."""
     remaining = list(new_value.splitlines())
     lost = []

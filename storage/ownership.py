@@ -77,8 +77,7 @@ def guard(before: Record | None, after: Record | None, actor: str) -> None:
             lost = dropped_protected(before.value, before.line_origins, after.value)
         if lost:
             raise ProtectedMemory(
-                f"the agents may not change the user's line {lost[0]!r} of the "
-                f"{before.label} block"
+                f"the agents may not change the user's line {lost[0]!r} of the {before.label} block"
             )
         return
     if not agent_owned(before.origin):

@@ -23,6 +23,8 @@ from storage.records import AwareDatetime, MemoryType, new_id, utcnow
 from storage.sqlite_db import Database
 
 Status = Literal["pending", "accepted", "dismissed"]
+#: A suggestion pending or dismissed is not made again.
+_KNOWN = "SELECT 1 FROM suggestions WHERE fingerprint = ? AND status IN ('pending', 'dismissed')"
 
 
 class Suggestion(BaseModel):
@@ -79,7 +81,7 @@ class SuggestionBook:
     def known(self, suggestion: Suggestion) -> bool:
         """Whether the same suggestion is pending or was dismissed (then it is not made again)."""
         rows = self._db.query(
-            "SELECT 1 FROM suggestions WHERE fingerprint = ? AND status IN ('pending', 'dismissed')",
+            _KNOWN,
             (suggestion.fingerprint,),
         )
         return bool(rows)
@@ -116,7 +118,7 @@ def record_suggestions(conn: sqlite3.Connection, suggestions: Sequence[Suggestio
     """Store new suggestions (one already pending or dismissed is skipped)."""
     for s in suggestions:
         known = conn.execute(
-            "SELECT 1 FROM suggestions WHERE fingerprint = ? AND status IN ('pending', 'dismissed')",
+            _KNOWN,
             (s.fingerprint,),
         ).fetchone()
         if known:
