@@ -202,7 +202,7 @@ class BatchPlan:
         agent: MemoryAgent,
         record: Record,
         op: str,
-        fields: dict[str, object],
+        fields: Mapping[str, object],
         line: str | None = None,
     ) -> Suggestion:
         return Suggestion.model_validate(
@@ -210,7 +210,7 @@ class BatchPlan:
                 "memory_id": record.id,
                 "memory_type": record.kind,
                 "op": op,
-                "fields": fields,
+                "fields": dict(fields),
                 "line": line,
                 "agent": agent.name,
                 "batch_id": self.report.batch_id,

@@ -356,7 +356,9 @@ class MemoryAgent(ABC):
         provenance = union(current.provenance, plan.event_ids)
         changed = self.changed_record(current, op.fields, provenance, plan.events)
         if not agent_owned(current.origin):  # the user's words: a suggestion, never a write
-            plan.suggest([plan.change_suggestion(self, current, changed)])
+            wanted = plan.change_suggestion(self, current, changed)
+            assert wanted is not None  # not quiet: nothing to change raises
+            plan.suggest([wanted])
             return []
         return [Write("replace", changed, "update")]
 

@@ -113,8 +113,8 @@ class CoreAgent(MemoryAgent):
         ("block_id#n"). Each builds on the block as this batch has planned it."""
         if isinstance(op, Insert):
             said = self._from_user(plan)
-            said.check_written(op.fields, self.insert_fields())
             self._check_line(str(op.fields["value"]), plan)
+            said.check_written(op.fields, self.insert_fields())
             block = self.new_record(op.fields, plan.event_ids, plan.events)
             assert isinstance(block, CoreBlock)
             return self._counted(plan, plan.revised(self._append(block, plan)))
@@ -245,7 +245,9 @@ class CoreAgent(MemoryAgent):
             return "\n".join(kept)
         text = self._condensed(model, block, theirs, room, cancel, options)
         mine = {normalised(x) for x in kept}
-        lines = kept + [x for x in text.splitlines() if normalised(x) not in mine]
+        lines = kept + [
+            x for x in text.splitlines() if normalised(x) not in mine and not is_question(x)
+        ]
         result = "\n".join(lines)
         if dropped_protected(draft.value, draft.line_origins, result):  # cannot happen; guard
             result = "\n".join(kept + compact_lines(theirs, room).splitlines())
