@@ -34,6 +34,7 @@ from storage.history import Change
 from storage.kinds import kind_spec
 from storage.records import MemoryType, Record, VaultEntry
 from storage.store import SearchHit
+from storage.suggestions import Suggestion
 from ui.controller import Controller
 from ui.dialogs import HistoryDialog, MemoryEditor, ProvenanceDialog
 from ui.memory_model import (
@@ -63,6 +64,8 @@ class MemoryBrowser(QWidget):
         self._load_seq = 0
         self._select_after_load: Record | None = None
         self._message = ""
+        #: Pending suggestions on the selected memory (accept/dismiss act on the first).
+        self.pending: list[Suggestion] = []
 
         self.tabs = QTabBar()
         for memory_type in self.types:
@@ -121,6 +124,8 @@ class MemoryBrowser(QWidget):
             ("history", "History…", self.show_history),
             ("why", "Why do I know this?", self.why),
             ("reveal", "Reveal secret", self.toggle_reveal),
+            ("accept", "Accept suggestion", self.accept_suggestion),
+            ("dismiss", "Dismiss suggestion", self.dismiss_suggestion),
         ]:
             button = QPushButton(text)
             button.clicked.connect(slot)
@@ -208,6 +213,11 @@ class MemoryBrowser(QWidget):
         )
         self.tree.setModel(tree_model(self.model.records()))
         self.tree.expandAll()
+        self.controller.run(
+            "Loading suggestions",
+            self.controller.services.suggestion_counts,
+            on_done=self._suggested_loaded,
+        )
         if self._message:
             self.status.setText(self._message)
             self._message = ""
@@ -216,6 +226,10 @@ class MemoryBrowser(QWidget):
             if self.model.row_of(wanted.id) is None:
                 self.model.prepend(wanted)
             self.select(wanted.id)
+        self._selected()
+
+    def _suggested_loaded(self, counts: dict[str, int]) -> None:
+        self.model.set_suggested(counts)
         self._selected()
 
     def _hide_secrets(self) -> None:
@@ -264,11 +278,34 @@ class MemoryBrowser(QWidget):
         self.buttons["reveal"].setEnabled(is_vault)
         revealed = record is not None and self.model.is_revealed(record.id)
         self.buttons["reveal"].setText("Hide secret" if revealed else "Reveal secret")
+        self.pending = []
+        suggested = record is not None and self.model.suggested(record.id) > 0
+        for key in ("accept", "dismiss"):
+            self.buttons[key].setVisible(suggested)
+            self.buttons[key].setEnabled(False)  # until the suggestions are loaded
         if record is None:
             self.details.setMarkdown("")
             return
         secret = self.model.data(self._secret_index(record.id)) if revealed else None
         self.details.setMarkdown(record_details(record, secret))
+        if suggested:
+            self.controller.run(
+                "Loading suggestions",
+                self.controller.services.suggestions,
+                record.id,
+                on_done=lambda found: self._pending_loaded(record, secret, found),
+            )
+
+    def _pending_loaded(self, record: Record, secret: str | None, found: list[Suggestion]) -> None:
+        now = self.current()
+        if now is None or now.id != record.id:
+            return
+        self.pending = found
+        lines = [f"- the {s.agent} agent suggests: {s.describe()}" for s in found]
+        note = "\n\n**Suggested by the memory agents** (first one: accept or dismiss)\n\n"
+        self.details.setMarkdown(record_details(record, secret) + (note + "\n".join(lines)))
+        for key in ("accept", "dismiss"):
+            self.buttons[key].setEnabled(bool(found))
 
     def _secret_index(self, memory_id: str) -> QModelIndex:
         row = self.model.row_of(memory_id)
@@ -339,6 +376,32 @@ class MemoryBrowser(QWidget):
                 ),
                 None,
             ),
+        )
+
+    def accept_suggestion(self) -> None:
+        """Apply the first suggestion on the selected memory (undoable; it stays the user's)."""
+        if not self.pending:
+            return
+        record = self.current()
+        self.controller.run(
+            "Accepting the suggestion",
+            self.controller.services.accept,
+            self.pending[0].id,
+            on_done=lambda saved: self._after_change(
+                _warned("Accepted the suggestion.", saved), record
+            ),
+        )
+
+    def dismiss_suggestion(self) -> None:
+        """Turn the first suggestion down; the agents do not make it again."""
+        if not self.pending:
+            return
+        record = self.current()
+        self.controller.run(
+            "Dismissing the suggestion",
+            self.controller.services.dismiss,
+            self.pending[0].id,
+            on_done=lambda _s: self._after_change("Dismissed the suggestion.", record),
         )
 
     def undo(self) -> None:
