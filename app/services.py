@@ -263,9 +263,6 @@ class Services:
         """Pending changes the agents suggest to memories the user wrote."""
         return self.store().suggestions.pending(memory_id)
 
-    def suggestion_counts(self) -> dict[str, int]:
-        return self.store().suggestions.pending_counts()
-
     def accept(self, suggestion_id: str) -> Saved:
         return self._saved(self.store().accept(suggestion_id))
 

@@ -99,14 +99,6 @@ class SuggestionBook:
         rows = self._db.query(sql + " ORDER BY s.seq", params)
         return [Suggestion.model_validate_json(r["data"]) for r in rows]
 
-    def pending_counts(self) -> dict[str, int]:
-        """Pending suggestions per memory id (for a badge)."""
-        rows = self._db.query(
-            "SELECT memory_id, COUNT(*) AS n FROM suggestions WHERE status = 'pending' "
-            "GROUP BY memory_id"
-        )
-        return {str(r["memory_id"]): int(r["n"]) for r in rows}
-
     def get(self, suggestion_id: str) -> Suggestion:
         rows = self._db.query("SELECT data FROM suggestions WHERE id = ?", (suggestion_id,))
         if not rows:

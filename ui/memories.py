@@ -66,6 +66,7 @@ class MemoryBrowser(QWidget):
         self._message = ""
         #: Pending suggestions on the selected memory (accept/dismiss act on the first).
         self.pending: list[Suggestion] = []
+        self._suggestions: dict[str, list[Suggestion]] = {}
 
         self.tabs = QTabBar()
         for memory_type in self.types:
@@ -178,28 +179,43 @@ class MemoryBrowser(QWidget):
             self._since(),
         )
         services = self.controller.services
+
+        def with_pending(load: Callable[..., list[Any]]) -> Callable[..., Any]:
+            return lambda *args: (load(*args), services.suggestions())  # one task, one answer
+
         if query:
             self.controller.run(
                 "Searching",
-                services.search,
+                with_pending(services.search),
                 query,
                 [memory_type],
                 50,
                 since,
-                on_done=lambda hits: self._loaded(seq, memory_type, hits, True),
+                on_done=lambda got: self._loaded(seq, memory_type, got[0], True, got[1]),
             )
         else:
             self.controller.run(
                 "Loading memories",
-                services.browse,
+                with_pending(services.browse),
                 memory_type,
                 since,
-                on_done=lambda recs: self._loaded(seq, memory_type, recs, False),
+                on_done=lambda got: self._loaded(seq, memory_type, got[0], False, got[1]),
             )
 
-    def _loaded(self, seq: int, memory_type: MemoryType, rows: list[Any], searched: bool) -> None:
+    def _loaded(
+        self,
+        seq: int,
+        memory_type: MemoryType,
+        rows: list[Any],
+        searched: bool,
+        pending: list[Suggestion],
+    ) -> None:
         if seq != self._load_seq:
             return  # a newer load is on its way
+        self._suggestions = {}
+        for suggestion in pending:
+            self._suggestions.setdefault(suggestion.memory_id, []).append(suggestion)
+        self.model.set_suggested({k: len(v) for k, v in self._suggestions.items()})
         if searched:
             hits: list[SearchHit] = rows
             self.model.set_records(memory_type, [h.record for h in hits], [h.score for h in hits])
@@ -213,11 +229,7 @@ class MemoryBrowser(QWidget):
         )
         self.tree.setModel(tree_model(self.model.records()))
         self.tree.expandAll()
-        self.controller.run(
-            "Loading suggestions",
-            self.controller.services.suggestion_counts,
-            on_done=self._suggested_loaded,
-        )
+
         if self._message:
             self.status.setText(self._message)
             self._message = ""
@@ -226,10 +238,6 @@ class MemoryBrowser(QWidget):
             if self.model.row_of(wanted.id) is None:
                 self.model.prepend(wanted)
             self.select(wanted.id)
-        self._selected()
-
-    def _suggested_loaded(self, counts: dict[str, int]) -> None:
-        self.model.set_suggested(counts)
         self._selected()
 
     def _hide_secrets(self) -> None:
@@ -278,34 +286,19 @@ class MemoryBrowser(QWidget):
         self.buttons["reveal"].setEnabled(is_vault)
         revealed = record is not None and self.model.is_revealed(record.id)
         self.buttons["reveal"].setText("Hide secret" if revealed else "Reveal secret")
-        self.pending = []
-        suggested = record is not None and self.model.suggested(record.id) > 0
+        self.pending = self._suggestions.get(record.id, []) if record is not None else []
         for key in ("accept", "dismiss"):
-            self.buttons[key].setVisible(suggested)
-            self.buttons[key].setEnabled(False)  # until the suggestions are loaded
+            self.buttons[key].setVisible(bool(self.pending))
         if record is None:
             self.details.setMarkdown("")
             return
         secret = self.model.data(self._secret_index(record.id)) if revealed else None
-        self.details.setMarkdown(record_details(record, secret))
-        if suggested:
-            self.controller.run(
-                "Loading suggestions",
-                self.controller.services.suggestions,
-                record.id,
-                on_done=lambda found: self._pending_loaded(record, secret, found),
-            )
-
-    def _pending_loaded(self, record: Record, secret: str | None, found: list[Suggestion]) -> None:
-        now = self.current()
-        if now is None or now.id != record.id:
-            return
-        self.pending = found
-        lines = [f"- the {s.agent} agent suggests: {s.describe()}" for s in found]
-        note = "\n\n**Suggested by the memory agents** (first one: accept or dismiss)\n\n"
-        self.details.setMarkdown(record_details(record, secret) + (note + "\n".join(lines)))
-        for key in ("accept", "dismiss"):
-            self.buttons[key].setEnabled(bool(found))
+        details = record_details(record, secret)
+        if self.pending:
+            lines = [f"- the {s.agent} agent suggests: {s.describe()}" for s in self.pending]
+            details += "\n\n**Suggested by the memory agents** (accept or dismiss the first)\n\n"
+            details += "\n".join(lines)
+        self.details.setMarkdown(details)
 
     def _secret_index(self, memory_id: str) -> QModelIndex:
         row = self.model.row_of(memory_id)
