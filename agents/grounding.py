@@ -20,6 +20,25 @@ from storage.text import stems
 
 #: Share of a written text's content words that must be found in what the model was shown.
 MIN_SUPPORT = 0.5
+#: How agents/chat.py records a chat turn: the user's words come first, then the answer.
+USER_TURN, ANSWER_TURN = "User asked: ", "\nEngram answered:"
+#: An imported message is the user's when its metadata names them as the speaker.
+USER_SPEAKERS = frozenset({"user", "me", "self"})
+
+
+def user_text(event: Event) -> str:
+    """What the user said or typed in `event`: their half of a chat turn, a message an import
+    says is theirs, a note they typed; "" for screen text and for what others said."""
+    if event.source == "manual":
+        return event.text
+    speaker = str(event.metadata.get("speaker", "")).strip().lower()
+    if event.source == "chat":
+        if event.text.startswith(USER_TURN):
+            return event.text[len(USER_TURN) :].split(ANSWER_TURN, 1)[0]
+        return event.text if speaker in USER_SPEAKERS else ""
+    if event.source == "import" and speaker in USER_SPEAKERS:
+        return event.text
+    return ""
 
 
 class Ungrounded(OperationRejected):
@@ -38,6 +57,16 @@ class Observations:
         ]  # what the model saw of each event (render_events), and the date in words
         self.text = " ".join(" ".join(parts).lower().split())
         self.words = stems(self.text)
+
+    def from_user(self) -> Observations:
+        """Only what the user said or typed in this batch (`user_text`), to ground what is
+        written about the person: never screen text alone."""
+        said = [
+            e.model_copy(update={"text": text, "app": "", "window_title": ""})
+            for e in self.events
+            if (text := user_text(e).strip())
+        ]
+        return Observations(said)
 
     def check_written(
         self, fields: Mapping[str, Any], specs: Iterable[FieldSpec], also: Iterable[str] = ()

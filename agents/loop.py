@@ -32,6 +32,7 @@ from agents.operations import OperationRejected, Rejection
 from storage.errors import CoreLimitExceeded, EngramError, InvalidText, NotFound
 from storage.records import CoreBlock, EpisodicMemory, Event, MemoryType, Record, VaultEntry
 from storage.store import Action, MemoryStore, Write
+from storage.suggestions import Suggestion
 from storage.text import content_words
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class BatchReport:
     writes: list[tuple[str, str, str]] = field(default_factory=list)  # (op, type, memory id)
     rejected: list[Rejection] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)  # committed, but e.g. not yet indexed
+    #: Changes the agents wanted in the user's memories, stored for the user to accept.
+    suggestions: list[Suggestion] = field(default_factory=list)
     llm_calls: int = 0
     seconds: float = 0.0
 
@@ -86,6 +89,8 @@ class BatchPlan:
     shown: tuple[Candidate, ...] = ()
     writes: list[Write] = field(default_factory=list)
     touched: set[str] = field(default_factory=set)
+    #: Core lines this batch writes (appends and edits), against `MAX_CORE_LINES`.
+    core_lines: int = 0
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -148,6 +153,71 @@ class BatchPlan:
         self.writes[at] = write
         return []
 
+    def change_suggestion(
+        self, agent: MemoryAgent, current: Record, changed: Record, quiet: bool = False
+    ) -> Suggestion | None:
+        """The suggestion to make `current` (the user's) into `changed`: the fields that differ.
+        Nothing new: rejected ("unchanged"), or None when `quiet`. A vault entry's value is
+        never copied into a suggestion: a change to the user's entry is only rejected."""
+        if isinstance(current, VaultEntry):
+            raise OperationRejected("user-owned", f"{current.id} is the user's vault entry")
+        before = current.model_dump(mode="json")
+        after = changed.model_dump(mode="json")
+        fields = {k: v for k, v in after.items() if k not in _NOT_SUGGESTED and before.get(k) != v}
+        if not fields:
+            if quiet:
+                return None
+            raise OperationRejected("unchanged", "it would change nothing the user wrote")
+        return self._suggestion(agent, current, "update", fields)
+
+    def delete_suggestion(self, agent: MemoryAgent, record: Record) -> Suggestion:
+        if isinstance(record, VaultEntry):
+            raise OperationRejected("user-owned", f"{record.id} is the user's vault entry")
+        return self._suggestion(agent, record, "delete", {})
+
+    def line_suggestion(
+        self, agent: MemoryAgent, block: CoreBlock, line: str, value: str | None
+    ) -> Suggestion:
+        fields = {} if value is None else {"value": value}
+        op = "delete" if value is None else "update"
+        return self._suggestion(agent, block, op, fields, line)
+
+    def suggest(self, suggestions: Sequence[Suggestion]) -> None:
+        """Keep the suggestions not already pending or dismissed; when none is new, the
+        operation is rejected (a dismissed suggestion is not made again)."""
+        fresh = [
+            s
+            for s in suggestions
+            if not self.store.suggestions.known(s)
+            and all(s.fingerprint != t.fingerprint for t in self.report.suggestions)
+        ]
+        if not fresh:
+            raise OperationRejected(
+                "already-suggested", "the user has this suggestion already, or dismissed it"
+            )
+        self.report.suggestions.extend(fresh)
+
+    def _suggestion(
+        self,
+        agent: MemoryAgent,
+        record: Record,
+        op: str,
+        fields: Mapping[str, object],
+        line: str | None = None,
+    ) -> Suggestion:
+        return Suggestion.model_validate(
+            {
+                "memory_id": record.id,
+                "memory_type": record.kind,
+                "op": op,
+                "fields": dict(fields),
+                "line": line,
+                "agent": agent.name,
+                "batch_id": self.report.batch_id,
+                "events": self.event_ids,
+            }
+        )
+
     def check(self, write: Write) -> None:
         """What storage would refuse (over a core limit, no text), as a rejection."""
         if write.action == "delete":
@@ -156,6 +226,12 @@ class BatchPlan:
             self.store.check(write.record)
         except (InvalidText, CoreLimitExceeded) as exc:
             raise OperationRejected("store-check", _short(exc)) from exc
+
+
+#: What a suggestion never carries: bookkeeping, not what the user wrote.
+_NOT_SUGGESTED = frozenset(
+    {"id", "created_at", "updated_at", "provenance", "origin", "line_origins", "tree_path"}
+)
 
 
 def batch_id(events: Sequence[Event]) -> str:
@@ -283,7 +359,9 @@ class MemoryLoop:
 
     def _apply(self, writes: Sequence[Write], actor: str, report: BatchReport) -> None:
         try:
-            self.store.apply(writes, actor, events_done=report.event_ids)
+            self.store.apply(
+                writes, actor, events_done=report.event_ids, suggest=report.suggestions
+            )
         except Exception as exc:
             raise BatchFailed(
                 f"writing the batch's memories failed ({_short(exc)}); nothing was written"

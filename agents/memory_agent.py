@@ -41,6 +41,7 @@ from agents.operations import (
     operations_schema,
 )
 from storage.kinds import kind_spec
+from storage.origin import agent_owned
 from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import MemoryStore, Write
 from storage.text import clip
@@ -341,6 +342,12 @@ class MemoryAgent(ABC):
         if existing is None:
             return [Write("add", record, "insert")]
         merged = self.merged_duplicate(existing, op.fields, plan)
+        if not agent_owned(existing.origin):  # the user already says it: at most a suggestion
+            found = plan.change_suggestion(self, existing, merged, quiet=True)
+            if found is None:
+                raise OperationRejected("near-duplicate", "the user's own memory already says it")
+            plan.suggest([found])
+            return []
         return [Write("replace", merged, "merge-duplicate")]
 
     def plan_update(self, op: Update, plan: BatchPlan) -> list[Write]:
@@ -348,6 +355,11 @@ class MemoryAgent(ABC):
         plan.seen.check_written(op.fields, self.fields, also=[current.index_text()])
         provenance = union(current.provenance, plan.event_ids)
         changed = self.changed_record(current, op.fields, provenance, plan.events)
+        if not agent_owned(current.origin):  # the user's words: a suggestion, never a write
+            wanted = plan.change_suggestion(self, current, changed)
+            assert wanted is not None  # not quiet: nothing to change raises
+            plan.suggest([wanted])
+            return []
         return [Write("replace", changed, "update")]
 
     def plan_merge(self, op: Merge, plan: BatchPlan) -> list[Write]:
@@ -356,6 +368,17 @@ class MemoryAgent(ABC):
         plan.seen.check_merged(op.fields, self.fields, [r.index_text() for r in records])
         provenance = union(*(r.provenance for r in records), plan.event_ids)
         keep = self.changed_record(records[0], op.fields, provenance, plan.events)
+        if any(not agent_owned(r.origin) for r in records):
+            # Nothing of a merge that reaches the user's memories is written: the user's one it
+            # keeps gets the merged text as a suggestion, each user's one it drops a delete.
+            wanted = []
+            if not agent_owned(records[0].origin):
+                wanted.append(plan.change_suggestion(self, records[0], keep, quiet=True))
+            wanted += [
+                plan.delete_suggestion(self, r) for r in records[1:] if not agent_owned(r.origin)
+            ]
+            plan.suggest([w for w in wanted if w is not None])
+            return []
         return [Write("replace", keep, "merge")] + [
             Write("delete", r, "merge") for r in records[1:]
         ]
@@ -363,6 +386,9 @@ class MemoryAgent(ABC):
     def plan_delete(self, op: Delete, plan: BatchPlan) -> list[Write]:
         record = plan.get(op.id, self)
         plan.seen.check_mentioned(record.index_text())
+        if not agent_owned(record.origin):
+            plan.suggest([plan.delete_suggestion(self, record)])
+            return []
         return [Write("delete", record, "delete")]
 
     def merged_duplicate(self, existing: Record, fields: dict[str, Any], plan: BatchPlan) -> Record:

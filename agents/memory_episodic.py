@@ -66,8 +66,8 @@ class EpisodicAgent(MemoryAgent):
         return super().plan_update(op, plan)
 
     def plan_merge(self, op: Merge, plan: BatchPlan) -> list[Write]:
-        writes = super().plan_merge(op, plan)
-        times = [w.record.occurred_at for w in writes if isinstance(w.record, EpisodicMemory)]
+        records = [plan.get(i, self) for i in op.ids]  # before a merge turns into suggestions
+        times = [r.occurred_at for r in records if isinstance(r, EpisodicMemory)]
         if any(not same_event_time(a, b) for a in times for b in times):
             raise OperationRejected("different-time", "it merges episodes of different times")
-        return writes
+        return super().plan_merge(op, plan)

@@ -67,6 +67,8 @@ Reason = Literal[
     # the plan of the batch (the agents' `plan` hooks and the loop)
     "near-duplicate", "duplicate-line", "wrong-type", "not-found", "stale-line",
     "different-time", "store-check", "invalid-record", "over-budget", "clash",
+    # the origin rule: what the user wrote is never changed by an agent
+    "user-owned", "unchanged", "already-suggested", "not-from-user", "question",
 ]  # fmt: skip
 REASONS: tuple[Reason, ...] = get_args(Reason)
 

@@ -32,7 +32,12 @@ TYPE_NAMES = [t.value for t in MemoryType]
 VAULT = kind_spec(MemoryType.KNOWLEDGE_VAULT)
 
 #: Modules that add subcommands: each has `register(subparsers)`. Keeps feature CLIs apart.
-COMMAND_MODULES: list[str] = ["app.doctor", "app.capture_cli", "app.chat_cli"]
+COMMAND_MODULES: list[str] = [
+    "app.doctor",
+    "app.capture_cli",
+    "app.chat_cli",
+    "app.suggestions_cli",
+]
 
 
 def record_from_text(memory_type: MemoryType, text: str, args: argparse.Namespace) -> Record:

@@ -29,6 +29,7 @@ from storage.capture_log import CaptureGap
 from storage.history import Change
 from storage.records import EpisodicMemory, Event, MemoryType, Record
 from storage.store import MemoryStore, SearchHit
+from storage.suggestions import Suggestion
 
 #: Human names of the settings a person edits, for validation messages.
 FIELD_LABELS = {
@@ -257,6 +258,16 @@ class Services:
 
     def delete(self, memory_id: str) -> Saved:
         return self._saved(self.store().delete(memory_id))
+
+    def suggestions(self, memory_id: str | None = None) -> list[Suggestion]:
+        """Pending changes the agents suggest to memories the user wrote."""
+        return self.store().suggestions.pending(memory_id)
+
+    def accept(self, suggestion_id: str) -> Saved:
+        return self._saved(self.store().accept(suggestion_id))
+
+    def dismiss(self, suggestion_id: str) -> Suggestion:
+        return self.store().dismiss(suggestion_id)
 
     def _saved(self, record: Record) -> Saved:
         return Saved(record, self.store().index_warning([record]))

@@ -20,7 +20,8 @@ from typing import Any
 
 from bench._setup import bench_runtime, emit, offline_environment, progress, reasons
 from bench.retrieval import APPS, PEOPLE, PLACES, TOPICS, make_embedder
-from storage.records import Event
+from storage.records import CoreBlock, Event, SemanticMemory
+from storage.store import MemoryStore
 
 SCREENS = [
     "Meeting notes: {person} and I {verb} the {topic}. Next step: send the summary to {person2}.",
@@ -31,6 +32,34 @@ SCREENS = [
     "Browser: booking a flight to {place} for the {topic} workshop next month.",
 ]
 VERBS = ["reviewed", "planned", "postponed", "finished"]
+#: What a user typed before the agents ran: none of it may change (`user_memories_changed`).
+USER_CORE = "Name: Sam\nPrefers tea over coffee\nWorks as a backend engineer"
+USER_FACTS = [
+    (person, f"{person} leads the {topic} work; I meet them in {place}")
+    for person, topic, place in zip(PEOPLE[:4], TOPICS[:4], PLACES[:4], strict=False)
+]
+
+
+def seed_user_memories(store: MemoryStore) -> dict[str, str]:
+    """A handful of memories typed by the user; returns each one's stored row by id."""
+    core = store.set_core("human", USER_CORE, actor="user")
+    facts = store.add_many([SemanticMemory(name=n, summary=s) for n, s in USER_FACTS], actor="user")
+    return {r.id: r.model_dump_json() for r in [core, *facts]}
+
+
+def user_memories_changed(store: MemoryStore, seeded: dict[str, str]) -> int:
+    """Seeded memories no longer byte-identical (the core block: its user lines)."""
+    changed = 0
+    for memory_id, before in seeded.items():
+        now = store.get_many([memory_id])
+        if not now:
+            changed += 1
+        elif isinstance(now[0], CoreBlock):
+            lines = [x for x, origin in now[0].lines() if origin == "user"]
+            changed += lines != USER_CORE.splitlines()
+        elif now[0].model_dump_json() != before:
+            changed += 1
+    return changed
 
 
 def synthetic_event(i: int, rng: random.Random) -> Event:
@@ -60,9 +89,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ):
         runtime.embedder().embed(["warm-up"])
         store, model = runtime.store(), runtime.model()
+        seeded = seed_user_memories(store)
         store.events.put_many([synthetic_event(i, rng) for i in range(args.events)])
         drained = runtime.drain(max_failures=args.events, on_batch=progress())
         counts = store.stats()["memories"]
+        changed = user_memories_changed(store, seeded)
+        suggestions = len(store.suggestions.pending())
         backlog = store.events.counts()
         info = model.info
     done = drained.events
@@ -83,6 +115,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rejected_operations": len(drained.rejected),
         "rejection_reasons": reasons(drained.rejected),
         "memories": counts,
+        "user_memories_changed": changed,
+        "suggestions": suggestions,
         "backlog": backlog,
         "model": info.name,
         "backend": info.backend,

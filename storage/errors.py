@@ -34,3 +34,7 @@ class VaultKeyMissing(EngramError):
 
 class ModelUnavailable(EngramError):
     """A model (embedding or chat) cannot be loaded."""
+
+
+class ProtectedMemory(EngramError):
+    """An agent tried to change or delete what the user wrote (or imported); it never may."""

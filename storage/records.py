@@ -16,6 +16,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from storage.errors import InvalidText
+from storage.origin import carry_line_origins, valid_origin
 from storage.text import first_line
 
 #: Longest text one field may hold. Above this a memory is not a memory but a document dump.
@@ -68,6 +69,8 @@ def _text(value: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_text)]
+#: Who wrote it (storage/origin.py); "" until the store stamps it from the writer.
+Origin = Annotated[str, AfterValidator(valid_origin)]
 
 
 def new_id(prefix: str) -> str:
@@ -87,6 +90,7 @@ class Record(BaseModel):
     updated_at: AwareDatetime = Field(default_factory=utcnow)
     tree_path: tuple[str, ...] = ()
     provenance: tuple[str, ...] = ()
+    origin: Origin = ""
 
     def model_post_init(self, __context: Any) -> None:
         if not self.id:
@@ -125,6 +129,27 @@ class CoreBlock(Record):
     label: str = Field(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
     value: Text = ""
     limit: int = Field(default=CORE_BLOCK_LIMIT, gt=0, le=CORE_BLOCK_LIMIT)
+    #: The origin of each line of `value`, in order ("" for a line not yet stored).
+    line_origins: tuple[Origin, ...] = ()
+
+    def model_post_init(self, __context: Any) -> None:
+        super().model_post_init(__context)
+        count = len(self.value.splitlines())
+        if len(self.line_origins) != count:
+            padded = (*self.line_origins[:count], *("",) * (count - len(self.line_origins)))
+            object.__setattr__(self, "line_origins", padded)
+
+    def updated(self, **changes: Any) -> Self:
+        """As `Record.updated`; a new `value` keeps the origin of each line it keeps."""
+        if "value" in changes and "line_origins" not in changes:
+            changes["line_origins"] = carry_line_origins(
+                self.value, self.line_origins, changes["value"]
+            )
+        return super().updated(**changes)
+
+    def lines(self) -> list[tuple[str, str]]:
+        """Each line with its origin."""
+        return list(zip(self.value.splitlines(), self.line_origins, strict=True))
 
     def headline(self) -> str:
         return f"[{self.label}] {_first_line(self.value)}"

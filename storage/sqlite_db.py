@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import sqlite3
 import threading
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from storage.errors import StoreCorrupt, StoreLocked
+from storage.origin import carry_line_origins, origin_of
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,7 +69,50 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_status ON events(status, seq);
 CREATE INDEX IF NOT EXISTS events_time ON events(occurred_at);
+CREATE TABLE IF NOT EXISTS suggestions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    memory_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    resolved_at REAL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS suggestions_memory ON suggestions(memory_id, status);
+CREATE INDEX IF NOT EXISTS suggestions_fingerprint ON suggestions(fingerprint);
 """
+
+
+def _migrate_origins(conn: sqlite3.Connection) -> None:
+    """Schema 2 (issue 10): every memory and core line records who wrote it. A stored memory's
+    origin is the writer of its first history entry ("user", "agents:b_…", "import"); one with
+    no history is taken as the user's (it cannot be told apart, and the user's is the safe
+    side). A core block's lines are replayed through its history, so each line keeps the
+    origin of the change that wrote it."""
+    for row in conn.execute("SELECT id, type, data FROM memories").fetchall():
+        data = json.loads(row["data"])
+        changes = conn.execute(
+            "SELECT after, actor FROM history WHERE memory_id = ? ORDER BY seq", (row["id"],)
+        ).fetchall()
+        data["origin"] = origin_of(changes[0]["actor"]) if changes else "user"
+        if row["type"] == "core":
+            value, origins = "", tuple[str, ...]()
+            for change in changes:
+                after = json.loads(change["after"]) if change["after"] else {"value": ""}
+                new = str(after.get("value", ""))
+                origins = carry_line_origins(value, origins, new, origin_of(change["actor"]))
+                value = new
+            current = str(data.get("value", ""))
+            data["line_origins"] = list(carry_line_origins(value, origins, current, "user"))
+        conn.execute(
+            "UPDATE memories SET data = ? WHERE id = ?",
+            (json.dumps(data, ensure_ascii=False), row["id"]),
+        )
+
+
+#: (version, step): each step brings a database of the version before it to `version`.
+_MIGRATIONS = ((2, _migrate_origins),)
 
 
 class DataDirLock:
@@ -160,10 +205,19 @@ class Database:
         if version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
             self.set_meta("store_id", uuid.uuid4().hex)
-        elif int(version) > SCHEMA_VERSION:
+            return
+        if int(version) > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
                 f"schema version {version} is newer than this Engram ({SCHEMA_VERSION})"
             )
+        for step_version, step in _MIGRATIONS:
+            if int(version) < step_version:
+                with self.transaction() as conn:
+                    step(conn)
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                        (str(step_version),),
+                    )
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

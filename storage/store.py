@@ -28,6 +28,7 @@ from storage.crypto import VaultCipher, load_or_create_key
 from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt
 from storage.events import EventQueue, mark_done
 from storage.history import Change, change_from_row, latest_undoable, log_change
+from storage.ownership import accepted, guard, restored, stamped
 from storage.protocols import Embedder, VectorIndex
 from storage.records import (
     CoreBlock,
@@ -36,6 +37,7 @@ from storage.records import (
 )
 from storage.search import HybridSearcher, SearchOptions
 from storage.sqlite_db import Database, DataDirLock
+from storage.suggestions import Suggestion, SuggestionBook, record_suggestions, resolve
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,7 @@ class MemoryStore:
         # Collections are namespaced by embedding model: switching models never mixes spaces.
         self.namespace = f"{store_id[:8]}_{model}_"
         self.events = EventQueue(db)
+        self.suggestions = SuggestionBook(db)
         self.searcher = HybridSearcher(db, index, embedder, self.namespace)
         if db.get_meta("embedder") != embedder.name:
             db.execute("UPDATE memories SET indexed = 0")
@@ -153,7 +156,12 @@ class MemoryStore:
         return self.apply([Write("delete", self.get(memory_id))], actor)[0]
 
     def apply(
-        self, writes: Sequence[Write], actor: str = "user", events_done: Sequence[str] = ()
+        self,
+        writes: Sequence[Write],
+        actor: str = "user",
+        events_done: Sequence[str] = (),
+        suggest: Sequence[Suggestion] = (),
+        resolved: Sequence[Suggestion] = (),
     ) -> list[Record]:
         """Make `writes` in one transaction, with their history, and mark `events_done` done in
         that same transaction: a batch of memories and the events it came from land together
@@ -161,7 +169,10 @@ class MemoryStore:
         comes first, so a broken model fails the call before anything is written. Once the
         commit is made nothing raises: a failing vector index leaves the rows unindexed (and
         vector deletes queued) for `repair_index`, and `index_warning` tells the caller. Returns
-        the records written (for a delete, the record as it was)."""
+        the records written (for a delete, the record as it was). `suggest` records what the
+        agents would change in the user's memories, `resolved` marks suggestions accepted, in
+        the same transaction. Each record is stamped with its origin (storage/ownership.py),
+        and an agent's write that would touch what the user wrote raises `ProtectedMemory`."""
         stored = [w.record for w in writes if w.action != "delete"]
         for record in stored:
             self.check(record)
@@ -171,6 +182,9 @@ class MemoryStore:
             for write in writes:
                 out.append(self._apply_in(conn, write, actor))
             mark_done(conn, events_done)
+            record_suggestions(conn, suggest)
+            for suggestion in resolved:
+                resolve(conn, suggestion, "accepted")
         self._index_after_commit(stored, vectors, flush=len(stored) < len(writes))
         return out
 
@@ -178,6 +192,7 @@ class MemoryStore:
         target = write.record
         if write.action == "delete":
             before = self._get_in(conn, target.id)
+            guard(before, None, actor)
             self._delete_row(conn, before)
             log_change(conn, self.codec, "delete", before, before, None, actor)
             return before
@@ -191,6 +206,7 @@ class MemoryStore:
                         f"a core block labelled {target.label!r} exists ({clash[0]}); "
                         "update it instead"
                     )
+            target = stamped(target, None, actor)
             self._write_row(conn, target)
             log_change(conn, self.codec, "create", target, None, target, actor)
             return target
@@ -199,6 +215,8 @@ class MemoryStore:
             raise InvalidText(
                 f"{target.id} is a {before.kind.value} memory, not {target.kind.value}"
             )
+        guard(before, target, actor)
+        target = stamped(target, before, actor)
         self._write_row(conn, target)
         log_change(conn, self.codec, "update", target, before, target, actor)
         return target
@@ -209,8 +227,9 @@ class MemoryStore:
         if existing is None:
             block = CoreBlock(label=label, value=value)
             self.check(block)
-            self.add(block, actor)
-            return block
+            added = self.add(block, actor)
+            assert isinstance(added, CoreBlock)
+            return added
         updated = self.replace(existing.updated(value=value), actor)
         assert isinstance(updated, CoreBlock)
         return updated
@@ -237,6 +256,7 @@ class MemoryStore:
                 new = None
             else:
                 new = self.codec.decode(change.memory_type, change.before)
+                new = restored(new, current)
                 self._write_row(conn, new)
             log_new = new or current
             if log_new is None:
@@ -246,6 +266,23 @@ class MemoryStore:
             )
         self._index_after_commit([new] if new is not None else [], None, flush=True)
         return self.history_entry(undo_seq)
+
+    def accept(self, suggestion_id: str, actor: str = "user") -> Record:
+        """Apply a pending suggestion, with history; the memory stays the user's. Returns the
+        memory as it is now (for a delete, as it was)."""
+        suggestion = self.suggestions.get(suggestion_id)
+        if suggestion.status != "pending":
+            raise NotFound(f"suggestion {suggestion_id} was already {suggestion.status}")
+        record = self.get(suggestion.memory_id)
+        changed = accepted(record, suggestion)
+        write = Write("delete", record) if changed is None else Write("replace", changed)
+        return self.apply([write], actor, resolved=[suggestion])[0]
+
+    def dismiss(self, suggestion_id: str) -> Suggestion:
+        """Turn a suggestion down; the same one (same memory, same change) is not made again."""
+        suggestion = self.suggestions.get(suggestion_id)
+        with self._db.transaction() as conn:
+            return resolve(conn, suggestion, "dismissed")
 
     # ----- reading ---------------------------------------------------------------------------
 

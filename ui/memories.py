@@ -34,6 +34,7 @@ from storage.history import Change
 from storage.kinds import kind_spec
 from storage.records import MemoryType, Record, VaultEntry
 from storage.store import SearchHit
+from storage.suggestions import Suggestion
 from ui.controller import Controller
 from ui.dialogs import HistoryDialog, MemoryEditor, ProvenanceDialog
 from ui.memory_model import (
@@ -63,6 +64,9 @@ class MemoryBrowser(QWidget):
         self._load_seq = 0
         self._select_after_load: Record | None = None
         self._message = ""
+        #: Pending suggestions on the selected memory (accept/dismiss act on the first).
+        self.pending: list[Suggestion] = []
+        self._suggestions: dict[str, list[Suggestion]] = {}
 
         self.tabs = QTabBar()
         for memory_type in self.types:
@@ -121,6 +125,8 @@ class MemoryBrowser(QWidget):
             ("history", "History…", self.show_history),
             ("why", "Why do I know this?", self.why),
             ("reveal", "Reveal secret", self.toggle_reveal),
+            ("accept", "Accept suggestion", self.accept_suggestion),
+            ("dismiss", "Dismiss suggestion", self.dismiss_suggestion),
         ]:
             button = QPushButton(text)
             button.clicked.connect(slot)
@@ -173,28 +179,43 @@ class MemoryBrowser(QWidget):
             self._since(),
         )
         services = self.controller.services
+
+        def with_pending(load: Callable[..., list[Any]]) -> Callable[..., Any]:
+            return lambda *args: (load(*args), services.suggestions())  # one task, one answer
+
         if query:
             self.controller.run(
                 "Searching",
-                services.search,
+                with_pending(services.search),
                 query,
                 [memory_type],
                 50,
                 since,
-                on_done=lambda hits: self._loaded(seq, memory_type, hits, True),
+                on_done=lambda got: self._loaded(seq, memory_type, got[0], True, got[1]),
             )
         else:
             self.controller.run(
                 "Loading memories",
-                services.browse,
+                with_pending(services.browse),
                 memory_type,
                 since,
-                on_done=lambda recs: self._loaded(seq, memory_type, recs, False),
+                on_done=lambda got: self._loaded(seq, memory_type, got[0], False, got[1]),
             )
 
-    def _loaded(self, seq: int, memory_type: MemoryType, rows: list[Any], searched: bool) -> None:
+    def _loaded(
+        self,
+        seq: int,
+        memory_type: MemoryType,
+        rows: list[Any],
+        searched: bool,
+        pending: list[Suggestion],
+    ) -> None:
         if seq != self._load_seq:
             return  # a newer load is on its way
+        self._suggestions = {}
+        for suggestion in pending:
+            self._suggestions.setdefault(suggestion.memory_id, []).append(suggestion)
+        self.model.set_suggested({k: len(v) for k, v in self._suggestions.items()})
         if searched:
             hits: list[SearchHit] = rows
             self.model.set_records(memory_type, [h.record for h in hits], [h.score for h in hits])
@@ -208,6 +229,7 @@ class MemoryBrowser(QWidget):
         )
         self.tree.setModel(tree_model(self.model.records()))
         self.tree.expandAll()
+
         if self._message:
             self.status.setText(self._message)
             self._message = ""
@@ -264,11 +286,19 @@ class MemoryBrowser(QWidget):
         self.buttons["reveal"].setEnabled(is_vault)
         revealed = record is not None and self.model.is_revealed(record.id)
         self.buttons["reveal"].setText("Hide secret" if revealed else "Reveal secret")
+        self.pending = self._suggestions.get(record.id, []) if record is not None else []
+        for key in ("accept", "dismiss"):
+            self.buttons[key].setVisible(bool(self.pending))
         if record is None:
             self.details.setMarkdown("")
             return
         secret = self.model.data(self._secret_index(record.id)) if revealed else None
-        self.details.setMarkdown(record_details(record, secret))
+        details = record_details(record, secret)
+        if self.pending:
+            lines = [f"- the {s.agent} agent suggests: {s.describe()}" for s in self.pending]
+            details += "\n\n**Suggested by the memory agents** (accept or dismiss the first)\n\n"
+            details += "\n".join(lines)
+        self.details.setMarkdown(details)
 
     def _secret_index(self, memory_id: str) -> QModelIndex:
         row = self.model.row_of(memory_id)
@@ -339,6 +369,32 @@ class MemoryBrowser(QWidget):
                 ),
                 None,
             ),
+        )
+
+    def accept_suggestion(self) -> None:
+        """Apply the first suggestion on the selected memory (undoable; it stays the user's)."""
+        if not self.pending:
+            return
+        record = self.current()
+        self.controller.run(
+            "Accepting the suggestion",
+            self.controller.services.accept,
+            self.pending[0].id,
+            on_done=lambda saved: self._after_change(
+                _warned("Accepted the suggestion.", saved), record
+            ),
+        )
+
+    def dismiss_suggestion(self) -> None:
+        """Turn the first suggestion down; the agents do not make it again."""
+        if not self.pending:
+            return
+        record = self.current()
+        self.controller.run(
+            "Dismissing the suggestion",
+            self.controller.services.dismiss,
+            self.pending[0].id,
+            on_done=lambda _s: self._after_change("Dismissed the suggestion.", record),
         )
 
     def undo(self) -> None:

@@ -18,6 +18,10 @@ from storage.text import first_line
 SORT_ROLE = Qt.ItemDataRole.UserRole
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
+#: How many suggestions of the agents wait on a memory (the user decides; agents never edit it).
+SUGGESTED_ROLE = Qt.ItemDataRole.UserRole + 3
+#: The badge shown before a memory the agents suggest a change to.
+BADGE = "◆ "
 _ROOT = QModelIndex()
 
 
@@ -95,6 +99,7 @@ class MemoryTableModel(QAbstractTableModel):
         self._records: list[Record] = []
         self._scores: list[float] | None = None
         self._revealed: dict[str, str] = {}
+        self._suggested: dict[str, int] = {}
 
     # ----- filling ---------------------------------------------------------------------------
 
@@ -127,6 +132,18 @@ class MemoryTableModel(QAbstractTableModel):
         for i in ids:
             if self._revealed.pop(i, None) is not None:
                 self._changed(i)
+
+    def set_suggested(self, counts: dict[str, int]) -> None:
+        """Pending suggestions per memory id: a badge on each memory that has some."""
+        changed = set(counts) ^ set(self._suggested) | {
+            i for i in counts if counts[i] != self._suggested.get(i)
+        }
+        self._suggested = dict(counts)
+        for memory_id in changed:
+            self._changed(memory_id)
+
+    def suggested(self, memory_id: str) -> int:
+        return self._suggested.get(memory_id, 0)
 
     def is_revealed(self, memory_id: str) -> bool:
         return memory_id in self._revealed
@@ -173,6 +190,11 @@ class MemoryTableModel(QAbstractTableModel):
             return record
         if role == ID_ROLE:
             return record.id
+        if role == SUGGESTED_ROLE:
+            return self.suggested(record.id)
+        pending = self.suggested(record.id) if index.column() == 0 else 0
+        if pending and role == Qt.ItemDataRole.ToolTipRole:
+            return f"{pending} suggested change(s) from the memory agents: accept or dismiss"
         title, getter, sorter = self._columns()[index.column()]
         if title == "Score":
             assert self._scores is not None
@@ -187,7 +209,7 @@ class MemoryTableModel(QAbstractTableModel):
             return None
         assert getter is not None
         if role == Qt.ItemDataRole.DisplayRole:
-            return getter(record)
+            return BADGE + getter(record) if pending else getter(record)
         if role == SORT_ROLE:
             value = (sorter or getter)(record)
             return value.lower() if isinstance(value, str) else value

@@ -93,6 +93,7 @@ def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStor
     events = make_events(
         "I am Sam. Met Dana (marketing lead) on the Q3 plan; VPN pw hunter2!",
         "Release steps: tag, build, upload.",
+        source="manual",  # typed by the user: a core line may come from it
     )
     report = loop_for(fake_store, model).process(events)
     assert len(report.writes) == 6 and not report.rejected
@@ -116,8 +117,8 @@ def _seed_semantic(store: MemoryStore) -> list[SemanticMemory]:
         SemanticMemory(name="Dana Smith", summary="Dana Smith is in sales", provenance=("old2",)),
         SemanticMemory(name="Kyoto", summary="Kyoto trip planned for May", provenance=("old3",)),
     ]
-    store.add_many(records)
-    return records
+    stored = store.add_many(records, actor="agents:seed")  # the agents' own: they may change
+    return [r for r in stored if isinstance(r, SemanticMemory)]
 
 
 def test_update_merge_and_delete_by_the_ids_shown(fake_store: MemoryStore) -> None:
@@ -217,7 +218,7 @@ def test_near_duplicate_insert_is_merged(fake_store: MemoryStore) -> None:
     existing = SemanticMemory(
         name="Dana", summary="Dana leads the marketing team", provenance=("old",)
     )
-    fake_store.add(existing)
+    fake_store.add(existing, "agents:seed")
     model = ScriptedChatModel(
         {"types": ["semantic"]},
         {"operations": [{"op": "insert", "name": "Dana",
@@ -304,7 +305,7 @@ def test_a_failing_write_applies_nothing_and_keeps_the_events(
     assert snapshot(fake_store) == before
     assert fake_store.get(records[0].id) == records[0]
     assert fake_store.events.status_of(events[0].id) == "claimed"
-    assert not any(c.actor.startswith("agents:") for c in fake_store.history(limit=100))
+    assert not any(c.actor.startswith("agents:b_") for c in fake_store.history(limit=100))
 
 
 REWRITTEN = "\n".join(f"Likes colours {n} to {n + 9}." for n in range(0, 120, 10)) + "\nName: Sam"
@@ -312,13 +313,13 @@ REWRITTEN = "\n".join(f"Likes colours {n} to {n + 9}." for n in range(0, 120, 10
 
 def test_core_append_and_rewrite_past_ninety_percent(fake_store: MemoryStore) -> None:
     filler = "\n".join(f"Fact {n}: the user likes colour number {n}" for n in range(120))
-    block = fake_store.set_core("human", filler[:4600])
+    block = fake_store.set_core("human", filler[:4600], actor="agents:seed")
     model = ScriptedChatModel(
         {"types": ["core"]},
         {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"}]},
         {"lines": REWRITTEN.splitlines()},
     )
-    report = loop_for(fake_store, model).process(make_events("I'm Sam"))
+    report = loop_for(fake_store, model).process(make_events("I'm Sam", source="manual"))
     assert report.llm_calls == 3 and [w[0] for w in report.writes] == ["rewrite"]
     human = fake_store.core_block("human")
     assert human is not None and human.id == block.id
@@ -331,13 +332,13 @@ def test_core_append_and_rewrite_past_ninety_percent(fake_store: MemoryStore) ->
 
 def test_core_rewrite_falls_back_to_the_newest_lines(fake_store: MemoryStore) -> None:
     filler = "\n".join(f"Fact {n}: the user likes colour number {n}" for n in range(120))
-    fake_store.set_core("human", filler[:4600])
+    fake_store.set_core("human", filler[:4600], actor="agents:seed")
     model = ScriptedChatModel(
         {"types": ["core"]},
         {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"}]},
         ModelError("rewrite failed"),
     )
-    loop_for(fake_store, model).process(make_events("I'm Sam"))
+    loop_for(fake_store, model).process(make_events("I'm Sam", source="manual"))
     human = fake_store.core_block("human")
     assert human is not None and len(human.value) <= human.limit // 2
     assert human.value.endswith("Name is Sam")
@@ -349,16 +350,16 @@ def test_two_lines_for_one_core_block_both_land(fake_store: MemoryStore) -> None
         {"operations": [{"op": "insert", "label": "human", "value": "Name is Sam"},
                         {"op": "insert", "label": "human", "value": "Lives in Lyon"}]},
     )  # fmt: skip
-    loop_for(fake_store, model).process(make_events("I'm Sam from Lyon"))
+    loop_for(fake_store, model).process(make_events("I'm Sam from Lyon", source="manual"))
     human = fake_store.core_block("human")
     assert isinstance(human, CoreBlock) and human.value == "Name is Sam\nLives in Lyon"
 
 
 def test_core_lines_are_updated_and_deleted_one_fact_at_a_time(fake_store: MemoryStore) -> None:
-    fake_store.set_core("human", "Name is Sam\nLives in Lyon\nLikes tea")
+    fake_store.set_core("human", "Name is Sam\nLives in Lyon\nLikes tea", actor="agents:seed")
     model = ScriptedChatModel({"types": ["core"]}, lambda req: _core_ops(req.messages[1].content))
     report = loop_for(fake_store, model).process(
-        make_events("Sam moved to Paris; no longer likes tea, now drinks coffee")
+        make_events("Sam moved to Paris; no longer likes tea, now drinks coffee", source="manual")
     )
     assert not report.rejected
     human = fake_store.core_block("human")
@@ -367,13 +368,13 @@ def test_core_lines_are_updated_and_deleted_one_fact_at_a_time(fake_store: Memor
 
 
 def test_emptying_a_core_block_is_one_rejected_operation(fake_store: MemoryStore) -> None:
-    fake_store.set_core("human", "Likes tea")
+    fake_store.set_core("human", "Likes tea", actor="agents:seed")
     model = ScriptedChatModel(
         {"types": ["core", "episodic"]},
         lambda req: json.dumps({"operations": [{"op": "delete", "id": "m1"}]}),
         {"operations": [EPISODE]},
     )
-    events = make_events("Sam no longer likes tea. Met Dana to plan the Q3 launch")
+    events = make_events("Sam no longer likes tea. Met Dana to plan the Q3 launch", source="manual")
     report = loop_for(fake_store, model).process(events)
     assert [w[:2] for w in report.writes] == [("insert", "episodic")]
     [why] = report.rejected
@@ -396,7 +397,7 @@ def _core_ops(prompt: str) -> str:
 
 
 def test_a_core_line_changed_meanwhile_is_rejected(fake_store: MemoryStore) -> None:
-    fake_store.set_core("human", "Name is Sam\nLives in Lyon")
+    fake_store.set_core("human", "Name is Sam\nLives in Lyon", actor="agents:seed")
     agent = CoreAgent()
     shown = agent.candidates(fake_store, [])
     fake_store.set_core("human", "Name is Sam\nLives in Nice")  # the user edited it
@@ -406,7 +407,7 @@ def test_a_core_line_changed_meanwhile_is_rejected(fake_store: MemoryStore) -> N
     )
     loop = loop_for(fake_store, model)
     loop.agents[MemoryType.CORE] = _Frozen(shown)
-    report = loop.process(make_events("Sam no longer lives in Lyon"))
+    report = loop.process(make_events("Sam no longer lives in Lyon", source="manual"))
     assert report.writes == [] and [r.reason for r in report.rejected] == ["stale-line"]
     assert "no longer in the human block" in report.rejected[0].detail
 

@@ -33,7 +33,7 @@ def loop_for(store: MemoryStore, model: ScriptedChatModel, **kw: object) -> Memo
 
 
 def plan_for(store: MemoryStore, *texts: str) -> BatchPlan:
-    events = make_events(*texts)
+    events = make_events(*texts, source="manual")  # typed by the user
     report = BatchReport("b_test", tuple(e.id for e in events))
     return BatchPlan(store, ScriptedChatModel(), CallOptions(), Observations(events), report)
 
@@ -61,7 +61,7 @@ def test_over_the_write_budget_is_rejected_as_over_budget(fake_store: MemoryStor
 
 
 def test_touching_one_memory_twice_is_a_clash(fake_store: MemoryStore) -> None:
-    dana = fake_store.add(SemanticMemory(name="Dana", summary="Dana works in sales"))
+    dana = fake_store.add(SemanticMemory(name="Dana", summary="Dana works in sales"), "agents:s")
 
     def answer(prompt: str) -> str:
         alias = aliases_in(prompt)["Dana"]
@@ -90,7 +90,7 @@ def test_a_line_the_block_already_has_is_a_duplicate_line(fake_store: MemoryStor
         {"types": ["core"]},
         {"operations": [{"op": "insert", "label": "human", "value": "name is Sam"}]},
     )
-    report = loop_for(fake_store, model).process(make_events("Name is Sam"))
+    report = loop_for(fake_store, model).process(make_events("Name is Sam", source="manual"))
     assert report.writes == []
     assert [(r.agent, r.reason) for r in report.rejected] == [("core", "duplicate-line")]
 

@@ -17,6 +17,7 @@ from agents.memory_agent import CallOptions, MemoryAgent
 from agents.memory_core import CoreAgent
 from agents.memory_episodic import EpisodicAgent
 from agents.memory_semantic import SemanticAgent
+from agents.meta import MetaMemoryManager
 from agents.operations import REASONS, Delete, Insert, Merge, Update
 from storage.errors import NotFound
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory, VaultEntry
@@ -187,3 +188,38 @@ def test_each_agent_fills_its_schema_with_valid_operations(
             assert op.id in shown
         if isinstance(op, Merge):
             assert set(op.ids) <= shown
+
+
+class _CoreAndFacts(MetaMemoryManager):
+    """Routes every batch to the core and semantic agents, so the real model's core answer is
+    what the test checks whatever the meta manager would pick."""
+
+    def choose(
+        self, model: object, events: object, *args: object, **kw: object
+    ) -> list[MemoryType]:
+        return [CORE, SEMANTIC]
+
+
+def test_the_real_model_writes_no_question_and_keeps_the_users_words(
+    fake_store: MemoryStore, llama_model: ChatModel
+) -> None:
+    from agents.memory_core import is_question
+    from tests.agents.test_origins import QUESTION, USER_LINES, batch, seed_user_memories
+
+    seeded = seed_user_memories(fake_store)
+    before = [r.model_dump_json() for r in seeded]
+    agents = {a.memory_type: a for a in (CoreAgent(), SemanticAgent())}
+    loop = MemoryLoop(
+        fake_store, llama_model, agents=agents, meta=_CoreAndFacts(),
+        options=CallOptions(timeout_s=600),
+    )  # fmt: skip
+    report = loop.process(batch())  # the user's own chat question beside Engram's screen text
+    assert report.llm_calls >= 3
+    assert [r.model_dump_json() for r in fake_store.get_many([r.id for r in seeded])] == before
+    human = fake_store.core_block("human")
+    assert human is not None
+    assert [x for x, origin in human.lines() if origin == "user"] == USER_LINES.splitlines()
+    for label in ("human", "persona"):
+        block = fake_store.core_block(label)
+        for line in block.value.splitlines() if block else []:
+            assert not is_question(line) and line.strip() != QUESTION

@@ -274,8 +274,8 @@ def test_apply_is_one_transaction_with_the_events_it_completes(fake_store: Memor
     from storage.records import Event
     from storage.store import Write
 
-    keep = fake_store.add(SemanticMemory(name="Keep", summary="stays"))
-    gone = fake_store.add(SemanticMemory(name="Gone", summary="goes"))
+    keep = fake_store.add(SemanticMemory(name="Keep", summary="stays"), "agents:b0")
+    gone = fake_store.add(SemanticMemory(name="Gone", summary="goes"), "agents:b0")
     event = fake_store.events.put(Event(text="batch source"))
     fake_store.events.claim(1)
     new = SemanticMemory(name="New", summary="a fresh fact")
@@ -290,7 +290,7 @@ def test_apply_is_one_transaction_with_the_events_it_completes(fake_store: Memor
     assert {r.id for r in fake_store.browse(limit=10)} == {keep.id, gone.id}
     assert fake_store.get(keep.id) == keep
     assert fake_store.events.status_of(event.id) == "claimed"
-    assert [h.actor for h in fake_store.history(limit=5)] == ["user", "user"]
+    assert [h.actor for h in fake_store.history(limit=5)] == ["agents:b0", "agents:b0"]
     written = fake_store.apply(
         [Write("add", new), Write("delete", gone)], "agents:b1", events_done=[event.id]
     )

@@ -235,3 +235,49 @@ def test_reindex_shows_progress_in_the_status_bar(qtbot, engram):
     qtbot.waitUntil(lambda: window.activity_label.text() == "Re-indexed 5 memories.")
     assert progress and progress[-1] == (5, 5)
     assert window.progress.maximum() == 5
+
+
+def test_a_suggestion_shows_a_badge_and_is_accepted_or_dismissed(qtbot, engram):
+    from storage.suggestions import Suggestion
+    from ui.memory_model import BADGE, SUGGESTED_ROLE
+
+    services = engram.controller.services
+    store = services.store()
+    fact = services.add(SemanticMemory(name="Priya", summary="Priya leads the data team")).record
+    other = services.add(SemanticMemory(name="Desk", summary="Desk is on floor 2")).record
+    change = Suggestion(
+        memory_id=fact.id,
+        memory_type=MemoryType.SEMANTIC,
+        op="update",
+        fields={"summary": "Priya leads the platform team"},
+        agent="semantic",
+    )
+    drop = Suggestion(memory_id=fact.id, memory_type=MemoryType.SEMANTIC, op="delete",
+                      agent="semantic")  # fmt: skip
+    store.apply([], "agents:b_1", suggest=[change, drop])
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    qtbot.waitUntil(lambda: browser.model.suggested(fact.id) == 2)
+    row = browser.model.row_of(fact.id)
+    index = browser.model.index(row, 0)
+    assert index.data(SUGGESTED_ROLE) == 2 and index.data().startswith(BADGE)
+    plain = browser.model.index(browser.model.row_of(other.id), 0)
+    assert not plain.data().startswith(BADGE)
+    browser.select(other.id)
+    assert browser.buttons["accept"].isHidden() and browser.buttons["dismiss"].isHidden()
+
+    browser.select(fact.id)
+    assert not browser.buttons["accept"].isHidden()
+    assert "platform team" in browser.details.toPlainText()
+    browser.buttons["accept"].click()
+    qtbot.waitUntil(lambda: services.get(fact.id).summary == "Priya leads the platform team")
+    assert services.get(fact.id).origin == "user"
+    assert services.history_of(fact.id)[0].actor == "user"
+
+    qtbot.waitUntil(lambda: browser.model.suggested(fact.id) == 1)
+    browser.select(fact.id)
+    assert [s.id for s in browser.pending] == [drop.id]
+    browser.buttons["dismiss"].click()
+    qtbot.waitUntil(lambda: browser.model.suggested(fact.id) == 0)
+    assert services.get(fact.id).summary == "Priya leads the platform team"  # not deleted
+    assert store.suggestions.known(drop) and services.suggestions(fact.id) == []

@@ -1,0 +1,62 @@
+"""Origins in storage: the migration that gives stored memories one, and the last guard."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from storage.errors import ProtectedMemory
+from storage.fakes import HashEmbedder, MemoryVectorIndex
+from storage.records import SemanticMemory
+from storage.store import MemoryStore, Write
+
+
+def _open(home: Path) -> MemoryStore:
+    return MemoryStore.open(home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+
+
+def test_stored_memories_get_their_origin_from_history(engram_home: Path) -> None:
+    with _open(engram_home) as store:
+        mine = store.add(SemanticMemory(name="Priya", summary="Priya leads the data team"))
+        theirs = store.add(SemanticMemory(name="Kyoto", summary="Trip in May"), "agents:b_1")
+        store.set_core("human", "Name: Sam")
+        store.append_core("human", "Likes tea", "agents:b_2")
+        store.append_core("human", "Lives in Lisbon")
+    db = sqlite3.connect(engram_home / "engram.sqlite3")
+    for row_id, data in db.execute("SELECT id, data FROM memories").fetchall():
+        old = {k: v for k, v in json.loads(data).items() if k not in ("origin", "line_origins")}
+        db.execute("UPDATE memories SET data = ? WHERE id = ?", (json.dumps(old), row_id))
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    with _open(engram_home) as store:
+        assert store.get(mine.id).origin == "user"
+        assert store.get(theirs.id).origin == "agent"
+        block = store.core_block("human")
+        assert block is not None and block.lines() == [
+            ("Name: Sam", "user"), ("Likes tea", "agent"), ("Lives in Lisbon", "user")
+        ]  # fmt: skip
+
+
+def test_the_store_refuses_an_agent_write_to_the_users_words(fake_store: MemoryStore) -> None:
+    mine = fake_store.add(SemanticMemory(name="Priya", summary="Priya leads the data team"))
+    block = fake_store.set_core("human", "Name: Sam")
+    for write in (
+        Write("replace", mine.updated(summary="Engram - Chat | Memories")),
+        Write("delete", mine),
+        Write("replace", block.updated(value="Who owns the Q3 budget review?")),
+        Write("delete", block),
+    ):
+        with pytest.raises(ProtectedMemory):
+            fake_store.apply([write], "agents:b_x")
+    assert fake_store.get(mine.id) == mine and fake_store.get(block.id) == block
+    grown = fake_store.apply([Write("replace", block.updated(value="Name: Sam\nLikes tea"))],
+                             "agents:b_x")[0]  # fmt: skip
+    assert grown.origin == "user" and grown.line_origins == ("user", "agent")  # type: ignore[attr-defined]
+    forged = SemanticMemory(name="Kyoto", summary="Trip", origin="user")
+    assert fake_store.add(forged, "agents:b_x").origin == "agent"
+    with pytest.raises(ValueError, match="unknown origin"):
+        SemanticMemory(name="x", summary="y", origin="robot")
