@@ -79,7 +79,7 @@ class Turn:
             out += ["", f"_Could not answer: {self.error}_"]
         if self.citations:
             links = [
-                f"[{c.tag} · {c.memory_type.value}: {_link_text(c.headline)}]"
+                f"[{c.tag} · {c.memory_type}: {_link_text(c.headline)}]"
                 f"({memory_url(c.memory_id)})"
                 for c in self.citations
             ]

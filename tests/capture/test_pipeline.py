@@ -234,7 +234,7 @@ def test_a_full_event_queue_skips_with_a_backlog_gap(
     pipeline = fake_pipeline(CaptureSettings(max_pending_events=10))
     for n in range(12):
         screen.show(1, n * 20)
-        ocr.text = f"page {n} " + "word " * n
+        ocr.text = f"page {n} chapter{n} " + "word " * n  # no read repeats the last
         pipeline.run_once(T0 + timedelta(seconds=3 * n))
     assert queue.counts()["pending"] == 10
     assert capture_log.totals()["backlog"] == 2
