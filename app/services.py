@@ -278,9 +278,7 @@ class Services:
         events = self.store().events.get_many(ids)
         expired = self.store().events.expired(ids)
         known = {e.id for e in events} | set(expired)
-        return Provenance(
-            tuple(events), tuple(i for i in ids if i not in known), tuple(expired)
-        )
+        return Provenance(tuple(events), tuple(i for i in ids if i not in known), tuple(expired))
 
     def retention_preview(self) -> int:
         """How many raw events retention would remove now (shown before it runs)."""

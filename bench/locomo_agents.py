@@ -6,8 +6,9 @@ holds the events it came from, so each question's top-k memories map back to dia
 frac@k is scored on the first k distinct dialogue ids so reached (the same k turns raw mode
 gets), and on all of them as a second figure. Search returns the raw events beside the memories
 (an event hit is its own turn), so `frac_at_k` scores everything and `frac_at_k_memories_only`
-the memories alone: how much the agents add to what capture already made searchable. Then the chat agent answers every question of
-categories 1-4 with the configured model and is scored by token F1 against the gold answer.
+the memories alone: how much the agents add to what capture already made searchable. Then the
+chat agent answers every question of categories 1-4 with the configured model and is scored
+by token F1 against the gold answer.
 Honest numbers for the embedded 135M model are low; the harness is what a bigger GGUF needs.
 `--batch` (events per agent batch, default 8), `--max-turns` (ingest only the first N turns, and
 score only the questions whose evidence lies in them) and `--max-questions` (score only the first

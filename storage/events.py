@@ -150,9 +150,7 @@ class EventQueue:
     def mark_indexed(self, done: Sequence[tuple[str, str]]) -> None:
         """Flag events indexed, each only if its data is unchanged since it was embedded."""
         with self._db.transaction() as conn:
-            conn.executemany(
-                "UPDATE events SET indexed = 1 WHERE id = ? AND data = ?", list(done)
-            )
+            conn.executemany("UPDATE events SET indexed = 1 WHERE id = ? AND data = ?", list(done))
 
     def expirable(self, before: datetime) -> int:
         """How many events `expire(before)` would remove: done, and last seen before `before`."""

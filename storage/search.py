@@ -415,9 +415,7 @@ def _combine(
     for source, ranking in rankings.items():
         weight = weights.get(source, 1.0)
         values = contribution(source, ranking)
-        for rank, ((id_, kind, _), value) in enumerate(
-            zip(ranking, values, strict=True), start=1
-        ):
+        for rank, ((id_, kind, _), value) in enumerate(zip(ranking, values, strict=True), start=1):
             scores[id_] = scores.get(id_, 0.0) + weight * value
             kinds[id_] = kind
             ranks.setdefault(id_, {})[source] = rank
