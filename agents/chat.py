@@ -28,6 +28,7 @@ from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, tim
 from agents.retrieval import scrub_secrets as _scrub
 from storage.errors import InvalidText
 from storage.records import Event, MemoryType, check_text
+from storage.search import Kind
 from storage.store import MemoryStore
 from storage.text import clip, evidence_words
 
@@ -51,8 +52,8 @@ class ChatConfig:
 @dataclass(frozen=True)
 class Citation:
     tag: str
-    memory_id: str
-    memory_type: MemoryType
+    memory_id: str  # a memory's id, or a raw event's
+    memory_type: Kind  # "event" for an event
     headline: str
     explicit: bool  # the answer names the tag; else inferred from shared words
 

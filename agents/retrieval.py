@@ -1,5 +1,7 @@
 """Active retrieval for the chat agent: a search topic from the conversation, hybrid search
-across the memory types with per-type caps, and tagged prompt sections inside a token budget.
+across the memory types and the raw events with per-kind caps, and tagged prompt sections inside
+a token budget. Events (what was read on screen, said, imported) share the memories' numbering,
+so a citation of either resolves the same way.
 """
 
 from __future__ import annotations
@@ -10,8 +12,8 @@ from dataclasses import dataclass
 
 from agents.llm.port import Message, approx_tokens
 from storage.kinds import kind_spec
-from storage.records import CoreBlock, MemoryType, Record, VaultEntry
-from storage.store import MemoryStore
+from storage.records import CoreBlock, Event, MemoryType, Record, VaultEntry
+from storage.store import EventHit, MemoryStore
 from storage.text import clip, is_content, words
 
 DEFAULT_CAPS: Mapping[MemoryType, int] = {
@@ -25,12 +27,21 @@ SECTION_ORDER = [t for t in MemoryType if t is not MemoryType.CORE]
 CORE_LABELS = ("human", "persona")
 #: Share of the memory budget the always-shown core blocks may take.
 CORE_SHARE = 0.4
+#: Raw events in the prompt at most, and the share of the budget they may take: memories are
+#: the distilled form, events the evidence they may have missed.
+EVENT_CAP = 3
+EVENT_SHARE = 0.4
+#: Characters of an event's text the prompt shows.
+EVENT_CHARS = 240
+EVENT_SECTION = "seen_events"
+
+Item = Record | Event
 
 
 @dataclass(frozen=True)
 class Retrieved:
     tag: str  # "M1": how the prompt and the answer name it
-    record: Record
+    record: Item  # a memory, or a raw event
     score: float
     text: str = ""  # the line the prompt shows for it
 
@@ -61,9 +72,12 @@ def derive_topic(question: str, history: Sequence[Message], words_from_history: 
     return " ".join([question.strip(), *extra[:words_from_history]]).strip()
 
 
-def render(record: Record) -> str:
-    """One compact line for the chat prompt (the type's context line, storage/kinds.py); a
-    high-sensitivity vault value never appears."""
+def render(record: Item) -> str:
+    """One compact line for the chat prompt (the type's context line, storage/kinds.py; for an
+    event, where it came from and its text, clipped); a high-sensitivity vault value never
+    appears."""
+    if isinstance(record, Event):
+        return f"({record.origin()}) {clip(record.index_text(), EVENT_CHARS)}"
     return kind_spec(record.kind).context_line(record)
 
 
@@ -72,69 +86,80 @@ def retrieve(
     topic: str,
     caps: Mapping[MemoryType, int] = DEFAULT_CAPS,
     pool: int = 40,
-) -> tuple[list[tuple[Record, float]], list[CoreBlock]]:
-    """One hybrid search across the non-core types (one query embedding), capped per type;
-    the core blocks are always part of the context, not searched."""
+    event_cap: int = EVENT_CAP,
+) -> tuple[list[tuple[Item, float]], list[CoreBlock]]:
+    """One hybrid search across the non-core types and the raw events (one query embedding),
+    capped per kind; the core blocks are always part of the context, not searched."""
     types = [t for t in SECTION_ORDER if caps.get(t, 0) > 0]
-    hits = store.search(topic, types=types, k=max(pool, sum(caps.values()))) if types else []
-    taken: dict[MemoryType, int] = {}
-    found: list[tuple[Record, float]] = []
+    k = max(pool, sum(caps.values()) + event_cap)
+    hits = store.search(topic, types=types, k=k, events=event_cap > 0) if types else []
+    taken: dict[str, int] = {}
+    found: list[tuple[Item, float]] = []
     for hit in hits:
-        kind = hit.record.kind
-        if taken.get(kind, 0) < caps.get(kind, 0):
+        item = hit.item
+        kind, cap = (
+            (Event.kind, event_cap) if isinstance(hit, EventHit) else (hit.record.kind, None)
+        )
+        limit = cap if cap is not None else caps.get(MemoryType(kind), 0)
+        if taken.get(kind, 0) < limit:
             taken[kind] = taken.get(kind, 0) + 1
-            found.append((hit.record, hit.score))
+            found.append((item, hit.score))
     core = [b for b in (store.core_block(label) for label in CORE_LABELS) if b and b.value]
     return found, core
 
 
 def build_context(
     topic: str,
-    found: Sequence[tuple[Record, float]],
+    found: Sequence[tuple[Item, float]],
     core: Sequence[CoreBlock],
     budget_tokens: int,
     retrieval_ms: float = 0.0,
 ) -> Context:
-    """Tagged sections (<core_memory>, <episodic_memory>, …) within `budget_tokens`: core
-    blocks first (up to CORE_SHARE of the budget), then memories in rank order until the budget
-    is spent. Tags are numbered in the order the sections show them."""
+    """Tagged sections (<core_memory>, <episodic_memory>, …, <seen_events>) within
+    `budget_tokens`: core blocks first (up to CORE_SHARE of the budget), then memories and
+    events in rank order until the budget is spent, events within EVENT_SHARE of it. Tags are
+    numbered in the order the sections show them."""
     core_budget = int(budget_tokens * CORE_SHARE)
-    records = [r for r, _ in found]  # each line is scrubbed of their high-sensitivity values
+    event_budget = int(budget_tokens * EVENT_SHARE)
+    events_used = 0
+    records = [r for r, _ in found if isinstance(r, Record)]  # their secrets scrub every line
     core_lines = []
     for block in core:
         line = scrub_secrets(f"[{block.label}] {' / '.join(block.value.splitlines())}", records)
         core_lines.append(clip(line, max(core_budget * 3 // max(len(core), 1), 40)))
     used = approx_tokens("\n".join(core_lines)) + 8 if core_lines else 0
-    chosen: list[tuple[Record, float, str]] = []
+    chosen: list[tuple[Item, float, str]] = []
     dropped = 0
     for record, score in found:
         line = scrub_secrets(render(record), records)
         cost = approx_tokens(line) + 4
-        if used + cost > budget_tokens:
+        is_event = isinstance(record, Event)
+        if used + cost > budget_tokens or (is_event and events_used + cost > event_budget):
             dropped += 1
             continue
         used += cost
+        events_used += cost if is_event else 0
         chosen.append((record, score, line))
     items: list[Retrieved] = []
     sections: list[str] = []
     if core_lines:
         sections.append("<core_memory>\n" + "\n".join(core_lines) + "\n</core_memory>")
-    for kind in SECTION_ORDER:
+    for kind in (*SECTION_ORDER, Event.kind):
         lines = []
         for record, score, line in chosen:
-            if record.kind is kind:
+            if record.kind == kind:
                 tag = f"M{len(items) + 1}"
                 items.append(Retrieved(tag, record, score, line))
                 lines.append(f"[{tag}] {line}")
         if lines:
-            name = f"{kind.value}_memory"
+            name = EVENT_SECTION if kind == Event.kind else f"{kind}_memory"
             sections.append(f"<{name}>\n" + "\n".join(lines) + f"\n</{name}>")
     if not items:
         sections.append("<memories>\n(no stored memory matches this question)\n</memories>")
     return Context(topic, tuple(core), tuple(items), "\n".join(sections), retrieval_ms, dropped)
 
 
-def scrub_secrets(text: str, records: Sequence[Record]) -> str:
+def scrub_secrets(text: str, records: Sequence[Item]) -> str:
     """Replace any high-sensitivity vault value that shows up elsewhere (say, in an episodic
     summary of the moment it was typed) before the text reaches a model."""
     for record in records:

@@ -6,7 +6,8 @@ failed, kept and retryable); a batch cut short by shutdown goes back without cou
 attempt. A restart resumes whatever was pending or claimed. The worker's model
 calls are background requests, so a chat request always goes first. Between batches it catches
 the vector index up with writes it failed to take (`repair_index`), so they become searchable by
-meaning without a restart.
+meaning without a restart, and indexes the raw events' vectors. Once a day it applies the
+event retention (`keep_events_days`; 0 keeps every event).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from agents.operations import Rejection
 from storage.store import MemoryStore
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two retention runs of the background worker.
+RETENTION_EVERY_S = 24 * 3600.0
 
 Listener = Callable[[BatchReport | None, BaseException | None], None]
 
@@ -62,8 +66,13 @@ class MemoryWorker:
         idle_s: float = 2.0,
         max_backoff_s: float = 60.0,
         on_batch: Listener | None = None,
+        keep_events_days: int = 0,
     ) -> None:
         self.store = store
+        self.keep_events_days = keep_events_days
+        #: Events embedded per pass between batches, so a backlog never starves the agents.
+        self.event_index_limit = 512
+        self._retention_after = 0.0  # time.monotonic() before which retention waits
         self.loop = loop
         self.batch_size = batch_size
         self.idle_s = idle_s
@@ -126,11 +135,13 @@ class MemoryWorker:
 
     def repair_index(self) -> int:
         """Index the rows a failed vector step left unindexed (and drop queued vector deletes).
-        Returns rows indexed; an index still failing is logged and retried after a backoff."""
+        Also embeds raw events still without a vector (a bounded number per pass). Returns
+        memory rows indexed; an index still failing is logged and retried after a backoff."""
         if time.monotonic() < self._repair_after:
             return 0
         try:
             done = self.store.repair_index()
+            self.store.index_events(limit=self.event_index_limit)
         except Exception as exc:
             self._repair_failures += 1
             wait = min(self.idle_s * 2**self._repair_failures, self.max_backoff_s)
@@ -141,6 +152,23 @@ class MemoryWorker:
         if done:
             log.info("indexed %d memories the vector index had missed", done)
         return done
+
+    def retention(self) -> int:
+        """Remove the raw events older than `keep_events_days`, at most once a day (the first
+        time when the worker starts). Returns how many went; a failure is logged, not raised."""
+        if self.keep_events_days <= 0 or time.monotonic() < self._retention_after:
+            return 0
+        self._retention_after = time.monotonic() + RETENTION_EVERY_S
+        try:
+            removed = self.store.expire_events(self.keep_events_days)
+        except Exception:
+            log.exception("event retention failed")
+            return 0
+        if removed:
+            log.info(
+                "retention removed %d events older than %d days", removed, self.keep_events_days
+            )
+        return removed
 
     def drain(
         self,
@@ -185,6 +213,7 @@ class MemoryWorker:
     def _run(self) -> None:
         failures = 0
         while not self._stop.is_set():
+            self.retention()
             self.repair_index()
             try:
                 report = self.run_once(self._stop)

@@ -45,14 +45,14 @@ def result_json(result: ChatResult) -> dict[str, Any]:
             {
                 "tag": c.tag,
                 "id": c.memory_id,
-                "type": c.memory_type.value,
+                "type": str(c.memory_type),
                 "headline": c.headline,
                 "explicit": c.explicit,
             }
             for c in result.citations
         ],
         "retrieved": [
-            {"tag": i.tag, "id": i.record.id, "type": i.record.kind.value}
+            {"tag": i.tag, "id": i.record.id, "type": str(i.record.kind)}
             for i in result.context.items
         ],
         "topic": result.context.topic,
@@ -77,7 +77,7 @@ def print_sources(result: ChatResult) -> None:
     print("Sources:")
     for c in result.citations:
         how = "" if c.explicit else " (inferred)"
-        print(f"  [{c.tag}] {c.memory_type.value}: {c.headline}  id={c.memory_id}{how}")
+        print(f"  [{c.tag}] {c.memory_type}: {c.headline}  id={c.memory_id}{how}")
 
 
 def cmd_digest(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.settings import load_settings
-from storage.errors import EngramError, InvalidText
+from storage.errors import EngramError, InvalidText, NotFound
 from storage.kinds import kind_spec
 from storage.records import (
     CoreBlock,
@@ -26,7 +26,7 @@ from storage.records import (
     VaultEntry,
     check_text,
 )
-from storage.store import MemoryStore, SearchHit
+from storage.store import EventHit, Hit, MemoryStore
 
 TYPE_NAMES = [t.value for t in MemoryType]
 VAULT = kind_spec(MemoryType.KNOWLEDGE_VAULT)
@@ -80,7 +80,20 @@ def _parse_time(value: str) -> datetime:
     return parsed
 
 
-def _hit_json(hit: SearchHit) -> dict[str, Any]:
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    if isinstance(hit, EventHit):
+        event = hit.event
+        return {
+            "id": event.id,
+            "type": "event",
+            "score": round(hit.score, 6),
+            "ranks": hit.ranks,
+            "headline": event.headline(),
+            "origin": event.origin(),
+            "time": event.occurred_at.isoformat(),
+            "provenance": list(event.provenance),
+            "record": event.model_dump(mode="json"),
+        }
     record = hit.record.masked() if isinstance(hit.record, VaultEntry) else hit.record
     return {
         "id": record.id,
@@ -142,13 +155,24 @@ def cmd_search(args: argparse.Namespace) -> int:
     since = _parse_time(args.since) if args.since else None
     until = _parse_time(args.until) if args.until else None
     with _open(args) as store:
-        hits = store.search(args.query, types=types, k=args.k, since=since, until=until)
+        hits = store.search(
+            args.query,
+            types=types,
+            k=args.k,
+            since=since,
+            until=until,
+            events=False if args.no_events else None,
+        )
     if args.json:
         print(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return 0
     if not hits:
         print("no memories match")
     for n, hit in enumerate(hits, start=1):
+        if isinstance(hit, EventHit):
+            print(f"{n:>2}. [event] {hit.event.headline()}")
+            print(f"    {hit.event.origin()}  id={hit.event.id}")
+            continue
         when = hit.record.timestamp.astimezone().strftime("%Y-%m-%d %H:%M")
         print(f"{n:>2}. [{hit.record.kind.value}] {hit.record.headline()}")
         print(f"    {when}  id={hit.record.id}")
@@ -156,15 +180,51 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
+    """A memory with its sources ("why do I know this?"), or a raw event, its own source."""
     with _open(args) as store:
-        record = store.get(args.id)
+        try:
+            record = store.get(args.id)
+        except NotFound as missing:
+            if store.events.expired([args.id]):
+                raise NotFound(
+                    f"event {args.id} was removed by retention (source expired)"
+                ) from None
+            found = store.events.get_many([args.id])
+            if not found:
+                raise missing from None
+            event = found[0]
+            out = event.model_dump(mode="json")
+            out.update(
+                type="event",
+                origin=event.origin(),
+                status=store.events.status_of(event.id),
+                sources=[event.model_dump(mode="json")],
+            )
+            print(json.dumps(out, ensure_ascii=False, indent=2))
+            return 0
         if isinstance(record, VaultEntry) and not args.reveal:
             record = record.masked()
         out = record.model_dump(mode="json")
         out["type"] = record.kind.value
         sources = store.events.get_many(record.provenance)
         out["sources"] = [e.model_dump(mode="json") for e in sources]
+        out["sources"] += [
+            {"id": i, "note": "source expired"} for i in store.events.expired(record.provenance)
+        ]
     print(json.dumps(out, ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    """Remove raw events older than the retention setting (or `--days`); `--dry-run` counts."""
+    days = args.days if args.days is not None else load_settings().keep_events_days
+    with _open(args) as store:
+        n = store.expire_events(days, dry_run=args.dry_run)
+    key = "would_remove" if args.dry_run else "removed"
+    out: dict[str, Any] = {"keep_days": days, key: n}
+    if days <= 0:
+        out["note"] = "retention is off (0 keeps every event)"
+    print(json.dumps(out))
     return 0
 
 
@@ -262,10 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--since", help="ISO 8601 start (inclusive)")
     p.add_argument("--until", help="ISO 8601 end (exclusive)")
+    p.add_argument("--no-events", action="store_true", help="memories only, no raw events")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("get", help="show one memory with its source events")
+    p = sub.add_parser("get", help="show one memory with its source events, or one event")
     p.add_argument("id")
     p.add_argument("--reveal", action="store_true", help="show a vault secret")
     p.set_defaults(func=cmd_get)
@@ -301,6 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reindex", help="re-embed every memory")
     p.set_defaults(func=cmd_reindex)
+
+    p = sub.add_parser("retention", help="remove raw events older than the retention setting")
+    p.add_argument("--dry-run", action="store_true", help="only count what would be removed")
+    p.add_argument("--days", type=int, help="keep this many days (default: the setting)")
+    p.set_defaults(func=cmd_retention)
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(sub)

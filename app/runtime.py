@@ -157,7 +157,12 @@ class Runtime:
             if self._worker is None:
                 llm = self.settings.llm
                 loop = MemoryLoop(store, model, options=CallOptions(timeout_s=llm.call_timeout_s))
-                self._worker = MemoryWorker(store, loop, batch_size=llm.memory_batch_size)
+                self._worker = MemoryWorker(
+                    store,
+                    loop,
+                    batch_size=llm.memory_batch_size,
+                    keep_events_days=self.settings.keep_events_days,
+                )
             if on_batch is not None:
                 self._worker.on_batch = on_batch
             return self._worker

@@ -28,7 +28,7 @@ from capture.service import CaptureService, CaptureStatus
 from storage.capture_log import CaptureGap
 from storage.history import Change
 from storage.records import EpisodicMemory, Event, MemoryType, Record
-from storage.store import MemoryStore, SearchHit
+from storage.store import Hit, MemoryStore
 from storage.suggestions import Suggestion
 
 #: Human names of the settings a person edits, for validation messages.
@@ -95,11 +95,13 @@ def restart_needed(old: Settings, new: Settings) -> list[str]:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Why Engram knows a memory: the source events found, and ids that name no stored event
-    (a chat turn or an imported conversation's id)."""
+    """Why Engram knows a memory: the source events found, those retention removed (the
+    source expired; the memory stays), and ids that name no event (a chat turn or an imported
+    conversation's id). An event's provenance is itself."""
 
     events: tuple[Event, ...]
     external: tuple[str, ...]
+    expired: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,8 +238,12 @@ class Services:
         k: int | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-    ) -> list[SearchHit]:
-        return self.store().search(query, types, k or self.settings.search_k, since, until)
+        events: bool | None = None,
+    ) -> Sequence[Hit]:
+        """Memories and, unless `events` is False (or types are named), raw events."""
+        return self.store().search(
+            query, types, k or self.settings.search_k, since, until, events=events
+        )
 
     def browse(
         self,
@@ -278,11 +284,16 @@ class Services:
     def history_of(self, memory_id: str) -> list[Change]:
         return self.store().history(memory_id)
 
-    def provenance(self, record: Record) -> Provenance:
+    def provenance(self, record: Record | Event) -> Provenance:
         ids = list(record.provenance)
         events = self.store().events.get_many(ids)
-        found = {e.id for e in events}
-        return Provenance(tuple(events), tuple(i for i in ids if i not in found))
+        expired = self.store().events.expired(ids)
+        known = {e.id for e in events} | set(expired)
+        return Provenance(tuple(events), tuple(i for i in ids if i not in known), tuple(expired))
+
+    def retention_preview(self) -> int:
+        """How many raw events retention would remove now (shown before it runs)."""
+        return self.store().expire_events(self.settings.keep_events_days, dry_run=True)
 
     def timeline(self, day: date, tz: tzinfo) -> DayTimeline:
         """Episodic memories, capture events and capture gaps of one local day."""

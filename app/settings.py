@@ -32,6 +32,9 @@ class Settings(BaseModel):
     #: http://host:port of a `chroma run` server; None keeps vectors in the data folder.
     chroma_url: str | None = None
     search_k: int = Field(default=10, ge=1, le=200)
+    #: Days raw events (screen reads, chat turns, imports) are kept; 0 keeps them forever.
+    #: Memories made from them stay when they go.
+    keep_events_days: int = Field(default=90, ge=0)
     #: The chat model and the memory agents.
     llm: LLMSettings = Field(default_factory=LLMSettings)
     #: Screen capture: interval, monitors, exclusions, forced re-read, backlog bounds.

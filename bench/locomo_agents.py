@@ -4,8 +4,11 @@ Every dialogue turn becomes an event (time = its session's date) and the memory 
 batches of them into memories, as the desktop app does with screen reads. A memory's provenance
 holds the events it came from, so each question's top-k memories map back to dialogue ids:
 frac@k is scored on the first k distinct dialogue ids so reached (the same k turns raw mode
-gets), and on all of them as a second figure. Then the chat agent answers every question of
-categories 1-4 with the configured model and is scored by token F1 against the gold answer.
+gets), and on all of them as a second figure. Search returns the raw events beside the memories
+(an event hit is its own turn), so `frac_at_k` scores everything and `frac_at_k_memories_only`
+the memories alone: how much the agents add to what capture already made searchable. Then the
+chat agent answers every question of categories 1-4 with the configured model and is scored
+by token F1 against the gold answer.
 Honest numbers for the embedded 135M model are low; the harness is what a bigger GGUF needs.
 `--batch` (events per agent batch, default 8), `--max-turns` (ingest only the first N turns, and
 score only the questions whose evidence lies in them) and `--max-questions` (score only the first
@@ -37,7 +40,7 @@ from bench.locomo import (
 )
 from storage.protocols import Embedder
 from storage.records import Event
-from storage.store import MemoryStore
+from storage.store import EventHit, MemoryStore
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -85,6 +88,7 @@ def ingest(runtime: Runtime, events: list[Event]) -> dict[str, Any]:
     store = runtime.store()
     store.events.put_many(events)
     drained = runtime.drain(max_failures=len(events), on_batch=progress())
+    store.index_events()  # the worker does this between batches; drain leaves it to us
     return {
         "batches": len(drained.reports),
         "failed_batches": drained.failures,
@@ -98,10 +102,17 @@ def ingest(runtime: Runtime, events: list[Event]) -> dict[str, Any]:
 
 
 def retrieved_dia_ids(
-    store: MemoryStore, question: str, k: int, dia_of: dict[str, str]
+    store: MemoryStore, question: str, k: int, dia_of: dict[str, str], events: bool = True
 ) -> list[str]:
-    hits = store.search(question, k=k)
-    ids = [dia_of[p] for h in hits for p in h.record.provenance if p in dia_of]
+    """Dialogue ids reached by the top k hits: an event is its own turn, a memory reaches the
+    turns of its provenance."""
+    hits = store.search(question, k=k, events=events)
+    ids = [
+        dia_of[p]
+        for h in hits
+        for p in (h.event.provenance if isinstance(h, EventHit) else h.record.provenance)
+        if p in dia_of
+    ]
     return list(dict.fromkeys(ids))
 
 
@@ -135,6 +146,7 @@ def run_conversation(
         stats["memories"] = store.stats()["memories"]
         capped: list[tuple[int, Score]] = []
         uncapped: list[tuple[int, Score]] = []
+        memories_only: list[tuple[int, Score]] = []
         f1: list[tuple[int, float]] = []
         turns_reached: list[int] = []
         chat = runtime.chat_agent()
@@ -146,11 +158,14 @@ def run_conversation(
             turns_reached.append(len(ids))
             capped.append((q.category, score_question(ids[:k], q.evidence)))
             uncapped.append((q.category, score_question(ids, q.evidence)))
+            alone = retrieved_dia_ids(store, q.text, k, dia_of, events=False)
+            memories_only.append((q.category, score_question(alone[:k], q.evidence)))
             answer = chat.ask(q.text).result.answer
             f1.append((q.category, answer_f1(answer, q.answer)))
     return {
         "capped": capped,
         "uncapped": uncapped,
+        "memories_only": memories_only,
         "f1": f1,
         "turns_reached": turns_reached,
         "stats": stats,
@@ -171,6 +186,7 @@ def run(
     started = time.perf_counter()
     capped: list[tuple[int, Score]] = []
     uncapped: list[tuple[int, Score]] = []
+    memories_only: list[tuple[int, Score]] = []
     f1: list[tuple[int, float]] = []
     reached: list[int] = []
     per_conv = []
@@ -180,6 +196,7 @@ def run(
             out = run_conversation(conv, embedder, model, args, factory)
             capped += out["capped"]
             uncapped += out["uncapped"]
+            memories_only += out["memories_only"]
             f1 += out["f1"]
             reached += out["turns_reached"]
             per_conv.append({"sample_id": conv.sample_id, **out["stats"]})
@@ -188,6 +205,7 @@ def run(
         "mode": "agents",
         "k": args.k,
         **summarise(capped),
+        "frac_at_k_memories_only": summarise(memories_only)["frac_at_k"],
         "uncapped": {
             k: v
             for k, v in summarise(uncapped).items()

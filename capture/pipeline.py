@@ -33,7 +33,7 @@ from capture.ports import (
 from capture.privacy import Exclusions, OwnWindows, PauseControl
 from capture.redact import Redactor
 from storage.capture_log import CaptureLog, GapReason
-from storage.events import EventQueue
+from storage.events import EventQueue, repeats
 from storage.records import MAX_FIELD_CHARS, Event
 
 
@@ -70,12 +70,14 @@ def clean_text(text: str) -> str:
 
 
 class RecentText:
-    """The lines of the last event of each window (the most recent `size` windows)."""
+    """The lines of the last event of each window (the most recent `size` windows), and the
+    event's id and text, so a read repeating most of it is merged into it (`seen_again`)."""
 
     def __init__(self, size: int = 64, tolerance: float = 0.02) -> None:
         self._size = size
         self._tolerance = tolerance
         self._lines: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
+        self._events: dict[tuple[str, str], tuple[str, str]] = {}
 
     def repeats(self, key: tuple[str, str], text: str) -> bool:
         """True when `text` adds (almost) nothing to the previous event of the same window."""
@@ -87,11 +89,18 @@ class RecentText:
         novel = sum(len(line) for line in lines if line not in previous)
         return novel <= max(2, int(self._tolerance * total))
 
-    def remember(self, key: tuple[str, str], text: str) -> None:
+    def remember(self, key: tuple[str, str], text: str, event_id: str = "") -> None:
         self._lines[key] = frozenset(text.lower().splitlines())
         self._lines.move_to_end(key)
+        if event_id:
+            self._events[key] = (event_id, text)
         while len(self._lines) > self._size:
-            self._lines.popitem(last=False)
+            gone, _ = self._lines.popitem(last=False)
+            self._events.pop(gone, None)
+
+    def last_event(self, key: tuple[str, str]) -> tuple[str, str] | None:
+        """(id, text) of the window's last event, if this pipeline stored one."""
+        return self._events.get(key)
 
 
 class CapturePipeline:
@@ -264,9 +273,18 @@ class CapturePipeline:
         title = self.redactor.redact(frame.window.title if frame.window else "")
         app = frame.window.app if frame.window else ""
         key = (app, title.text)
-        if self.recent.repeats(key, body.text):
+        last = self.recent.last_event(key)
+        if self.recent.repeats(key, body.text):  # nothing new: only the time it was seen
+            if last is not None:
+                self.queue.seen_again(last[0], body.text, frame.at)
             self.log.note(GapReason.DUPLICATE, frame.at, monitor=frame.monitor)
             return None
+        if last is not None and repeats(body.text, last[1]):
+            merged = self.queue.seen_again(last[0], body.text, frame.at)
+            if merged is not None:  # stored once: its new lines and the time joined the event
+                self.recent.remember(key, merged.text, merged.id)
+                self.last_event = merged
+                return merged
         if self.log.pending_events() >= self.settings.max_pending_events:
             self.log.note(GapReason.BACKLOG, frame.at, detail="event queue full")
             return None
@@ -292,7 +310,7 @@ class CapturePipeline:
             metadata=metadata,
         )
         self.queue.put(event)
-        self.recent.remember(key, body.text)
+        self.recent.remember(key, body.text, event.id)
         self.counters.events += 1
         self.last_event = event
         return event

@@ -1,6 +1,12 @@
 """The durable event queue: capture and chat put events in, the agent loop claims batches and
 marks them done only after their memory operations are applied. A restart returns claimed but
-unfinished events to the queue, so nothing is lost to a crash."""
+unfinished events to the queue, so nothing is lost to a crash.
+
+Every event is keyword-indexed (`event_fts`) in the transaction that stores it, so it is
+searchable the moment it is read; its vector follows in the background (`indexed` flag, see
+`MemoryStore.repair_index`). A read that repeats most of the window's previous event is merged
+into it (`seen_again`) instead of stored twice.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,14 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from storage.errors import NotFound
-from storage.records import Event
+from storage.records import MAX_FIELD_CHARS, Event, utcnow
 from storage.sqlite_db import Database
+from storage.text import content_words
+
+#: A read repeats an event when at least this share of its content words are in the event.
+REPEAT_SHARE = 0.8
+#: Vectors of events live in this collection of the store's namespace, beside the memory types.
+EVENT_COLLECTION = "event"
 
 MAX_ATTEMPTS = 5
 
@@ -25,6 +37,31 @@ def mark_done(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
     )
 
 
+def repeats(new_text: str, old_text: str, share: float = REPEAT_SHARE) -> bool:
+    """Whether `new_text` repeats most of `old_text`: at least `share` of its content words
+    (storage/text.py) are in the old one. A read with no content words repeats nothing."""
+    new = content_words(new_text)
+    if not new:
+        return False
+    return len(new & content_words(old_text)) >= share * len(new)
+
+
+def novel_lines(new_text: str, old_text: str) -> list[str]:
+    """The lines of `new_text` holding a content word `old_text` lacks: what a repeated read
+    adds, and all a merge keeps of it."""
+    known = content_words(old_text)
+    return [line for line in new_text.splitlines() if content_words(line) - known]
+
+
+def _fts_insert(conn: sqlite3.Connection, seq: int, event: Event) -> None:
+    conn.execute("INSERT INTO event_fts(rowid, text) VALUES(?, ?)", (seq, event.index_text()))
+
+
+def _fts_replace(conn: sqlite3.Connection, seq: int, event: Event) -> None:
+    conn.execute("DELETE FROM event_fts WHERE rowid = ?", (seq,))
+    _fts_insert(conn, seq, event)
+
+
 class EventQueue:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -34,11 +71,126 @@ class EventQueue:
         return event
 
     def put_many(self, events: Sequence[Event]) -> None:
+        """Store `events` (an id already stored is left as it is) with their keyword rows, in
+        one transaction: searchable by keyword from the commit on."""
         with self._db.transaction() as conn:
-            conn.executemany(
-                "INSERT OR IGNORE INTO events(id, occurred_at, source, data) VALUES(?, ?, ?, ?)",
-                [(e.id, e.occurred_at.timestamp(), e.source, e.model_dump_json()) for e in events],
+            for e in events:
+                cur = conn.execute(
+                    "INSERT OR IGNORE INTO events(id, occurred_at, last_seen, source, data) "
+                    "VALUES(?, ?, ?, ?, ?)",
+                    (
+                        e.id,
+                        e.occurred_at.timestamp(),
+                        e.last_seen.timestamp(),
+                        e.source,
+                        e.model_dump_json(),
+                    ),
+                )
+                if cur.rowcount == 1 and cur.lastrowid is not None:
+                    _fts_insert(conn, cur.lastrowid, e)
+
+    def seen_again(self, event_id: str, text: str, at: datetime | None = None) -> Event | None:
+        """Merge a read that repeats event `event_id` (see `repeats`) into it: `at` joins its
+        `seen_at` times and the lines with new words are appended, with its keyword row in the
+        same transaction (its vector is redone in the background). Returns the merged event, or
+        None when the read must be stored as its own event: the event is gone (retention), or
+        the read adds words to one the agents already took (they would never see them), or the
+        merged text would be too long."""
+        at = at or utcnow()
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT seq, data, status FROM events WHERE id = ?", (event_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            old = Event.model_validate_json(row["data"])
+            extra = novel_lines(text, old.text)
+            if extra and row["status"] != "pending":
+                return None
+            merged_text = "\n".join([old.text, *extra])
+            if len(merged_text) > MAX_FIELD_CHARS:
+                return None
+            event = old.model_copy(update={"text": merged_text, "seen_at": (*old.seen_at, at)})
+            conn.execute(
+                "UPDATE events SET data = ?, last_seen = ?, indexed = CASE WHEN ? THEN 0 "
+                "ELSE indexed END WHERE seq = ?",
+                (event.model_dump_json(), event.last_seen.timestamp(), bool(extra), row["seq"]),
             )
+            if extra:
+                _fts_replace(conn, row["seq"], event)
+        return event
+
+    def rewrite_text(self, event_id: str, text: str) -> Event:
+        """Replace the stored text of an event (a secret scrubbed from it, say), keeping its
+        keyword row in step and its vector due again. Raises NotFound."""
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT seq, data FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            event = Event.model_validate_json(row["data"]).model_copy(update={"text": text})
+            Event.model_validate(event.model_dump())  # the new text obeys the field's rules
+            conn.execute(
+                "UPDATE events SET data = ?, indexed = 0 WHERE seq = ?",
+                (event.model_dump_json(), row["seq"]),
+            )
+            _fts_replace(conn, row["seq"], event)
+        return event
+
+    def unindexed(self, limit: int) -> list[tuple[Event, str]]:
+        """Up to `limit` events whose vector is missing or stale, each with its stored data
+        (`mark_indexed` only flags a row whose data is still that)."""
+        rows = self._db.query(
+            "SELECT data FROM events WHERE indexed = 0 ORDER BY seq LIMIT ?", (limit,)
+        )
+        return [(Event.model_validate_json(r["data"]), str(r["data"])) for r in rows]
+
+    def count_unindexed(self) -> int:
+        return int(self._db.query("SELECT COUNT(*) FROM events WHERE indexed = 0")[0][0])
+
+    def mark_indexed(self, done: Sequence[tuple[str, str]]) -> None:
+        """Flag events indexed, each only if its data is unchanged since it was embedded."""
+        with self._db.transaction() as conn:
+            conn.executemany("UPDATE events SET indexed = 1 WHERE id = ? AND data = ?", list(done))
+
+    def expirable(self, before: datetime) -> int:
+        """How many events `expire(before)` would remove: done, and last seen before `before`."""
+        rows = self._db.query(
+            "SELECT COUNT(*) FROM events WHERE status = 'done' AND last_seen < ?",
+            (before.timestamp(),),
+        )
+        return int(rows[0][0])
+
+    def expire(self, before: datetime) -> list[str]:
+        """Remove done events last seen before `before` with their keyword rows, queue their
+        vectors for deletion, and remember their ids as expired. Pending, claimed and failed
+        events are never touched. Returns the ids removed."""
+        now = time.time()
+        with self._db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT seq, id, occurred_at FROM events WHERE status = 'done' AND last_seen < ?",
+                (before.timestamp(),),
+            ).fetchall()
+            conn.executemany("DELETE FROM event_fts WHERE rowid = ?", [(r[0],) for r in rows])
+            conn.executemany("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])
+            conn.executemany(
+                "INSERT OR REPLACE INTO vector_deletes(id, type) VALUES(?, ?)",
+                [(r[1], EVENT_COLLECTION) for r in rows],
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO expired_events(id, occurred_at, expired_at) "
+                "VALUES(?, ?, ?)",
+                [(r[1], r[2], now) for r in rows],
+            )
+        return [str(r[1]) for r in rows]
+
+    def expired(self, ids: Sequence[str]) -> list[str]:
+        """Those of `ids` that name an event retention removed, in the order given."""
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        rows = self._db.query(f"SELECT id FROM expired_events WHERE id IN ({marks})", list(ids))
+        found = {str(r[0]) for r in rows}
+        return [i for i in ids if i in found]
 
     def claim(self, limit: int) -> list[Event]:
         """Take up to `limit` pending events, oldest first, and mark them claimed."""

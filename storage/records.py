@@ -327,6 +327,44 @@ class Event(BaseModel):
     monitor: int | None = None
     text: Text
     metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    #: Later times the same read was seen again (storage/events.py merges repeated reads).
+    seen_at: tuple[AwareDatetime, ...] = ()
+
+    #: What a search hit or a citation calls an event, beside the memory types' names.
+    kind: ClassVar[Literal["event"]] = "event"
+
+    @property
+    def timestamp(self) -> datetime:
+        return self.occurred_at
+
+    @property
+    def last_seen(self) -> datetime:
+        return max((self.occurred_at, *self.seen_at))
+
+    @property
+    def provenance(self) -> tuple[str, ...]:
+        """An event is its own source."""
+        return (self.id,)
+
+    def origin(self) -> str:
+        """Where it came from, as a person says it: "seen on screen in xterm, 2026-03-02 14:05",
+        "you said", "imported from locomo"."""
+        when = self.occurred_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        if self.source == "screen":
+            where = f" in {self.app}" if self.app else ""
+            return f"seen on screen{where}, {when}"
+        if self.source == "chat":
+            return f"you said, {when}"
+        if self.source == "import":
+            return f"imported from {self.app or self.window_title or 'a file'}, {when}"
+        return f"noted, {when}"
+
+    def headline(self) -> str:
+        return _first_line(self.text)
+
+    def index_text(self) -> str:
+        """What is keyword-indexed and embedded: the window title and the text read."""
+        return _join(self.window_title, self.text)
 
 
 def _first_line(text: str) -> str:

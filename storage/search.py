@@ -1,7 +1,11 @@
 """Hybrid retrieval: dense vectors (Chroma) and BM25 keywords (SQLite FTS5), fused by their
 normalised scores (or by weighted reciprocal rank), plus a boost for memories from around a date
 the query names ("what did I buy on 3 June, 2023?"). Time ranges are applied in SQL and to the
-fused list, never as Chroma `where` filters, which cost 50-130 ms at 100k vectors."""
+fused list, never as Chroma `where` filters, which cost 50-130 ms at 100k vectors.
+
+Raw events (screen reads, chat turns, imports) are ranked beside the memories in the same
+rankings: their keyword rows (`event_fts`, the same tokenizer) and their vectors (the `event`
+collection) are one more kind of candidate, so one fused list holds both."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from storage.protocols import Embedder, VectorIndex
 from storage.records import MemoryType
@@ -38,16 +42,21 @@ class SearchOptions:
     candidates: int = 50
 
 
+#: The kind of a raw event among search candidates (beside the six memory types).
+EVENT: Final = "event"
+Kind = MemoryType | Literal["event"]
+
+
 @dataclass(frozen=True)
 class Candidate:
     id: str
-    memory_type: MemoryType
+    kind: Kind
     score: float
     ranks: dict[str, int] = field(default_factory=dict)
 
 
-#: (id, type, score), best first; a higher score is better within one ranking.
-Ranking = list[tuple[str, MemoryType, float]]
+#: (id, kind, score), best first; a higher score is better within one ranking.
+Ranking = list[tuple[str, Kind, float]]
 
 
 def fts_match_expression(words: Sequence[str]) -> str:
@@ -173,8 +182,10 @@ def keyword_ranking(
     since: datetime | None = None,
     until: datetime | None = None,
     total: int = 0,
+    events: bool = False,
 ) -> Ranking:
-    """BM25 over the FTS5 index; the score is -bm25() so that higher is better.
+    """BM25 over the FTS5 index; the score is -bm25() so that higher is better. With `events`
+    the events' index is ranked too and merged by score (one tokenizer, one BM25 scale).
 
     FTS5 ranks first and only the best rows are joined to `memories`: joining every match
     before sorting cost twice as much. With a type or time filter the inner ranking is cut
@@ -183,6 +194,21 @@ def keyword_ranking(
     if not words:
         return []
     expr = fts_match_expression(selective_words(db, words, total))
+    ranking = _memory_keywords(db, expr, types, limit, since, until) if types else []
+    if events:
+        ranking += event_keyword_ranking(db, expr, limit, since, until)
+        ranking.sort(key=lambda r: r[2], reverse=True)
+    return ranking[:limit]
+
+
+def _memory_keywords(
+    db: Database,
+    expr: str,
+    types: Sequence[MemoryType],
+    limit: int,
+    since: datetime | None,
+    until: datetime | None,
+) -> Ranking:
     filtered = len(types) < len(MemoryType) or since is not None or until is not None
     inner = limit * 8 if filtered else limit
     sql = [
@@ -209,6 +235,44 @@ def keyword_ranking(
     return [(str(r["id"]), MemoryType(r["type"]), -float(r["s"])) for r in rows]
 
 
+def _event_where(
+    sql: list[str], params: list[object], since: datetime | None, until: datetime | None
+) -> None:
+    if since is not None:
+        sql.append("AND e.occurred_at >= ?")
+        params.append(since.timestamp())
+    if until is not None:
+        sql.append("AND e.occurred_at < ?")
+        params.append(until.timestamp())
+
+
+def event_keyword_ranking(
+    db: Database,
+    expr: str,
+    limit: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Ranking:
+    """BM25 over the events' keyword index for the MATCH expression `expr` (see
+    `keyword_ranking`); with a time range every match under it is ranked."""
+    params: list[object] = [expr]
+    if since is None and until is None:
+        sql = [
+            "SELECT e.id, f.s FROM (SELECT rowid, bm25(event_fts) AS s FROM event_fts "
+            "WHERE event_fts MATCH ? ORDER BY s LIMIT ?) f JOIN events e ON e.seq = f.rowid",
+        ]
+        params.append(limit)
+    else:
+        sql = [
+            "SELECT e.id, bm25(event_fts) AS s FROM event_fts f "
+            "JOIN events e ON e.seq = f.rowid WHERE event_fts MATCH ?",
+        ]
+        _event_where(sql, params, since, until)
+    sql.append("ORDER BY s LIMIT ?")
+    params.append(limit)
+    return [(str(r["id"]), EVENT, -float(r["s"])) for r in db.query(" ".join(sql), params)]
+
+
 def _more_matches_than(db: Database, expr: str, n: int) -> bool:
     """Whether the cut inner ranking left matches out (cheap: no scoring, stops at n + 1)."""
     rows = db.query(
@@ -224,13 +288,16 @@ def vector_ranking(
     types: Sequence[MemoryType],
     limit: int,
     namespace: str,
+    events: bool = False,
 ) -> Ranking:
-    """Nearest neighbours of every type, merged by distance (one embedder, one scale); the
-    score is the cosine similarity."""
-    hits: list[tuple[float, str, MemoryType]] = []
-    for memory_type in types:
-        for id_, dist in index.query(namespace + memory_type.value, vector, limit):
-            hits.append((dist, id_, memory_type))
+    """Nearest neighbours of every type (and of the events), merged by distance (one embedder,
+    one scale); the score is the cosine similarity."""
+    hits: list[tuple[float, str, Kind]] = []
+    kinds: list[Kind] = [*types, EVENT] if events else list(types)
+    for kind in kinds:
+        collection = kind.value if isinstance(kind, MemoryType) else kind
+        for id_, dist in index.query(namespace + collection, vector, limit):
+            hits.append((dist, id_, kind))
     hits.sort(key=lambda h: h[0])
     return [(i, t, 1.0 - d) for d, i, t in hits[:limit]]
 
@@ -244,19 +311,19 @@ def time_ranking(
     extra_ids: Sequence[str] = (),
     since: datetime | None = None,
     until: datetime | None = None,
+    events: bool = False,
 ) -> Ranking:
-    """Memories near the named dates, closest first, scored by `time_closeness`: those within
-    three scales of a date (closeness above 0.05), plus `extra_ids` (the text rankings'
-    candidates) wherever they lie, so every candidate is scored on the same footing."""
+    """Memories (and with `events`, events) near the named dates, closest first, scored by
+    `time_closeness`: those within three scales of a date (closeness above 0.05), plus
+    `extra_ids` (the text rankings' candidates) wherever they lie, so every candidate is scored
+    on the same footing."""
     margin = 3 * scale_days * 86400.0
-    scores: dict[str, tuple[MemoryType, float]] = {}
+    scores: dict[str, tuple[Kind, float]] = {}
 
     def score(rows: Sequence[Any]) -> None:
         for r in rows:
-            scores[str(r["id"])] = (
-                MemoryType(r["type"]),
-                time_closeness(float(r["ts"]), dates, scale_days),
-            )
+            kind: Kind = EVENT if r["type"] == EVENT else MemoryType(r["type"])
+            scores[str(r["id"])] = (kind, time_closeness(float(r["ts"]), dates, scale_days))
 
     for start, end in dates:
         lo, hi = start.timestamp(), end.timestamp()
@@ -266,11 +333,29 @@ def time_ranking(
         sql.append("ORDER BY MAX(? - m.ts, m.ts - ?, 0) LIMIT ?")
         params += [lo, hi, limit]
         score(db.query(" ".join(sql), params))
+        if events:
+            sql = [
+                "SELECT e.id, 'event' AS type, e.occurred_at AS ts FROM events e "
+                "WHERE e.occurred_at >= ? AND e.occurred_at < ?"
+            ]
+            params = [lo - margin, hi + margin]
+            _event_where(sql, params, since, until)
+            sql.append("ORDER BY MAX(? - e.occurred_at, e.occurred_at - ?, 0) LIMIT ?")
+            params += [lo, hi, limit]
+            score(db.query(" ".join(sql), params))
     missing = [i for i in dict.fromkeys(extra_ids) if i not in scores]
     for chunk in range(0, len(missing), 500):
         part = missing[chunk : chunk + 500]
         marks = ",".join("?" * len(part))
         score(db.query(f"SELECT id, type, ts FROM memories WHERE id IN ({marks})", part))
+        if events:
+            score(
+                db.query(
+                    "SELECT id, 'event' AS type, occurred_at AS ts FROM events "
+                    f"WHERE id IN ({marks})",
+                    part,
+                )
+            )
     ranked = sorted(scores.items(), key=lambda kv: kv[1][1], reverse=True)
     return [(id_, kind, s) for id_, (kind, s) in ranked if s > 0.0]
 
@@ -325,16 +410,14 @@ def _combine(
 ) -> list[Candidate]:
     """Sum each source's weighted contribution per id; best first."""
     scores: dict[str, float] = {}
-    kinds: dict[str, MemoryType] = {}
+    kinds: dict[str, Kind] = {}
     ranks: dict[str, dict[str, int]] = {}
     for source, ranking in rankings.items():
         weight = weights.get(source, 1.0)
         values = contribution(source, ranking)
-        for rank, ((id_, memory_type, _), value) in enumerate(
-            zip(ranking, values, strict=True), start=1
-        ):
+        for rank, ((id_, kind, _), value) in enumerate(zip(ranking, values, strict=True), start=1):
             scores[id_] = scores.get(id_, 0.0) + weight * value
-            kinds[id_] = memory_type
+            kinds[id_] = kind
             ranks.setdefault(id_, {})[source] = rank
     ordered = sorted(scores, key=lambda i: scores[i], reverse=True)
     return [Candidate(i, kinds[i], scores[i], ranks[i]) for i in ordered]
@@ -372,7 +455,9 @@ class HybridSearcher:
         since: datetime | None,
         until: datetime | None,
         options: SearchOptions,
+        events: bool = False,
     ) -> list[Candidate]:
+        """Fused candidates of `types`, and of the raw events when `events`."""
         pool = max(options.candidates, k * 3)
         if since is not None or until is not None:
             pool *= 4  # vector hits outside the range are dropped after the fact
@@ -380,18 +465,28 @@ class HybridSearcher:
         keyword: Future[Ranking] | None = None
         if options.keyword_weight > 0:
             keyword = self._pool.submit(
-                keyword_ranking, self._db, query, types, pool, since, until, self._memory_count()
+                keyword_ranking,
+                self._db,
+                query,
+                types,
+                pool,
+                since,
+                until,
+                self._memory_count(),
+                events,
             )
         if options.vector_weight > 0:
             vector = self._embedder.embed([query])[0]
-            rankings["vector"] = vector_ranking(self._index, vector, types, pool, self._namespace)
+            rankings["vector"] = vector_ranking(
+                self._index, vector, types, pool, self._namespace, events
+            )
         if keyword is not None:
             rankings = {"keyword": keyword.result(), **rankings}
         dates = query_dates(query) if options.time_weight > 0 else []
         if dates:
             seen = [i for ranking in rankings.values() for i, _, _ in ranking]
             rankings["time"] = time_ranking(
-                self._db, dates, types, pool, options.time_scale_days, seen, since, until
+                self._db, dates, types, pool, options.time_scale_days, seen, since, until, events
             )
         weights = {
             "keyword": options.keyword_weight,

@@ -17,14 +17,14 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from storage.errors import StoreCorrupt, StoreLocked
 from storage.origin import carry_line_origins, origin_of
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -111,8 +111,39 @@ def _migrate_origins(conn: sqlite3.Connection) -> None:
         )
 
 
-#: (version, step): each step brings a database of the version before it to `version`.
-_MIGRATIONS = ((2, _migrate_origins),)
+def _migrate_events_searchable(conn: sqlite3.Connection) -> None:
+    """Schema step 3: events become searchable. Each gets a keyword row in `event_fts` (rowid =
+    its seq, the same tokenizer as `memory_fts`), an `indexed` flag for its vector (as memories
+    have), and `last_seen` (a repeated read moves it on, retention goes by it); `expired_events`
+    remembers the ids retention removed, so a memory's provenance can say its source expired.
+    Idempotent: a fresh database runs it too."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    if "indexed" not in columns:
+        conn.execute("ALTER TABLE events ADD COLUMN indexed INTEGER NOT NULL DEFAULT 0")
+    if "last_seen" not in columns:
+        conn.execute("ALTER TABLE events ADD COLUMN last_seen REAL")
+        conn.execute("UPDATE events SET last_seen = occurred_at")
+    conn.execute("CREATE INDEX IF NOT EXISTS events_unindexed ON events(indexed) WHERE indexed = 0")
+    conn.execute("CREATE INDEX IF NOT EXISTS events_last_seen ON events(last_seen)")
+    conn.execute(
+        "CREATE VIRTUAL TABLE IF NOT EXISTS event_fts USING fts5(text, tokenize='porter unicode61')"
+    )
+    conn.execute(
+        "INSERT INTO event_fts(rowid, text) SELECT seq, "
+        "trim(json_extract(data, '$.window_title') || char(10) || json_extract(data, '$.text')) "
+        "FROM events WHERE seq NOT IN (SELECT rowid FROM event_fts)"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS expired_events "
+        "(id TEXT PRIMARY KEY, occurred_at REAL NOT NULL, expired_at REAL NOT NULL)"
+    )
+
+
+#: Schema steps by the version they bring the database to; each is idempotent.
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _migrate_origins,
+    3: _migrate_events_searchable,
+}
 
 
 class DataDirLock:
@@ -202,22 +233,20 @@ class Database:
 
     def _migrate(self) -> None:
         version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
-            self.set_meta("store_id", uuid.uuid4().hex)
-            return
-        if int(version) > SCHEMA_VERSION:
+        if version is not None and int(version) > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(
                 f"schema version {version} is newer than this Engram ({SCHEMA_VERSION})"
             )
-        for step_version, step in _MIGRATIONS:
-            if int(version) < step_version:
-                with self.transaction() as conn:
-                    step(conn)
-                    conn.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                        (str(step_version),),
-                    )
+        for step in range(int(version or 1) + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as conn:
+                MIGRATIONS[step](conn)
+                conn.execute(
+                    "INSERT INTO meta(key, value) VALUES('schema_version', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (str(step),),
+                )
+        if version is None:
+            self.set_meta("store_id", uuid.uuid4().hex)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

@@ -18,24 +18,26 @@ import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from storage.capture_log import CaptureLog
 from storage.codec import RecordCodec
 from storage.crypto import VaultCipher, load_or_create_key
 from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt
-from storage.events import EventQueue, mark_done
+from storage.events import EVENT_COLLECTION, EventQueue, mark_done
 from storage.history import Change, change_from_row, latest_undoable, log_change
 from storage.ownership import accepted, guard, restored, stamped
 from storage.protocols import Embedder, VectorIndex
 from storage.records import (
     CoreBlock,
+    Event,
     MemoryType,
     Record,
+    utcnow,
 )
-from storage.search import HybridSearcher, SearchOptions
+from storage.search import EVENT, HybridSearcher, SearchOptions
 from storage.sqlite_db import Database, DataDirLock
 from storage.suggestions import Suggestion, SuggestionBook, record_suggestions, resolve
 
@@ -64,6 +66,27 @@ class SearchHit:
     score: float
     ranks: dict[str, int]
 
+    @property
+    def item(self) -> Record:
+        return self.record
+
+
+@dataclass(frozen=True)
+class EventHit:
+    """A raw event search found: what was read on screen, said or imported, agents or not."""
+
+    event: Event
+    score: float
+    ranks: dict[str, int]
+
+    @property
+    def item(self) -> Event:
+        return self.event
+
+
+#: What `MemoryStore.search` returns: memories and raw events in one ranked list.
+Hit = SearchHit | EventHit
+
 
 class MemoryStore:
     def __init__(
@@ -88,7 +111,7 @@ class MemoryStore:
         self.suggestions = SuggestionBook(db)
         self.searcher = HybridSearcher(db, index, embedder, self.namespace)
         if db.get_meta("embedder") != embedder.name:
-            db.execute("UPDATE memories SET indexed = 0")
+            _mark_all_unindexed(db)
             db.set_meta("embedder", embedder.name)
 
     # ----- opening and closing -------------------------------------------------------------
@@ -119,7 +142,7 @@ class MemoryStore:
             lock.release()
             raise
         store.events.recover()
-        store.repair_index()
+        store.repair_index()  # events' vectors follow in the background (`index_events`)
         return store
 
     def close(self) -> None:
@@ -351,6 +374,20 @@ class MemoryStore:
         """The capture-gap log on this store's database, so capture never reaches for it."""
         return CaptureLog(self._db, merge_within_s=merge_within_s)
 
+    @overload
+    def search(
+        self,
+        query: str,
+        types: Iterable[MemoryType],
+        k: int = 10,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        options: SearchOptions | None = None,
+        *,
+        events: Literal[False] = False,
+    ) -> list[SearchHit]: ...
+
+    @overload
     def search(
         self,
         query: str,
@@ -359,38 +396,78 @@ class MemoryStore:
         since: datetime | None = None,
         until: datetime | None = None,
         options: SearchOptions | None = None,
-    ) -> list[SearchHit]:
-        """Hybrid search across `types` (default all six), optionally within [since, until)."""
+        *,
+        events: bool | None = None,
+    ) -> Sequence[Hit]: ...
+
+    def search(
+        self,
+        query: str,
+        types: Iterable[MemoryType] | None = None,
+        k: int = 10,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        options: SearchOptions | None = None,
+        *,
+        events: bool | None = None,
+    ) -> Sequence[Hit]:
+        """Hybrid search across `types` (default all six), optionally within [since, until),
+        and across the raw events when `events` (by default: when no types are named)."""
         if not query.strip():
             raise InvalidText("the search query is empty")
         if k <= 0:
             raise InvalidText("k must be at least 1")
         chosen = list(types) if types else list(MemoryType)
+        with_events = types is None if events is None else events
         candidates = self.searcher.search(
-            query, chosen, k, since, until, options or SearchOptions()
+            query, chosen, k, since, until, options or SearchOptions(), with_events
         )
         lo = since.timestamp() if since else float("-inf")
         hi = until.timestamp() if until else float("inf")
-        hits: list[SearchHit] = []
+        hits: list[Hit] = []
         for start in range(0, len(candidates), k * 4):
             chunk = candidates[start : start + k * 4]
-            marks = ",".join("?" * len(chunk))
+            ids = [c.id for c in chunk if c.kind != EVENT]
+            marks = ",".join("?" * len(ids))
             rows = {
                 r["id"]: r
                 for r in self._db.query(
-                    f"SELECT id, type, data, ts FROM memories WHERE id IN ({marks})",
-                    [c.id for c in chunk],
+                    f"SELECT id, type, data, ts FROM memories WHERE id IN ({marks})", ids
                 )
             }
+            event_ids = [c.id for c in chunk if c.kind == EVENT]
+            found = {e.id: e for e in self.events.get_many(event_ids)}
             for cand in chunk:
-                row = rows.get(cand.id)  # None: a vector left by a crash; repair drops it
-                if row is None or not lo <= row["ts"] < hi:
-                    continue
-                record = self.codec.decode(row["type"], json.loads(row["data"]))
-                hits.append(SearchHit(record, cand.score, cand.ranks))
+                if cand.kind == EVENT:
+                    event = found.get(cand.id)  # None: expired since its vector was found
+                    if event is None or not lo <= event.occurred_at.timestamp() < hi:
+                        continue
+                    hits.append(EventHit(event, cand.score, cand.ranks))
+                else:
+                    row = rows.get(cand.id)  # None: a vector left by a crash; repair drops it
+                    if row is None or not lo <= row["ts"] < hi:
+                        continue
+                    record = self.codec.decode(row["type"], json.loads(row["data"]))
+                    hits.append(SearchHit(record, cand.score, cand.ranks))
                 if len(hits) == k:
                     return hits
         return hits
+
+    def expire_events(
+        self, keep_days: int, *, dry_run: bool = False, now: datetime | None = None
+    ) -> int:
+        """Retention: remove the done events last seen more than `keep_days` days ago (0 keeps
+        them all) with their keyword rows and vectors. Memories made from them stay; their
+        provenance then names the source as expired. `dry_run` only counts them."""
+        if keep_days <= 0:
+            return 0
+        before = (now or utcnow()) - timedelta(days=keep_days)
+        if dry_run:
+            return self.events.expirable(before)
+        removed = self.events.expire(before)
+        if removed:
+            self._index_after_commit([], None, flush=True)
+        return len(removed)
 
     def history(self, memory_id: str | None = None, limit: int = 50) -> list[Change]:
         if memory_id is None:
@@ -419,6 +496,7 @@ class MemoryStore:
             "total": sum(counts.values()),
             "unindexed": int(unindexed[0]["n"]),
             "events": self.events.counts(),
+            "events_unindexed": self.events.count_unindexed(),
             "history_entries": int(self._db.query("SELECT COUNT(*) AS n FROM history")[0]["n"]),
             "embedder": self._embedder.name,
             "database_bytes": self._db.path.stat().st_size,
@@ -444,10 +522,32 @@ class MemoryStore:
             if progress:
                 progress(done, total)
 
+    def index_events(
+        self, progress: Progress | None = None, batch: int = 64, limit: int | None = None
+    ) -> int:
+        """Embed the raw events whose vector is missing or stale (every event's vector comes
+        this way, off the capture thread: the memory worker calls it between batches). Up to
+        `limit` events; returns how many. Raises what the embedder or the index raises (the
+        events stay flagged for the next try)."""
+        total = self.events.count_unindexed()
+        if limit is not None:
+            total = min(total, limit)
+        done = 0
+        while done < total and (pending := self.events.unindexed(min(batch, total - done))):
+            vectors = self._embedder.embed([e.index_text() for e, _ in pending])
+            self._index.upsert(
+                self.namespace + EVENT_COLLECTION, [e.id for e, _ in pending], vectors
+            )
+            self.events.mark_indexed([(e.id, data) for e, data in pending])
+            done += len(pending)
+            if progress:
+                progress(done, total)
+        return done
+
     def reindex(self, progress: Progress | None = None) -> int:
-        """Re-embed every memory (after changing the embedding model, say)."""
-        self._db.execute("UPDATE memories SET indexed = 0")
-        return self.repair_index(progress)
+        """Re-embed every memory and event (after changing the embedding model, say)."""
+        _mark_all_unindexed(self._db)
+        return self.repair_index(progress) + self.index_events()
 
     def index_warning(self, records: Sequence[Record]) -> str | None:
         """What to tell a person when `records` are saved but the vector index has not caught up
@@ -599,8 +699,14 @@ def _open_index(path: Path, db: Database, factory: Callable[[Path], VectorIndex]
         log.warning("%s; moving it to %s and rebuilding from the database", exc, aside)
         with contextlib.suppress(FileNotFoundError):
             shutil.move(str(path), str(aside))
-        db.execute("UPDATE memories SET indexed = 0")
+        _mark_all_unindexed(db)
         return factory(path)
-    if not existed and path.exists() and db.query("SELECT 1 FROM memories LIMIT 1"):
-        db.execute("UPDATE memories SET indexed = 0")
+    if not existed and path.exists():
+        _mark_all_unindexed(db)
     return index
+
+
+def _mark_all_unindexed(db: Database) -> None:
+    """Every memory and event needs its vector again (the index was lost, or the model changed)."""
+    db.execute("UPDATE memories SET indexed = 0")
+    db.execute("UPDATE events SET indexed = 0")

@@ -79,8 +79,7 @@ class Turn:
             out += ["", f"_Could not answer: {self.error}_"]
         if self.citations:
             links = [
-                f"[{c.tag} · {c.memory_type.value}: {_link_text(c.headline)}]"
-                f"({memory_url(c.memory_id)})"
+                f"[{c.tag} · {c.memory_type}: {_link_text(c.headline)}]({memory_url(c.memory_id)})"
                 for c in self.citations
             ]
             out += ["", "Sources: " + " · ".join(links)]

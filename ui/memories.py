@@ -5,7 +5,7 @@ add / edit / delete with history and undo, vault values masked until revealed, a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -180,7 +180,7 @@ class MemoryBrowser(QWidget):
         )
         services = self.controller.services
 
-        def with_pending(load: Callable[..., list[Any]]) -> Callable[..., Any]:
+        def with_pending(load: Callable[..., Sequence[Any]]) -> Callable[..., Any]:
             return lambda *args: (load(*args), services.suggestions())  # one task, one answer
 
         if query:

@@ -158,3 +158,26 @@ def test_empty_question_is_refused(seeded: MemoryStore) -> None:
 def test_small_context_window_shrinks_the_memory_budget(seeded: MemoryStore) -> None:
     agent = ChatAgent(seeded, ScriptedChatModel(n_ctx=600), ChatConfig(context_tokens=4000))
     assert agent.budget("question") <= 600 - agent.config.answer_tokens
+
+
+def test_events_are_retrieved_beside_memories_and_their_citations_resolve(
+    seeded: MemoryStore,
+) -> None:
+    from storage.records import Event
+
+    event = seeded.events.put(
+        Event(source="screen", app="xterm", text="Meeting with Dana, Room: Aurora, Friday 3pm")
+    )
+    model = ScriptedChatModel("You meet Dana in Aurora [M1].")
+    config = ChatConfig(record_turns=False)  # the same retrieval for both questions
+    result = ChatAgent(seeded, model, config).ask("Where do I meet Dana?").result
+    prompt = model.calls[0].messages[-1].content
+    assert "<seen_events>" in prompt and "seen on screen in xterm" in prompt
+    [item] = [i for i in result.context.items if i.record.id == event.id]
+    assert f"[{item.tag}] (seen on screen in xterm" in prompt
+    cited = (
+        ChatAgent(seeded, ScriptedChatModel(f"Aurora [{item.tag}]."), config)
+        .ask("Where do I meet Dana?")
+        .result.citations
+    )
+    assert [(c.memory_id, c.memory_type) for c in cited] == [(event.id, "event")]

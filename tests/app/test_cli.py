@@ -199,3 +199,45 @@ def test_add_while_the_vector_index_fails_is_stored_once_with_a_warning(
     code, out, _ = run(capsys, "stats")
     stats = json.loads(out)
     assert stats["total"] == 1 and stats["unindexed"] == 0
+
+
+@pytest.mark.real
+def test_search_shows_events_get_shows_them_and_retention_counts_first(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.runtime import Runtime
+    from storage.records import EpisodicMemory, Event
+
+    with Runtime(load_settings()) as runtime:
+        store = runtime.store()
+        event = store.events.put(
+            Event(source="screen", app="xterm", text="Meeting with Dana, Room: Aurora")
+        )
+        old = store.events.put(
+            Event(source="chat", text="User asked: the Zanzibar trip?", occurred_at=datetime.now(
+                UTC) - timedelta(days=100))
+        )  # fmt: skip
+        store.events.claim(10)
+        store.events.done([old.id])
+        memory = store.add(EpisodicMemory(summary="Asked about Zanzibar", provenance=(old.id,)))
+    code, out, _ = run(capsys, "search", "Aurora")
+    assert code == 0 and "[event] Meeting with Dana, Room: Aurora" in out
+    assert "seen on screen in xterm" in out and f"id={event.id}" in out
+    code, out, _ = run(capsys, "search", "Aurora", "--no-events")
+    assert code == 0 and event.id not in out
+    code, out, _ = run(capsys, "search", "Aurora", "--json")
+    assert json.loads(out)[0]["type"] == "event"
+    code, out, _ = run(capsys, "get", event.id)
+    shown = json.loads(out)
+    assert (shown["type"], shown["status"]) == ("event", "pending")  # recovered at open
+    assert [s["id"] for s in shown["sources"]] == [event.id]  # an event is its own source
+    code, out, _ = run(capsys, "retention", "--dry-run")
+    assert json.loads(out) == {"keep_days": 90, "would_remove": 1}  # only the old, done one
+    code, out, _ = run(capsys, "retention")
+    assert json.loads(out) == {"keep_days": 90, "removed": 1}
+    code, out, _ = run(capsys, "get", memory.id)
+    assert json.loads(out)["sources"] == [{"id": old.id, "note": "source expired"}]
+    code, _, err = run(capsys, "get", old.id)
+    assert code == 2 and "source expired" in err

@@ -75,6 +75,8 @@ def test_agents_mode_scores_retrieval_and_answers(
     assert out["mode"] == "agents" and out["questions"] == 2  # category 5 is not scored
     # each question's evidence turn is reached through a memory's provenance
     assert {c: v["frac_at_k"] for c, v in out["by_category"].items()} == {"1": 100.0, "4": 100.0}
+    # the memories alone reach them too; `frac_at_k` also counts the raw events search returns
+    assert out["frac_at_k"] == out["frac_at_k_memories_only"] == 100.0
     assert 0 < out["answer_f1"]["f1"] <= 100 and out["answer_f1"]["questions"] == 2
     [conv] = out["conversations"]
     assert conv["batches"] == 4 and conv["memories"]["episodic"] == 4

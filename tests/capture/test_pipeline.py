@@ -234,7 +234,7 @@ def test_a_full_event_queue_skips_with_a_backlog_gap(
     pipeline = fake_pipeline(CaptureSettings(max_pending_events=10))
     for n in range(12):
         screen.show(1, n * 20)
-        ocr.text = f"page {n} " + "word " * n
+        ocr.text = f"page {n} chapter{n} " + "word " * n  # no read repeats the last
         pipeline.run_once(T0 + timedelta(seconds=3 * n))
     assert queue.counts()["pending"] == 10
     assert capture_log.totals()["backlog"] == 2
@@ -362,3 +362,25 @@ def test_service_status_and_event_listeners(
     assert seen_events == ["notes.md"]
     assert status.last_event_title == "notes.md" and status.last_event_app == "Editor"
     assert status.pending_events == 1 and "running" in seen_states
+
+
+def test_a_read_repeating_most_of_the_windows_last_event_is_merged_into_it(
+    fake_pipeline: Callable[..., CapturePipeline], fakes: Fakes, queue: EventQueue
+) -> None:
+    screen, windows, ocr = fakes
+    windows.show("xterm", "notes")
+    page = "\n".join(f"line {n}: the budget review item{n}" for n in range(20))
+    ocr.text = page
+    pipeline = fake_pipeline()
+    (first,) = pipeline.run_once(T0)
+    screen.show(1, 90)
+    ocr.text = page + "\nMeeting with Dana, Room: Aurora"  # 23 of 27 content words known
+    (merged,) = pipeline.run_once(T0 + timedelta(seconds=3))
+    assert merged.id == first.id and merged.seen_at == (T0 + timedelta(seconds=3),)
+    assert merged.text == ocr.text
+    assert queue.counts()["pending"] == 1  # stored once
+    assert queue.get(first.id) == merged
+    screen.show(1, 40)
+    ocr.text = "an unrelated page about sourdough starters and ovens"
+    (other,) = pipeline.run_once(T0 + timedelta(seconds=6))
+    assert other.id != first.id and queue.counts()["pending"] == 2
