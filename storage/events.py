@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from storage.errors import NotFound
@@ -15,6 +15,12 @@ from storage.records import Event
 from storage.sqlite_db import Database
 
 MAX_ATTEMPTS = 5
+
+
+def _with_text(event: Event, text: str) -> Event:
+    return (
+        event if text == event.text else Event.model_validate({**event.model_dump(), "text": text})
+    )
 
 
 def mark_done(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
@@ -26,14 +32,18 @@ def mark_done(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
 
 
 class EventQueue:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, redact: Callable[[str], str] | None = None) -> None:
         self._db = db
+        #: Applied to each event's text as it is stored (the store withholds vault secrets).
+        self._redact = redact
 
     def put(self, event: Event) -> Event:
         self.put_many([event])
         return event
 
     def put_many(self, events: Sequence[Event]) -> None:
+        if self._redact is not None:
+            events = [_with_text(e, self._redact(e.text)) for e in events]
         with self._db.transaction() as conn:
             conn.executemany(
                 "INSERT OR IGNORE INTO events(id, occurred_at, source, data) VALUES(?, ?, ?, ?)",
@@ -78,6 +88,18 @@ class EventQueue:
                 "status = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE 'pending' END "
                 "WHERE id = ? AND status = 'claimed'",
                 [(error, MAX_ATTEMPTS, i) for i in ids],
+            )
+
+    def rewrite_text(self, event_id: str, text: str) -> None:
+        """Store `text` as the event's text (a vault secret withheld from it); the rest of the
+        event and its place in the queue are kept."""
+        with self._db.transaction() as conn:
+            row = conn.execute("SELECT data FROM events WHERE id = ?", (event_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no event with id {event_id!r}")
+            event = _with_text(Event.model_validate_json(row[0]), text)
+            conn.execute(
+                "UPDATE events SET data = ? WHERE id = ?", (event.model_dump_json(), event_id)
             )
 
     def recover(self) -> int:
