@@ -23,6 +23,8 @@ from storage.text import first_line
 MAX_FIELD_CHARS = 100_000
 #: Core blocks are always in the chat agent's prompt, so they are kept short (MIRIX uses 5,000).
 CORE_BLOCK_LIMIT = 5_000
+#: Characters that split a code into groups ("7391-4482", "12.34/56"): one may stand for another.
+_SEPARATORS = "-_.:/"
 
 
 class MemoryType(StrEnum):
@@ -255,11 +257,13 @@ class VaultEntry(Record):
     def scrub_pattern(self) -> re.Pattern[str] | None:
         """How this entry's value is found in other text, None when it is not: only a
         high-sensitivity value of MIN_SCRUB_CHARS or more. Any case, and any whitespace between
-        its characters (OCR splits codes; a person types "7391 4482"), so a variant matches."""
-        core = "".join(self.secret_value.split())
+        its characters, and any separator for a separator (OCR splits codes; a person types
+        "7391 4482 door" for "7391-4482-DOOR"), so a variant matches too."""
+        core = [ch for ch in self.secret_value if not (ch.isspace() or ch in _SEPARATORS)]
         if not self.withheld or len(core) < self.MIN_SCRUB_CHARS:
             return None
-        return re.compile(r"\s*".join(re.escape(ch) for ch in core), re.IGNORECASE)
+        gap = f"[\\s{re.escape(_SEPARATORS)}]*"
+        return re.compile(gap.join(re.escape(ch) for ch in core), re.IGNORECASE)
 
     def scrub(self, text: str) -> str:
         """`text` with this entry's value withheld wherever it shows up (an episode may hold
