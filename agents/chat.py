@@ -23,9 +23,9 @@ from agents.llm.port import (
     Request,
     approx_tokens,
     complete_json,
+    scrubbed,
 )
 from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, timed_retrieve
-from agents.retrieval import scrub_secrets as _scrub
 from storage.errors import InvalidText
 from storage.records import Event, MemoryType, check_text
 from storage.search import Kind
@@ -187,7 +187,8 @@ class ChatAgent:
             max_tokens=48,
         )
         try:
-            data = complete_json(self.model, request, timeout_s=30)
+            shown = scrubbed(request, self.store.secrets().scrub)
+            data = complete_json(self.model, shown, timeout_s=30)
             topic = str(data.get("topic", "")).strip() if isinstance(data, dict) else ""
         except Exception:  # the heuristic topic is a fine fallback
             topic = ""
@@ -201,18 +202,20 @@ class ChatAgent:
         """The fixed instructions as the system prompt (the same every time, so llama.cpp reuses
         their evaluation from the previous turn), the last turns, then one user message with
         the tagged memory sections and the question (small models heed the user turn most)."""
-        records = [r.record for r in context.items]
         turns = [
-            Message(m.role, _scrub(clip(m.content, 400), records))
+            Message(m.role, clip(m.content, 400))
             for m in history[-self.config.history_turns :]
             if m.role in ("user", "assistant")
         ]
         user = f"{context.text}\n\nQuestion: {question}"
-        return Request(
+        request = Request(
             messages=(Message("system", prompts.load("chat")), *turns, Message("user", user)),
             max_tokens=self.config.answer_tokens,
             temperature=self.config.temperature,
         )
+        # No vault secret reaches the model, whichever memory, turn or question carries it.
+        secrets = self.store.secrets().plus(r.record for r in context.items)
+        return scrubbed(request, secrets.scrub)
 
     def finish(
         self,

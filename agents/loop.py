@@ -292,7 +292,8 @@ class MemoryLoop:
         report = BatchReport(batch_id(events), tuple(e.id for e in events))
         actor = f"agents:{report.batch_id}"
         try:
-            chosen = self.meta.choose(self.model, events, cancel, self.options)
+            scrub = self.store.secrets().scrub  # no prompt shows a vault secret
+            chosen = self.meta.choose(self.model, events, cancel, self.options, scrub)
             report.llm_calls += 1
             # Types without an agent here (a user may turn one off) are skipped.
             fallback = [MemoryType.EPISODIC] if MemoryType.EPISODIC in self.agents else []
@@ -302,7 +303,7 @@ class MemoryLoop:
                 agent = self.agents[memory_type]
                 candidates = agent.candidates(self.store, events)
                 proposals.append(
-                    agent.propose(self.model, events, candidates, cancel, self.options)
+                    agent.propose(self.model, events, candidates, cancel, self.options, scrub)
                 )
                 report.llm_calls += 1
             writes = self._plan(proposals, events, report, cancel)

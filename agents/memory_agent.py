@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,6 +26,7 @@ from agents.llm.port import (
     Request,
     complete_json,
     salvage_json,
+    scrubbed,
 )
 from agents.operations import (
     MAX_OPS_PER_AGENT,
@@ -241,8 +242,14 @@ class MemoryAgent(ABC):
         candidates: Sequence[Candidate],
         cancel: threading.Event | None = None,
         options: CallOptions | None = None,
+        scrub: Callable[[str], str] | None = None,
     ) -> Proposal:
-        data = ask_json(model, self.request(events, candidates), cancel, options or CallOptions())
+        """Ask the model for operations; `scrub` (the store's vault secrets) is applied to the
+        whole prompt, candidates and event text alike."""
+        request = self.request(events, candidates)
+        if scrub is not None:
+            request = scrubbed(request, scrub)
+        data = ask_json(model, request, cancel, options or CallOptions())
         ops, rejected = self.parse(data, candidates)
         return Proposal(self.memory_type, tuple(ops), tuple(rejected), tuple(candidates))
 

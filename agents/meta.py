@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from agents import prompts
-from agents.llm.port import ChatModel, InvalidOutput, Message, Request
+from agents.llm.port import ChatModel, InvalidOutput, Message, Request, scrubbed
 from agents.memory_agent import CallOptions, ask_json, render_events
 from storage.records import Event, MemoryType
 
@@ -46,12 +46,15 @@ class MetaMemoryManager:
         events: Sequence[Event],
         cancel: threading.Event | None = None,
         options: CallOptions | None = None,
+        scrub: Callable[[str], str] | None = None,
     ) -> list[MemoryType]:
         """The memory types to update, in the model's order, without repeats. A non-empty
-        batch always reaches at least the episodic agent."""
+        batch always reaches at least the episodic agent. `scrub` (the store's vault secrets)
+        is applied to the prompt."""
         if not events:
             return []
-        data = ask_json(model, self.request(events), cancel, options or CallOptions())
+        request = self.request(events) if scrub is None else scrubbed(self.request(events), scrub)
+        data = ask_json(model, request, cancel, options or CallOptions())
         if not isinstance(data, dict) or not isinstance(data.get("types"), list):
             raise InvalidOutput('expected {"types": [...]} from the meta memory manager')
         chosen = [MemoryType(t) for t in dict.fromkeys(data["types"]) if t in TYPE_NAMES]

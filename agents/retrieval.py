@@ -7,12 +7,13 @@ so a citation of either resolves the same way.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from agents.llm.port import Message, approx_tokens
 from storage.kinds import kind_spec
-from storage.records import CoreBlock, Event, MemoryType, Record, VaultEntry
+from storage.records import CoreBlock, Event, MemoryType, Record
+from storage.secrets import SecretSet
 from storage.store import EventHit, MemoryStore
 from storage.text import clip, is_content, words
 
@@ -114,24 +115,28 @@ def build_context(
     core: Sequence[CoreBlock],
     budget_tokens: int,
     retrieval_ms: float = 0.0,
+    scrub: Callable[[str], str] | None = None,
 ) -> Context:
     """Tagged sections (<core_memory>, <episodic_memory>, …, <seen_events>) within
     `budget_tokens`: core blocks first (up to CORE_SHARE of the budget), then memories and
     events in rank order until the budget is spent, events within EVENT_SHARE of it. Tags are
-    numbered in the order the sections show them."""
+    numbered in the order the sections show them. Every line is passed through `scrub` (the
+    store's secrets: `MemoryStore.secrets().scrub`); without one, through the high-sensitivity
+    values of the vault entries found."""
     core_budget = int(budget_tokens * CORE_SHARE)
     event_budget = int(budget_tokens * EVENT_SHARE)
     events_used = 0
-    records = [r for r, _ in found if isinstance(r, Record)]  # their secrets scrub every line
+    records = [r for r, _ in found if isinstance(r, Record)]
+    scrub_secrets = scrub or SecretSet().plus(records).scrub
     core_lines = []
     for block in core:
-        line = scrub_secrets(f"[{block.label}] {' / '.join(block.value.splitlines())}", records)
+        line = scrub_secrets(f"[{block.label}] {' / '.join(block.value.splitlines())}")
         core_lines.append(clip(line, max(core_budget * 3 // max(len(core), 1), 40)))
     used = approx_tokens("\n".join(core_lines)) + 8 if core_lines else 0
     chosen: list[tuple[Item, float, str]] = []
     dropped = 0
     for record, score in found:
-        line = scrub_secrets(render(record), records)
+        line = scrub_secrets(render(record))
         cost = approx_tokens(line) + 4
         is_event = isinstance(record, Event)
         if used + cost > budget_tokens or (is_event and events_used + cost > event_budget):
@@ -159,15 +164,6 @@ def build_context(
     return Context(topic, tuple(core), tuple(items), "\n".join(sections), retrieval_ms, dropped)
 
 
-def scrub_secrets(text: str, records: Sequence[Item]) -> str:
-    """Replace any high-sensitivity vault value that shows up elsewhere (say, in an episodic
-    summary of the moment it was typed) before the text reaches a model."""
-    for record in records:
-        if isinstance(record, VaultEntry):
-            text = record.scrub(text)
-    return text
-
-
 def timed_retrieve(
     store: MemoryStore,
     topic: str,
@@ -177,4 +173,6 @@ def timed_retrieve(
     started = time.perf_counter()
     found, core = retrieve(store, topic, caps)
     ms = (time.perf_counter() - started) * 1000
-    return build_context(topic, found, core, budget_tokens, ms)
+    # Every secret in the store, not only the vault entries found: another memory may quote one.
+    scrub = store.secrets().plus(r for r, _ in found).scrub
+    return build_context(topic, found, core, budget_tokens, ms, scrub)

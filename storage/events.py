@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from storage.errors import NotFound
@@ -27,6 +27,12 @@ REPEAT_SHARE = 0.8
 EVENT_COLLECTION = "event"
 
 MAX_ATTEMPTS = 5
+
+
+def _with_text(event: Event, text: str) -> Event:
+    return (
+        event if text == event.text else Event.model_validate({**event.model_dump(), "text": text})
+    )
 
 
 def mark_done(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
@@ -63,8 +69,10 @@ def _fts_replace(conn: sqlite3.Connection, seq: int, event: Event) -> None:
 
 
 class EventQueue:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, redact: Callable[[str], str] | None = None) -> None:
         self._db = db
+        #: Applied to each event's text as it is stored (the store withholds vault secrets).
+        self._redact = redact
 
     def put(self, event: Event) -> Event:
         self.put_many([event])
@@ -73,6 +81,8 @@ class EventQueue:
     def put_many(self, events: Sequence[Event]) -> None:
         """Store `events` (an id already stored is left as it is) with their keyword rows, in
         one transaction: searchable by keyword from the commit on."""
+        if self._redact is not None:
+            events = [_with_text(e, self._redact(e.text)) for e in events]
         with self._db.transaction() as conn:
             for e in events:
                 cur = conn.execute(

@@ -7,6 +7,7 @@ as a chat turn id) a memory was derived from: it answers "why do you know this?"
 
 from __future__ import annotations
 
+import re
 import uuid
 from abc import abstractmethod
 from datetime import UTC, datetime
@@ -23,6 +24,8 @@ from storage.text import first_line
 MAX_FIELD_CHARS = 100_000
 #: Core blocks are always in the chat agent's prompt, so they are kept short (MIRIX uses 5,000).
 CORE_BLOCK_LIMIT = 5_000
+#: Characters that split a code into groups ("7391-4482", "12.34/56"): one may stand for another.
+_SEPARATORS = "-_.:/"
 
 
 class MemoryType(StrEnum):
@@ -271,13 +274,27 @@ class VaultEntry(Record):
         """The value as it may appear in any prompt: withheld when its sensitivity is high."""
         return self.WITHHELD if self.withheld else self.secret_value
 
+    #: Values with fewer characters (spaces aside) are not matched inside other text: a
+    #: three-digit PIN would hit every room number. They are withheld only where a whole field
+    #: is the value (`storage.secrets.SecretSet`).
+    MIN_SCRUB_CHARS: ClassVar[int] = 4
+
+    def scrub_pattern(self) -> re.Pattern[str] | None:
+        """How this entry's value is found in other text, None when it is not: only a
+        high-sensitivity value of MIN_SCRUB_CHARS or more. Any case, and any whitespace between
+        its characters, and any separator for a separator (OCR splits codes; a person types
+        "7391 4482 door" for "7391-4482-DOOR"), so a variant matches too."""
+        core = [ch for ch in self.secret_value if not (ch.isspace() or ch in _SEPARATORS)]
+        if not self.withheld or len(core) < self.MIN_SCRUB_CHARS:
+            return None
+        gap = f"[\\s{re.escape(_SEPARATORS)}]*"
+        return re.compile(gap.join(re.escape(ch) for ch in core), re.IGNORECASE)
+
     def scrub(self, text: str) -> str:
         """`text` with this entry's value withheld wherever it shows up (an episode may hold
         the moment it was typed); short values are left, they would match too much."""
-        secret = self.secret_value.strip()
-        if self.withheld and len(secret) >= 4:
-            return text.replace(secret, self.WITHHELD)
-        return text
+        pattern = self.scrub_pattern()
+        return pattern.sub(self.WITHHELD, text) if pattern else text
 
     def masked(self) -> VaultEntry:
         """A copy safe to hold in a list or print: the value replaced by MASK."""

@@ -215,6 +215,9 @@ class Database:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
+            # Deleted and overwritten content is zeroed, so a scrubbed secret is not left in
+            # free pages or free space inside a page (storage/secrets.py).
+            self._conn.execute("PRAGMA secure_delete=ON")
             if existed:
                 ok = self._conn.execute("PRAGMA quick_check").fetchone()[0]
                 if ok != "ok":

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,9 +36,11 @@ from storage.records import (
     Event,
     MemoryType,
     Record,
+    VaultEntry,
     utcnow,
 )
 from storage.search import EVENT, HybridSearcher, SearchOptions
+from storage.secrets import SCRUB_ACTOR, ScrubReport, SecretSet, load_secrets, scrub_store
 from storage.sqlite_db import Database, DataDirLock
 from storage.suggestions import Suggestion, SuggestionBook, record_suggestions, resolve
 
@@ -107,7 +110,10 @@ class MemoryStore:
         model = hashlib.sha1(embedder.name.encode()).hexdigest()[:8]
         # Collections are namespaced by embedding model: switching models never mixes spaces.
         self.namespace = f"{store_id[:8]}_{model}_"
-        self.events = EventQueue(db)
+        self._secrets: SecretSet | None = None  # decrypted in memory only; None: reload
+        self._secrets_lock = threading.Lock()
+        self._scrubbing = False
+        self.events = EventQueue(db, redact=lambda text: self.secrets().scrub(text))
         self.suggestions = SuggestionBook(db)
         self.searcher = HybridSearcher(db, index, embedder, self.namespace)
         if db.get_meta("embedder") != embedder.name:
@@ -143,6 +149,8 @@ class MemoryStore:
             raise
         store.events.recover()
         store.repair_index()  # events' vectors follow in the background (`index_events`)
+        if db.get_meta("secret_scrub") != "done":  # a store from before secrets were scrubbed
+            store.scrub_secrets(vacuum=True)
         return store
 
     def close(self) -> None:
@@ -196,6 +204,7 @@ class MemoryStore:
         agents would change in the user's memories, `resolved` marks suggestions accepted, in
         the same transaction. Each record is stamped with its origin (storage/ownership.py),
         and an agent's write that would touch what the user wrote raises `ProtectedMemory`."""
+        writes = self._without_secrets(writes)
         stored = [w.record for w in writes if w.action != "delete"]
         for record in stored:
             self.check(record)
@@ -209,6 +218,7 @@ class MemoryStore:
             for suggestion in resolved:
                 resolve(conn, suggestion, "accepted")
         self._index_after_commit(stored, vectors, flush=len(stored) < len(writes))
+        self._after_vault_writes([w.record for w in writes])
         return out
 
     def _apply_in(self, conn: Any, write: Write, actor: str) -> Record:
@@ -288,6 +298,8 @@ class MemoryStore:
                 conn, self.codec, "undo", log_new, current, new, actor, reverts=change.seq
             )
         self._index_after_commit([new] if new is not None else [], None, flush=True)
+        if change.memory_type is MemoryType.KNOWLEDGE_VAULT:
+            self._after_vault_writes([new] if new is not None else [], changed=True)
         return self.history_entry(undo_seq)
 
     def accept(self, suggestion_id: str, actor: str = "user") -> Record:
@@ -306,6 +318,65 @@ class MemoryStore:
         suggestion = self.suggestions.get(suggestion_id)
         with self._db.transaction() as conn:
             return resolve(conn, suggestion, "dismissed")
+
+    # ----- secrets (storage/secrets.py) ------------------------------------------------------
+
+    def secrets(self) -> SecretSet:
+        """The high-sensitivity vault values, cached until the next vault write: what every
+        prompt and every stored text is scrubbed of."""
+        with self._secrets_lock:
+            if self._secrets is None:
+                self._secrets = load_secrets(self._db, self.codec)
+            return self._secrets
+
+    def scrub_secrets(self, vacuum: bool = False) -> ScrubReport:
+        """Withhold every secret from the stored text of memories, events and history, and
+        from SQLite's free pages and WAL (`engram` runs it once on open, and after each write
+        of a high-sensitivity vault entry). Until it has finished it runs again at next open."""
+        self._db.set_meta("secret_scrub", "pending")
+        self._scrubbing = True
+        try:
+            report = scrub_store(
+                self._db,
+                self.codec,
+                self.events,
+                self.secrets(),
+                lambda records: self.apply(
+                    [Write("replace", r, "vault-scrub") for r in records], SCRUB_ACTOR
+                ),
+                vacuum=vacuum,
+            )
+        finally:
+            self._scrubbing = False
+        self._db.set_meta("secret_scrub", "done")
+        return report
+
+    def _without_secrets(self, writes: Sequence[Write]) -> list[Write]:
+        """`writes` with every secret (those already stored and those these writes add)
+        withheld from the text of what they store."""
+        secrets = self.secrets().plus(w.record for w in writes if w.action != "delete")
+        if not secrets:
+            return list(writes)
+        return [
+            w if w.action == "delete" else Write(w.action, secrets.scrub_record(w.record), w.op)
+            for w in writes
+        ]
+
+    def _after_vault_writes(self, records: Sequence[Record], changed: bool = False) -> None:
+        """After a vault write: forget the cached secrets and, when a high-sensitivity value
+        was written, scrub it from everything stored. Never raises (the write is committed):
+        a failed scrub is logged and runs again at next open."""
+        vault = [r for r in records if isinstance(r, VaultEntry)]
+        if not (vault or changed):
+            return
+        with self._secrets_lock:
+            self._secrets = None
+        if self._scrubbing or not any(r.withheld for r in vault):
+            return
+        try:
+            self.scrub_secrets()
+        except Exception:
+            log.exception("withholding a vault secret from stored text failed; retried at open")
 
     # ----- reading ---------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from storage.errors import EngramError
@@ -117,6 +117,13 @@ class ChatModel(Protocol):
     def close(self) -> None:
         """Release the model (a worker thread, memory); the model is unusable afterwards."""
         ...
+
+
+def scrubbed(request: Request, scrub: Callable[[str], str]) -> Request:
+    """`request` with `scrub` applied to every message (vault secrets withheld from a prompt,
+    whatever memory or event carries them)."""
+    shown = tuple(Message(m.role, scrub(m.content)) for m in request.messages)
+    return request if shown == request.messages else replace(request, messages=shown)
 
 
 def messages(system: str, user: str) -> tuple[Message, ...]:

@@ -106,7 +106,9 @@ def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStor
     procedure = fake_store.browse(MemoryType.PROCEDURAL)[0]
     assert isinstance(procedure, ProceduralMemory) and procedure.steps == ("tag", "build", "upload")
     resource = fake_store.browse(MemoryType.RESOURCE)[0]
-    assert isinstance(resource, ResourceMemory) and "hunter2!" in resource.content
+    # The batch made "hunter2!" a high-sensitivity secret: the resource quoting it withholds it.
+    assert isinstance(resource, ResourceMemory) and "hunter2!" not in resource.content
+    assert f"VPN pw {VaultEntry.WITHHELD}" in resource.content
     vault = fake_store.browse(MemoryType.KNOWLEDGE_VAULT)[0]
     assert isinstance(vault, VaultEntry) and vault.sensitivity == "high"
 
