@@ -14,6 +14,7 @@ from storage.events import EVENT_COLLECTION, novel_lines, repeats
 from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.records import EpisodicMemory, Event, MemoryType
 from storage.search import SearchOptions
+from storage.sqlite_db import SCHEMA_VERSION
 from storage.store import EventHit, MemoryStore, SearchHit
 from storage.text import content_words
 
@@ -181,7 +182,7 @@ def test_a_version_1_database_gets_its_events_indexed(engram_home: Path) -> None
     try:
         assert [h.item.id for h in store.search("Aurora")] == [event.id]
         assert store.events.count_unindexed() == 1 and store.index_events() == 1
-        assert store._db.get_meta("schema_version") == "2"
+        assert store._db.get_meta("schema_version") == str(SCHEMA_VERSION)
     finally:
         store.close()
 
