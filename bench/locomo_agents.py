@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.llm.port import ChatModel
 from bench._setup import bench_runtime, bench_settings, progress, reasons
-from bench.locomo import (
+from bench.locomo_data import (
     SCORED_CATEGORIES,
     Conversation,
     IndexFactory,

@@ -10,46 +10,46 @@ from typing import Any
 
 import pytest
 
-from bench import locomo
+from bench import locomo, locomo_data
 from storage.protocols import Embedder
 
 
 def test_clean_evidence_splits_unpads_and_drops_junk() -> None:
     raw = ["D8:6; D9:17", "D30:05", "D:11:26", "D", "D9:1 D4:4", "D8:6"]
-    assert locomo.clean_evidence(raw) == ("D8:6", "D9:17", "D30:5", "D11:26", "D9:1", "D4:4")
-    assert locomo.clean_evidence([]) == ()
+    assert locomo_data.clean_evidence(raw) == ("D8:6", "D9:17", "D30:5", "D11:26", "D9:1", "D4:4")
+    assert locomo_data.clean_evidence([]) == ()
 
 
 def test_session_date_is_parsed_as_aware_utc() -> None:
-    assert locomo.parse_session_date("1:56 pm on 8 May, 2023") == datetime(
+    assert locomo_data.parse_session_date("1:56 pm on 8 May, 2023") == datetime(
         2023, 5, 8, 13, 56, tzinfo=UTC
     )
-    assert locomo.parse_session_date("12:09 am on 13 September, 2023") == datetime(
+    assert locomo_data.parse_session_date("12:09 am on 13 September, 2023") == datetime(
         2023, 9, 13, 0, 9, tzinfo=UTC
     )
-    assert locomo.parse_session_date("12:30 pm on 1 January 2024").hour == 12
-    with pytest.raises(locomo.BadData, match="session date"):
-        locomo.parse_session_date("yesterday")
+    assert locomo_data.parse_session_date("12:30 pm on 1 January 2024").hour == 12
+    with pytest.raises(locomo_data.BadData, match="session date"):
+        locomo_data.parse_session_date("yesterday")
 
 
 def test_score_question_counts_fraction_any_and_all() -> None:
-    s = locomo.score_question(["D1:1", "D2:3", "D5:5"], ["D2:3", "D4:1"])
+    s = locomo_data.score_question(["D1:1", "D2:3", "D5:5"], ["D2:3", "D4:1"])
     assert (s.frac, s.hit, s.all) == (0.5, True, False)
-    s = locomo.score_question(["D4:1", "D2:3"], ["D2:3", "D4:1"])
+    s = locomo_data.score_question(["D4:1", "D2:3"], ["D2:3", "D4:1"])
     assert (s.frac, s.hit, s.all) == (1.0, True, True)
-    s = locomo.score_question([], ["D1:1"])
+    s = locomo_data.score_question([], ["D1:1"])
     assert (s.frac, s.hit, s.all) == (0.0, False, False)
     with pytest.raises(ValueError):
-        locomo.score_question(["D1:1"], [])
+        locomo_data.score_question(["D1:1"], [])
 
 
 def test_summary_is_in_percent_and_per_category() -> None:
     scores = [
-        (1, locomo.Score(0.5, True, False)),
-        (4, locomo.Score(1.0, True, True)),
-        (4, locomo.Score(0.0, False, False)),
+        (1, locomo_data.Score(0.5, True, False)),
+        (4, locomo_data.Score(1.0, True, True)),
+        (4, locomo_data.Score(0.0, False, False)),
     ]
-    out = locomo.summarise(scores)
+    out = locomo_data.summarise(scores)
     assert out["frac_at_k"] == 50.0
     assert out["hit_at_k"] == pytest.approx(66.67)
     assert out["by_category"]["4"] == {
@@ -102,7 +102,7 @@ def _synthetic() -> list[dict[str, Any]]:
 def test_load_builds_turns_with_session_dates_and_clean_evidence(tmp_path: Path) -> None:
     path = tmp_path / "locomo.json"
     path.write_text(json.dumps(_synthetic()))
-    (conv,) = locomo.load(path)
+    (conv,) = locomo_data.load(path)
     assert conv.speakers == ("Ann", "Bob")
     assert [t.dia_id for t in conv.turns][:2] == ["D1:1", "D1:2"]
     assert conv.turns[4].at == datetime(2023, 6, 19, 10, 4, tzinfo=UTC)
@@ -116,7 +116,7 @@ def test_load_builds_turns_with_session_dates_and_clean_evidence(tmp_path: Path)
 def test_turn_memory_is_one_turn_with_its_provenance_and_date(tmp_path: Path) -> None:
     path = tmp_path / "locomo.json"
     path.write_text(json.dumps(_synthetic()))
-    (conv,) = locomo.load(path)
+    (conv,) = locomo_data.load(path)
     memories = [locomo.turn_memory(conv.turns, i) for i in range(len(conv.turns))]
     assert [m.provenance for m in memories] == [(t.dia_id,) for t in conv.turns]
     assert memories[3].actor == "Bob"
@@ -128,7 +128,7 @@ def test_turn_memory_is_one_turn_with_its_provenance_and_date(tmp_path: Path) ->
 def test_raw_run_end_to_end_on_a_real_store(tmp_path: Path, real_embedder: Embedder) -> None:
     path = tmp_path / "locomo.json"
     path.write_text(json.dumps(_synthetic()))
-    out = locomo.run_raw(locomo.load(path), real_embedder, k=3)
+    out = locomo.run_raw(locomo_data.load(path), real_embedder, k=3)
     assert out["questions"] == 4  # category 5 is not scored; the junk-evidence one is skipped
     assert out["skipped_no_evidence"] == 1
     assert set(out["by_category"]) == {"1", "2", "3", "4"}
