@@ -256,3 +256,13 @@ def test_real_app_never_captures_its_own_windows(engram_home: Path) -> None:
     for event in events:
         leaked = engram_words & set(re.findall(r"[a-z]{5,}", event["text"].lower()))
         assert not leaked, f"Engram's own text was captured: {sorted(leaked)} in {event['text']!r}"
+    # No agent ran (the model server is not there), yet the captured text is found by search.
+    from storage.fakes import HashEmbedder, MemoryVectorIndex
+    from storage.store import EventHit, MemoryStore
+
+    store = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    try:
+        hits = store.search("meeting Dana Aurora budget", k=5)
+    finally:
+        store.close()
+    assert any(isinstance(h, EventHit) and "Aurora" in h.item.text for h in hits), hits
