@@ -25,6 +25,11 @@ def valid_origin(origin: str) -> str:
     return origin
 
 
+#: Actors that rewrite stored text on Engram's own account (a vault secret withheld from what
+#: quotes it): what they touch keeps its owner.
+KEEPS_OWNER = frozenset({"vault-scrub"})
+
+
 def origin_of(actor: str) -> str:
     """The origin of what `actor` (a history actor: "user", "agents:b_…", "import") writes:
     anything that is not the agents or an importer acts for the user."""

@@ -11,6 +11,7 @@ from storage.errors import NotFound, ProtectedMemory
 from storage.origin import (
     AGENT,
     IMPORT,
+    KEEPS_OWNER,
     USER,
     agent_owned,
     carry_line_origins,
@@ -27,7 +28,9 @@ def stamped(record: Record, before: Record | None, actor: str) -> Record:
     keeps what it changes the owner's; a user's edit makes a memory the user's; a new line is
     its writer's, a kept line keeps its origin."""
     mine = origin_of(actor)
-    if mine == AGENT:
+    if actor in KEEPS_OWNER and before is not None:
+        origin = before.origin or mine
+    elif mine == AGENT:
         origin = before.origin if before is not None and before.origin else AGENT
     elif before is None:
         origin = record.origin or mine

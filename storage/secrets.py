@@ -25,7 +25,7 @@ from storage.sqlite_db import Database
 log = logging.getLogger(__name__)
 
 #: The history actor of a memory rewritten because it quoted a secret.
-SCRUB_ACTOR = "vault-scrub"
+SCRUB_ACTOR = "vault-scrub"  # one of storage.origin.KEEPS_OWNER: a scrub changes no owner
 #: Fields never scrubbed: the vault value itself (encrypted at rest) and identity.
 _KEEP = frozenset({"secret_value", "id"})
 

@@ -175,3 +175,19 @@ def test_an_export_holds_a_secret_only_encrypted_unless_revealed(
     assert _leaks(tmp_path / "out") == {}
     export_store(fake_store, tmp_path / "plain", reveal_secrets=True)
     assert [p.name for p in _grep(tmp_path / "plain", SECRET.encode())] == ["knowledge_vault.jsonl"]
+
+
+def test_a_scrub_keeps_each_memory_s_owner(fake_store: MemoryStore) -> None:
+    """Withholding a secret from an agent's memory rewrites its text, not who owns it."""
+    from storage.records import EpisodicMemory as Episode
+
+    quoted = fake_store.add(
+        Episode(summary="Typed the door code 7391-4482-DOOR at the gate"), actor="agents:b_1"
+    )
+    assert fake_store.get(quoted.id).origin == "agent"
+    fake_store.add(
+        VaultEntry(caption="gate code", secret_value="7391-4482-DOOR", sensitivity="high")
+    )
+    after = fake_store.get(quoted.id)
+    assert "7391-4482-DOOR" not in after.index_text()
+    assert after.origin == "agent"
