@@ -160,15 +160,20 @@ class CapturePipeline:
             self.detector.forget()
             return []
         try:
-            if self.windows.screen_locked():
-                self.log.note(GapReason.SCREEN_LOCKED, now)
-                self.detector.forget()
-                return []
-            active = self.windows.active_window()
-            wanted = list(self.settings.monitors) or [m.index for m in self.screen.monitors()]
+            return self._look(now)
         except ScreenUnavailable as exc:
+            # Wherever the display died (listing windows, grabbing, or mid-frame), it is a gap.
             self.log.note(GapReason.SCREEN_UNAVAILABLE, now, detail=str(exc)[:120])
+            self.detector.forget()
             raise
+
+    def _look(self, now: datetime) -> list[PendingFrame]:
+        if self.windows.screen_locked():
+            self.log.note(GapReason.SCREEN_LOCKED, now)
+            self.detector.forget()
+            return []
+        active = self.windows.active_window()
+        wanted = list(self.settings.monitors) or [m.index for m in self.screen.monitors()]
         exclusions = self.exclusions
         visible: list[WindowInfo] | None = None
 

@@ -188,6 +188,24 @@ def test_no_screen_at_all_is_logged_and_raised(
     assert capture_log.totals() == {"screen_unavailable": 1}
 
 
+def test_a_display_that_dies_mid_grab_is_logged_as_a_gap(
+    fake_pipeline: Callable[..., CapturePipeline], fakes: Fakes, capture_log: CaptureLog,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """The X server can go between listing the monitors and grabbing one (CI saw it): that is
+    the same gap as no screen at all, not a silent error."""
+    fakes[1].show("Editor", "a")
+
+    def dead(monitor: int) -> None:
+        raise ScreenUnavailable("the X display went away mid-grab")
+
+    monkeypatch.setattr(fakes[0], "grab", dead)
+    with pytest.raises(ScreenUnavailable):
+        fake_pipeline().run_once(T0)
+    (gap,) = capture_log.gaps(reasons=[GapReason.SCREEN_UNAVAILABLE])
+    assert "mid-grab" in gap.detail
+
+
 def test_locked_screen_is_a_gap(
     fake_pipeline: Callable[..., CapturePipeline], fakes: Fakes, capture_log: CaptureLog
 ) -> None:
