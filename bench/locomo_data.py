@@ -5,7 +5,6 @@ import it and neither imports the other at load time."""
 
 from __future__ import annotations
 
-import calendar
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -14,16 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.dates import UnknownDateFormat, parse_when
 from storage.protocols import VectorIndex
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop", 5: "adversarial"}
 #: Adversarial questions (5) have no answer in the conversation, so retrieval is not scored on them.
 SCORED_CATEGORIES = (1, 2, 3, 4)
 
-_DATE = re.compile(
-    r"^\s*(\d{1,2}):(\d{2})\s*([ap]m)\s+on\s+(\d{1,2})\s+([A-Za-z]+),?\s+(\d{4})\s*$", re.I
-)
-_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_name) if m}
 _EVIDENCE = re.compile(r"D\s*:?\s*(\d+)\s*:\s*(\d+)", re.I)
 
 
@@ -68,16 +64,13 @@ class Score:
 
 
 def parse_session_date(text: str) -> datetime:
-    """'1:56 pm on 8 May, 2023' as an aware UTC datetime (LoCoMo gives no zone; UTC is a choice)."""
-    m = _DATE.match(text)
-    if not m:
-        raise BadData(f"unrecognised LoCoMo session date {text!r}")
-    hour, minute, half, day, month_name, year = m.groups()
-    month = _MONTHS.get(month_name.lower())
-    if month is None:
-        raise BadData(f"unknown month {month_name!r} in {text!r}")
-    h = int(hour) % 12 + (12 if half.lower() == "pm" else 0)
-    return datetime(int(year), month, int(day), h, int(minute), tzinfo=UTC)
+    """A session's date as an aware datetime, in any format `storage.dates` reads: LoCoMo's
+    '1:56 pm on 8 May, 2023', and the '29.12.2023, 22:42:04' of other real chat exports (no
+    zone is given; UTC is a choice)."""
+    try:
+        return parse_when(text, tz=UTC)
+    except UnknownDateFormat as exc:
+        raise BadData(f"unrecognised session date {text!r}: {exc}") from exc
 
 
 def clean_evidence(raw: Sequence[str]) -> tuple[str, ...]:
