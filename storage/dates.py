@@ -85,8 +85,8 @@ def parse_when(text: str, *, tz: tzinfo = UTC, day_first: bool = False) -> datet
         return datetime.fromtimestamp(float(value), tz=UTC)
     on = _TIME_ON.match(value)
     if on:  # LoCoMo: the time first, then "on" and the date
-        day = parse_when(on["rest"], tz=tz, day_first=day_first)
-        return _at(day, on.groupdict(), value)
+        date = parse_when(on["rest"], tz=tz, day_first=day_first)
+        return _at(date, on.groupdict(), value)
     for pattern in (_ISO, _DOTS, _DAY_MONTH, _MONTH_DAY):
         m = pattern.match(value)
         if m:
