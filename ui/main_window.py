@@ -172,10 +172,14 @@ class MainWindow(QMainWindow):
 
     def show_last_error(self) -> None:
         dialog = ProblemDialog(self.controller.problems.active(), self)
-        dialog.dismissed.connect(lambda keys: [self.controller.clear_problem(k) for k in keys])
+        dialog.dismissed.connect(self._dismiss_problems)
         dialog.finished.connect(lambda _r: setattr(self, "dialog", None))
         self.dialog = dialog
         dialog.open()
+
+    def _dismiss_problems(self, keys: list[str]) -> None:
+        for key in keys:
+            self.controller.clear_problem(key)
 
     def toggle_activity(self) -> None:
         self.activity_dock.setVisible(not self.activity_dock.isVisible())

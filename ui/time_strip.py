@@ -37,7 +37,7 @@ class TimeStrip(QWidget):
         self.view: DayView | None = None
         self.start = datetime.now().astimezone()
         self.end = self.start + timedelta(hours=1)
-        self.cursor: datetime | None = None
+        self.at: datetime | None = None  # the cursor
         self.selected: Session | None = None
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
@@ -52,7 +52,7 @@ class TimeStrip(QWidget):
         self.update()
 
     def set_cursor(self, at: datetime | None, selected: Session | None = None) -> None:
-        self.cursor, self.selected = at, selected
+        self.at, self.selected = at, selected
         self.update()
 
     def lanes(self) -> list[str]:
@@ -124,8 +124,8 @@ class TimeStrip(QWidget):
                 rect = self._band(g.started_at, g.ended_at, gap_lane)
                 p.fillRect(rect, QColor(GAP_COLOUR))
                 p.fillRect(rect, Qt.BrushStyle.BDiagPattern)
-        if self.cursor is not None:
-            x = self.x_of(self.cursor)
+        if self.at is not None:
+            x = self.x_of(self.at)
             p.setPen(QPen(QColor("#c92a2a"), 2))
             p.drawLine(QPointF(x, TOP - 2), QPointF(x, self.height()))
         p.end()

@@ -391,7 +391,7 @@ class TimelineView(QWidget):
     def session_item(self, index: int) -> QTreeWidgetItem | None:
         for i in range(self.tree.topLevelItemCount()):
             item = self.tree.topLevelItem(i)
-            if item.data(0, ROW_ROLE) == ("session", index):
+            if item is not None and item.data(0, ROW_ROLE) == ("session", index):
                 return item
         return None
 

@@ -141,7 +141,7 @@ def test_the_strip_shows_each_app_and_the_gap_and_moves_on_click_and_drag(qtbot,
         strip, Qt.MouseButton.LeftButton, pos=QPointF(strip.x_of(start), 20).toPoint()
     )
     assert timeline.view.sessions[timeline.current].app == "Firefox"
-    assert abs((strip.cursor - start).total_seconds()) < 120
+    assert abs((strip.at - start).total_seconds()) < 120
 
 
 def test_the_detail_shows_text_redactions_and_the_memories_made_from_it(qtbot, engram, day):
