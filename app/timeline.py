@@ -304,6 +304,11 @@ def text_segments(text: str) -> list[tuple[str, bool]]:
     return out
 
 
+def plain_text(text: str) -> str:
+    """`text` with each redaction said in words ("[email redacted]"), for one-line previews."""
+    return REDACTION.sub(lambda m: f"[{m.group(0)[10:-1] or 'text'} redacted]", text)
+
+
 def search_text(session: Session, words: int = 10) -> str:
     """What "search from here" looks for: the window title's words and the session's most
     frequent content words (redaction markers left out)."""

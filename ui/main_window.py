@@ -58,10 +58,10 @@ class MainWindow(QMainWindow):
         self.capture = CapturePanel(controller)
         self.tabs = QTabWidget()
         for widget, title in [
-            (self.chat, "Chat"),
-            (self.memories, "Memories"),
-            (self.timeline, "Timeline"),
-            (self.capture, "Capture"),
+            (self.chat, "&Chat"),  # Alt+letter switches tabs (menus: F, E, T)
+            (self.memories, "&Memories"),
+            (self.timeline, "T&imeline"),
+            (self.capture, "Ca&pture"),
         ]:
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
@@ -184,6 +184,12 @@ class MainWindow(QMainWindow):
     def toggle_activity(self) -> None:
         self.activity_dock.setVisible(not self.activity_dock.isVisible())
 
+    def search_from_here(self, text: str) -> None:
+        """The timeline's "search from here": the memory browser searches for `text`."""
+        self.tabs.setCurrentWidget(self.memories)
+        self.memories.search.setText(text)
+        self.memories.reload()
+
     def _model(self, state: str, detail: str) -> None:
         text = {
             "loading": "Model: loading…",
@@ -215,12 +221,6 @@ class MainWindow(QMainWindow):
     def open_memory(self, memory_id: str) -> None:
         self.tabs.setCurrentWidget(self.memories)
         self.memories.show_memory(memory_id)
-
-    def search_from_here(self, text: str) -> None:
-        """The timeline's "search from here": the memory browser searches for `text`."""
-        self.tabs.setCurrentWidget(self.memories)
-        self.memories.search.setText(text)
-        self.memories.reload()
 
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.controller.services.settings, self)

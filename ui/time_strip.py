@@ -97,13 +97,19 @@ class TimeStrip(QWidget):
         faint = QColor(text)
         faint.setAlpha(60)
         hour = self.start
-        while hour <= self.end:  # hour ticks and labels
+        label_w = p.fontMetrics().horizontalAdvance("00:00") + 4
+        while hour <= self.end:  # hour ticks, and their labels where they fit
             x = self.x_of(hour)
             p.setPen(QPen(faint))
             p.drawLine(QPointF(x, TOP - 2), QPointF(x, self.height()))
-            p.setPen(QPen(text))
-            p.drawText(QPointF(x + 2, TOP - 4), hour.strftime("%H:%M"))
+            if x + label_w <= self.width():
+                p.setPen(QPen(text))
+                p.drawText(QPointF(x + 2, TOP - 4), hour.astimezone().strftime("%H:%M"))
             hour += timedelta(hours=1)
+        now = datetime.now().astimezone()
+        if self.start <= now <= self.end:  # where "now" is, faintly
+            p.setPen(QPen(faint, 1, Qt.PenStyle.DashLine))
+            p.drawLine(QPointF(self.x_of(now), TOP - 2), QPointF(self.x_of(now), self.height()))
         lanes = self.lanes()
         for i, app in enumerate([*lanes, "not recorded"]):
             p.setPen(QPen(text))

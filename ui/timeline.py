@@ -14,7 +14,16 @@ import html
 from datetime import date, datetime, tzinfo
 
 from PySide6.QtCore import QDate, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QKeySequence, QPixmap, QShortcut, QShowEvent
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QIcon,
+    QKeySequence,
+    QPixmap,
+    QResizeEvent,
+    QShortcut,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -33,7 +42,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import CaptureSnapshot
-from app.timeline import DayView, Session, clock, gap_text, load_day, search_text, text_segments
+from app.timeline import (
+    DayView,
+    Session,
+    clock,
+    gap_text,
+    load_day,
+    plain_text,
+    search_text,
+    text_segments,
+)
 from storage.capture_log import CaptureGap
 from storage.records import Record
 from storage.text import clip
@@ -46,6 +64,8 @@ GAP_COLOUR = QColor("#fde2c8")
 MEMORY_COLOUR = QColor("#dcebff")
 #: The "What" column never takes more than this, so the captured text stays in sight.
 WHAT_MAX_PX = 280
+#: Narrower than this, the detail pane goes below the list instead of beside it.
+SIDE_BY_SIDE_PX = 980
 ALL_APPS = "All apps"
 COLUMNS = ["Time", "What", "Reads", "Text"]
 
@@ -176,12 +196,15 @@ class TimelineView(QWidget):
         self._again = False
         self._events_seen: int | None = None
         self._picked_for: date | None = None
+        self._sized = False
 
         self.date = QDateEdit(QDate.currentDate())
         self.date.setCalendarPopup(True)
         self.date.setDisplayFormat("dddd d MMMM yyyy")
         self.date.dateChanged.connect(lambda d: self.show_day(d.toPython()))
         previous, following, today = QPushButton("◀"), QPushButton("▶"), QPushButton("Today")
+        for button in (previous, following):
+            button.setFixedWidth(36)
         previous.setToolTip("The day before")
         following.setToolTip("The day after")
         previous.clicked.connect(lambda: self.date.setDate(self.date.date().addDays(-1)))
@@ -192,6 +215,7 @@ class TimelineView(QWidget):
         self.apps.setToolTip("Show one application's sessions")
         self.apps.currentIndexChanged.connect(lambda _i: self._render())
         self.summary = QLabel("Loading…")
+        self.summary.setWordWrap(True)  # a narrow window wraps it rather than growing
 
         self.strip = TimeStrip()
         self.strip.moved.connect(self.move_to)
@@ -211,13 +235,11 @@ class TimelineView(QWidget):
         row = QHBoxLayout()
         for widget in (previous, self.date, following, today, self.apps):
             row.addWidget(widget)
-        row.addStretch(1)
-        row.addWidget(self.summary)
-        split = QSplitter(Qt.Orientation.Horizontal)
+        row.addWidget(self.summary, 1)
+        split = self.split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.tree)
         split.addWidget(self.detail)
-        split.setStretchFactor(0, 3)
-        split.setStretchFactor(1, 2)
+        split.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.strip)
@@ -346,7 +368,7 @@ class TimelineView(QWidget):
             self.tree.addTopLevelItem(item)
         for col in (0, 2):
             self.tree.resizeColumnToContents(col)
-        self.tree.setColumnWidth(1, min(self.tree.sizeHintForColumn(1) + 24, WHAT_MAX_PX))
+        self._fit_columns()
         self.tree.blockSignals(False)
         self.summary.setText(view.summary())
         start, end = view.extent(_local_tz(), datetime.now().astimezone())
@@ -358,6 +380,23 @@ class TimelineView(QWidget):
         self._picked_for = view.day
         self.select(index)
 
+    def _fit_columns(self) -> None:
+        """The "What" column gets what its titles need, but never so much that the text
+        column leaves the view: long titles are elided instead."""
+        room = int(self.tree.viewport().width() * 0.4)
+        self.tree.setColumnWidth(1, min(self.tree.sizeHintForColumn(1) + 24, WHAT_MAX_PX, room))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        wide = event.size().width() >= SIDE_BY_SIDE_PX
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if orientation != self.split.orientation() or not self._sized:
+            self.split.setOrientation(orientation)
+            whole = event.size().width() if wide else self.split.height()
+            self.split.setSizes([int(whole * 0.6), int(whole * 0.4)])
+            self._sized = True
+        self._fit_columns()
+
     def _session_item(self, session: Session, index: int) -> QTreeWidgetItem:
         latest = session.events[-1]
         memories = f", {len(session.memories)} mem." if session.memories else ""
@@ -366,7 +405,7 @@ class TimelineView(QWidget):
                 session.times(),
                 session.label(),
                 f"{session.reads}{memories}",
-                clip(latest.text, 300),
+                clip(plain_text(latest.text), 300),
             ]
         )
         item.setIcon(1, _swatch(app_colour(session.app)))
@@ -374,7 +413,7 @@ class TimelineView(QWidget):
         for n, event in enumerate(session.events):
             child = QTreeWidgetItem([clock(event.occurred_at), "read", "", clip(event.text, 300)])
             child.setData(0, ROW_ROLE, ("read", index, n))
-            child.setToolTip(3, clip(event.text, 1000))
+            child.setToolTip(3, clip(plain_text(event.text), 1000))
             item.addChild(child)
         return item
 

@@ -9,6 +9,7 @@ from app.services import DayTimeline
 from app.timeline import (
     DayView,
     build_day,
+    plain_text,
     search_text,
     sessions_of,
     text_segments,
@@ -144,6 +145,7 @@ def test_redactions_are_cut_out_as_such_and_left_out_of_search() -> None:
         (" about the budget ", False),
         ("[REDACTED:card]", True),
     ]
+    assert plain_text(text) == "mail [email redacted] about the budget [card redacted]"
     events = [read(0, text=text), read(1, text="budget forecast meeting")]
     (session,) = sessions_of(events)
     query = search_text(session)

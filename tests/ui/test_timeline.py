@@ -219,6 +219,11 @@ def test_a_long_title_is_elided_and_the_text_stays_in_sight(qtbot, engram, servi
     text_x = timeline.tree.header().sectionViewportPosition(3)
     assert 0 < text_x < timeline.tree.viewport().width() - 100
     assert timeline.tree.topLevelItem(0).toolTip(1).startswith("Firefox — A very long")
+    engram.window.resize(720, 700)  # a narrow window: the detail pane goes below the list
+    qtbot.waitUntil(lambda: timeline.split.orientation() == Qt.Orientation.Vertical)
+    assert timeline.tree.columnWidth(1) <= timeline.tree.viewport().width() * 0.4 + 1
+    text_x = timeline.tree.header().sectionViewportPosition(3)
+    assert 0 < text_x < timeline.tree.viewport().width() - 100
 
 
 def test_the_timeline_follows_capture_live(qtbot, engram, screen):
