@@ -184,7 +184,8 @@ def model_name(llm: LLMSettings, info: ModelInfo | None = None) -> str:
     GGUF's internal run name."""
     if llm.openai_base_url:
         host = llm.openai_base_url.split("://", 1)[-1].split("/", 1)[0]
-        return f"{llm.openai_model} at {host}"
+        named = llm.openai_model and llm.openai_model != "default"  # "default": whatever it serves
+        return f"{llm.openai_model} at {host}" if named else f"the model server at {host}"
     if llm.model_path is not None:
         return file_model_name(llm.model_path)
     entry = CATALOGUE.get(llm.model)

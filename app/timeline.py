@@ -242,7 +242,7 @@ class DayView:
 
     def extent(self, tz: tzinfo, now: datetime | None = None) -> tuple[datetime, datetime]:
         """The stretch of the day the strip shows: whole hours around what happened (and now,
-        on today's page), at least two hours; the working day when nothing happened."""
+        on today's page), at least one hour; the working day when nothing happened."""
         midnight = datetime.combine(self.day, time.min, tzinfo=tz)
         times: list[datetime] = []
         for s in self.sessions:
@@ -257,9 +257,9 @@ class DayView:
         last = min(max(times), midnight + timedelta(days=1))
         start = first.astimezone(tz).replace(minute=0, second=0, microsecond=0)
         end = last.astimezone(tz).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-        if end - start < timedelta(hours=2):
-            start = max(midnight, end - timedelta(hours=2))
-            end = start + timedelta(hours=2)
+        if end - start < timedelta(hours=1):
+            start = max(midnight, end - timedelta(hours=1))
+            end = start + timedelta(hours=1)
         return start, min(end, midnight + timedelta(days=1))
 
 

@@ -377,7 +377,8 @@ class TimelineView(QWidget):
         index = view.index_of(keep)
         if index is None and self._picked_for != view.day:
             index = view.now_index(datetime.now().astimezone())  # a new page opens at now
-        self._picked_for = view.day
+            if index is not None:
+                self._picked_for = view.day
         self.select(index)
 
     def _fit_columns(self) -> None:

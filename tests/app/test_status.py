@@ -72,6 +72,8 @@ def test_the_model_is_named_as_a_person_knows_it(tmp_path: Path) -> None:
     assert model_name(LLMSettings(model_path=other)) == "mistral-7b.Q4"
     server = LLMSettings(openai_base_url="http://127.0.0.1:8080/v1", openai_model="llama3")
     assert model_name(server) == "llama3 at 127.0.0.1:8080"
+    unnamed = LLMSettings(openai_base_url="http://127.0.0.1:9")
+    assert model_name(unnamed) == "the model server at 127.0.0.1:9"
 
 
 def test_the_last_batch_keeps_its_rejections_with_reasons() -> None:

@@ -134,7 +134,7 @@ def test_the_strip_spans_whole_hours_around_what_happened() -> None:
     start, end = empty.extent(UTC)
     assert (start.hour, end.hour) == (8, 18)
     start, end = empty.extent(UTC, now=T0.replace(hour=21))
-    assert (start.hour, end.hour) == (20, 22)
+    assert (start.hour, end.hour) == (21, 22)
 
 
 def test_redactions_are_cut_out_as_such_and_left_out_of_search() -> None:

@@ -286,7 +286,7 @@ def test_real_app_never_captures_its_own_windows(engram_home: Path) -> None:
     meeting = set(re.findall(r"[a-z]{4,}", f"{MEETING} slides printed priya finance".lower()))
     engram_words = set(re.findall(r"[a-z]{5,}", shown.lower())) - meeting
     assert len(engram_words) >= 5, f"Engram's windows showed no text to guard against: {shown!r}"
-    assert re.search(r"\d+ reads? in 2 sessions", timeline_text), timeline_text
+    assert re.search(r"in 2 sessions", timeline_text), timeline_text  # the header, read by OCR
     events = _screen_events(engram_home)
     assert events and {e["app"] for e in events} == {"Terminal"}
     for event in events:

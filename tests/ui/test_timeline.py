@@ -235,6 +235,8 @@ def test_the_timeline_follows_capture_live(qtbot, engram, screen):
     screen.show(1, 40)  # something new on the screen: an event
     qtbot.waitUntil(lambda: timeline.view is not None and timeline.view.reads >= 1, timeout=15_000)
     assert timeline.tree.topLevelItem(0).text(1) == "editor — notes.txt"
+    qtbot.waitUntil(lambda: timeline.current == 0)  # the page opens at now, once there is one
+    assert timeline.detail.heading.text().startswith("editor — notes.txt")
     assert timeline.summary.text().startswith("1 read in 1 session")
     stop = engram.controller.stop_capture()
     qtbot.waitUntil(lambda: engram.controller.capture.status.state == "stopped", timeout=10_000)
