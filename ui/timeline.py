@@ -194,7 +194,7 @@ class TimelineView(QWidget):
         self._seq = 0
         self._loading = False
         self._again = False
-        self._events_seen: int | None = None
+        self._events_seen: tuple[int, datetime | None] | None = None
         self._picked_for: date | None = None
         self._sized = False
 
@@ -320,9 +320,9 @@ class TimelineView(QWidget):
             self.reload()
 
     def _capture_ticked(self, snapshot: CaptureSnapshot) -> None:
-        events = snapshot.status.events
-        if events != self._events_seen:
-            self._events_seen = events
+        seen = (snapshot.status.events, snapshot.status.last_event_at)  # new, or read again
+        if seen != self._events_seen:
+            self._events_seen = seen
             self._soon.start()
 
     # ----- drawing ---------------------------------------------------------------------------
