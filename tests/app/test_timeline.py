@@ -153,19 +153,6 @@ def test_redactions_are_cut_out_as_such_and_left_out_of_search() -> None:
     assert "forecast" in query and "redacted" not in query
 
 
-def test_the_store_finds_the_memories_made_from_events(fake_store: MemoryStore) -> None:
-    a, b = read(0), read(1)
-    fake_store.events.put(a)
-    fake_store.events.put(b)
-    made = fake_store.add(SemanticMemory(name="Q3", summary="budget 5k", provenance=(a.id,)))
-    fake_store.add(SemanticMemory(name="other", summary="unrelated", provenance=("evt_x",)))
-    assert [m.id for m in fake_store.made_from([a.id, b.id])] == [made.id]
-    assert fake_store.made_from([]) == []
-    today = datetime.now(UTC) - timedelta(minutes=1)
-    assert fake_store.count_created(today) == 2
-    assert fake_store.count_created(today, today + timedelta(seconds=1)) == 0
-
-
 def test_load_day_of_the_services(fake_store: MemoryStore) -> None:
     from app.services import Services
     from app.settings import Settings
