@@ -304,12 +304,13 @@ class TimelineView(QWidget):
             self.reload()
 
     def _loaded(self, seq: int, view: DayView) -> None:
+        # Shown even when another load is queued (capture writing all the time must not keep
+        # the page from ever drawing); only another day's page is dropped.
+        if seq == self._seq and view.day == self.day:
+            self.full = view
+            self._fill_apps(view.apps)
+            self._render()
         self._settled()
-        if seq != self._seq or view.day != self.day:
-            return
-        self.full = view
-        self._fill_apps(view.apps)
-        self._render()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
