@@ -433,6 +433,32 @@ class MemoryStore:
         )
         return int(rows[0]["n"])
 
+    def made_from(self, event_ids: Sequence[str], limit: int = 500) -> list[Record]:
+        """The memories whose provenance names any of `event_ids` (what the agents made of
+        those reads), oldest first: the timeline shows them beside the captured text."""
+        ids = list(dict.fromkeys(event_ids))
+        found: dict[str, tuple[float, Record]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.query(
+                "SELECT type, data, created_at FROM memories WHERE id IN (SELECT m.id FROM "
+                f"memories m, json_each(m.data, '$.provenance') p WHERE p.value IN ({marks}))",
+                chunk,
+            )
+            for r in rows:
+                record = self.codec.decode(r["type"], json.loads(r["data"]))
+                found[record.id] = (float(r["created_at"]), record)
+        return [rec for _ts, rec in sorted(found.values(), key=lambda p: p[0])][:limit]
+
+    def count_created(self, since: datetime, until: datetime | None = None) -> int:
+        """How many memories were made in [since, until) (the activity panel's "today")."""
+        rows = self._db.query(
+            "SELECT COUNT(*) AS n FROM memories WHERE created_at >= ? AND created_at < ?",
+            (since.timestamp(), until.timestamp() if until is not None else float("inf")),
+        )
+        return int(rows[0]["n"])
+
     def core_block(self, label: str) -> CoreBlock | None:
         rows = self._db.query("SELECT data FROM memories WHERE label = ?", (label,))
         if not rows:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services import CaptureSnapshot
+from app.status import waiting
 from storage.errors import EngramError
 from ui.controller import Controller
 from ui.memory_model import local_time
@@ -106,7 +107,9 @@ class CapturePanel(QWidget):
         layout.addLayout(controls)
         layout.addWidget(rules, 1)
         self._rules_loaded = False
+        self._ocr_backlog = 0
         controller.capture_changed.connect(self.show_snapshot)
+        controller.backlog_changed.connect(lambda _counts: self._show_backlog())
 
     def show_snapshot(self, snapshot: CaptureSnapshot) -> None:
         status = snapshot.status
@@ -119,10 +122,8 @@ class CapturePanel(QWidget):
         self.labels["counts"].setText(
             f"{status.frames} looks, {status.unchanged} unchanged, {status.events} events"
         )
-        self.labels["backlog"].setText(
-            f"{status.ocr_backlog} frame(s) waiting for OCR, "
-            f"{status.pending_events} event(s) waiting for the memory agents"
-        )
+        self._ocr_backlog = status.ocr_backlog
+        self._show_backlog()
         self.labels["ocr"].setText(status.ocr_message)
         self.labels["error"].setText(status.last_error or "none")
         running = status.state != "stopped"
@@ -135,6 +136,14 @@ class CapturePanel(QWidget):
             self.apps.setPlainText("\n".join(apps))
             self.titles.setPlainText("\n".join(titles))
             self._rules_loaded = True
+
+    def _show_backlog(self) -> None:
+        """The agents' count is the controller's (the status bar shows the same number)."""
+        counts = self.controller.backlog
+        agents = f"{waiting(counts)} event(s)" if counts else "…"
+        self.labels["backlog"].setText(
+            f"{self._ocr_backlog} frame(s) waiting for OCR, {agents} waiting for the memory agents"
+        )
 
     def _start_stop(self) -> None:
         snapshot = self.controller.capture

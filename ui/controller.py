@@ -2,7 +2,9 @@
 
 The controller starts things in the background in a fixed order (open the store, start capture,
 load the model, start the memory agents), polls what has no signal of its own (agent backlog,
-capture status) with quiet tasks, and turns failures into one `error` signal for the status bar.
+capture status) with quiet tasks, and turns failures into problems for the status bar: one per
+condition (a task's label, "Memory agents"), kept once however often it recurs, and cleared when
+the condition ends (that task succeeds, a batch goes through).
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from agents.loop import BatchReport
 from app.services import CaptureSnapshot, Services
+from app.status import BatchSummary, Problem, Problems, model_details, model_name, problem_from
 from ui.tasks import Task, TaskManager
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,9 @@ class Controller(QObject):
     capture_failed = Signal(str)  # capture could not be set up (no screen, no OCR engine)
     backlog_changed = Signal(dict)
     memories_changed = Signal()
-    error = Signal(str)
+    error = Signal(str)  # a new problem's "label: message"
+    problems_changed = Signal(list)  # the Problems in force, newest last
+    batch_reported = Signal(object)  # BatchSummary of the agents' last batch
 
     def __init__(
         self,
@@ -46,11 +52,17 @@ class Controller(QObject):
         self.load_model = load_model
         self.capture: CaptureSnapshot | None = None
         self.last_error = ""
+        self.problems = Problems()
+        self.backlog: dict[str, int] = {}  # the one source of the agents' backlog counts
+        self.last_batch: BatchSummary | None = None
+        self.model_tooltip = ""
         self._capture_refresh_queued = False
         self._poll = QTimer(self)
         self._poll.setInterval(poll_ms)
         self._poll.timeout.connect(self.poll)
-        self.tasks.error.connect(self._task_error)
+        self.tasks.failure.connect(self._task_error)
+        self.tasks.succeeded.connect(self.clear_problem)
+        self.backlog_changed.connect(lambda counts: setattr(self, "backlog", counts))
 
     # ----- running work ----------------------------------------------------------------------
 
@@ -72,9 +84,20 @@ class Controller(QObject):
             task.failed.connect(on_error)
         return task
 
-    def _task_error(self, label: str, message: str) -> None:
-        self.last_error = f"{label}: {message}"
-        self.error.emit(self.last_error)
+    def _task_error(self, label: str, error: BaseException | str) -> None:
+        self.raise_problem(problem_from(label, error))
+
+    def raise_problem(self, problem: Problem) -> None:
+        """Show `problem` (once: the same condition again only updates it)."""
+        self.last_error = f"{problem.key}: {problem.message}"
+        if self.problems.raise_(problem):
+            self.error.emit(self.last_error)
+        self.problems_changed.emit(self.problems.active())
+
+    def clear_problem(self, key: str) -> None:
+        """The condition `key` has ended (its task succeeded, a batch went through)."""
+        if self.problems.clear(key):
+            self.problems_changed.emit(self.problems.active())
 
     # ----- start-up, in the background -------------------------------------------------------
 
@@ -109,8 +132,9 @@ class Controller(QObject):
 
         def load() -> str:
             self.services.start_memory_worker(self._on_batch)
-            info = self.services.model_info
-            return info.name if info else "model"
+            llm, info = self.services.settings.llm, self.services.model_info
+            self.model_tooltip = model_details(llm, info)
+            return model_name(llm, info)
 
         self.run(
             "Loading the model",
@@ -128,8 +152,12 @@ class Controller(QObject):
 
         def on_gui() -> None:
             if error is not None:
-                self._task_error("Memory agents", str(error))
+                self._task_error("Memory agents", error)
             else:
+                self.clear_problem("Memory agents")
+                if isinstance(report, BatchReport):
+                    self.last_batch = BatchSummary.of(report)
+                    self.batch_reported.emit(self.last_batch)
                 self.memories_changed.emit()
             self.refresh_backlog()
 

@@ -1,5 +1,6 @@
 """The main window: chat, memories, timeline and capture tabs, menus, and a status bar with the
-model, the agents' backlog, capture, work in progress (with progress) and the last error."""
+model, the agents' backlog (a button that shows the activity panel), capture, work in progress
+(with progress) and the problems in force (a line; the details and what to do on a click)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QDockWidget,
     QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTabWidget,
@@ -23,11 +24,13 @@ from PySide6.QtWidgets import (
 from app import paths
 from app.services import CaptureSnapshot
 from app.settings import Settings
+from app.status import Problem, backlog_text
 from ui.capture_panel import CapturePanel, state_text
 from ui.chat import ChatView
 from ui.controller import Controller
 from ui.memories import MemoryBrowser
 from ui.settings_dialog import SettingsDialog
+from ui.status import ActivityPanel, ProblemDialog
 from ui.tasks import TaskContext
 from ui.timeline import TimelineView
 from ui.tray import engram_icon
@@ -55,15 +58,22 @@ class MainWindow(QMainWindow):
         self.capture = CapturePanel(controller)
         self.tabs = QTabWidget()
         for widget, title in [
-            (self.chat, "Chat"),
-            (self.memories, "Memories"),
-            (self.timeline, "Timeline"),
-            (self.capture, "Capture"),
+            (self.chat, "&Chat"),  # Alt+letter switches tabs (menus: F, E, T)
+            (self.memories, "&Memories"),
+            (self.timeline, "T&imeline"),
+            (self.capture, "Ca&pture"),
         ]:
             self.tabs.addTab(widget, title)
         self.setCentralWidget(self.tabs)
         self.chat.open_memory.connect(self.open_memory)
         self.timeline.open_memory.connect(self.open_memory)
+        self.timeline.search_requested.connect(self.search_from_here)
+        self.activity = ActivityPanel(controller)
+        self.activity_dock = QDockWidget("Activity", self)
+        self.activity_dock.setObjectName("activity")
+        self.activity_dock.setWidget(self.activity)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.activity_dock)
+        self.activity_dock.hide()
         self._menus()
         self._status_bar()
         self.resize(1100, 720)
@@ -88,6 +98,7 @@ class MainWindow(QMainWindow):
         tools = self.menuBar().addMenu("&Tools")
         self._action(tools, "&Re-index memories", self.reindex)
         self._action(tools, "&New conversation", self.chat.new_conversation)
+        tools.addAction(self.activity_dock.toggleViewAction())
 
     def _action(
         self,
@@ -108,7 +119,10 @@ class MainWindow(QMainWindow):
     def _status_bar(self) -> None:
         bar = self.statusBar()
         self.model_label = QLabel("Model: not loaded")
-        self.backlog_label = QLabel("Agents: –")
+        self.backlog_button = QPushButton("Agents: –")
+        self.backlog_button.setFlat(True)
+        self.backlog_button.setToolTip("Show what the memory agents and capture are doing")
+        self.backlog_button.clicked.connect(self.toggle_activity)
         self.capture_label = QLabel("Capture: starting…")
         self.activity_label = QLabel("Opening memories…")
         self.progress = QProgressBar()
@@ -122,12 +136,12 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.activity_label, 1)
         bar.addWidget(self.error_button)
         bar.addPermanentWidget(self.progress)
-        for label in (self.capture_label, self.backlog_label, self.model_label):
+        for label in (self.capture_label, self.backlog_button, self.model_label):
             bar.addPermanentWidget(label)
         c = self.controller
         c.tasks.activity.connect(self._activity)
         c.tasks.progress.connect(self._progress)
-        c.error.connect(self._error)
+        c.problems_changed.connect(self._problems)
         c.model_changed.connect(self._model)
         c.backlog_changed.connect(self._backlog)
         c.capture_changed.connect(self._capture)
@@ -144,21 +158,37 @@ class MainWindow(QMainWindow):
         self.progress.setRange(0, max(total, 1))
         self.progress.setValue(done)
 
-    def _error(self, message: str) -> None:
-        self.error_button.setText(f"⚠ {message.splitlines()[0][:90]}")
-        self.error_button.setToolTip(message)
+    def _problems(self, problems: list[Problem]) -> None:
+        """One short line for the newest problem (and how many more); cleared with the last."""
+        if not problems:
+            self.error_button.setVisible(False)
+            self.error_button.setToolTip("")
+            return
+        newest = problems[-1]
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        self.error_button.setText(f"⚠ {newest.line()}{more}")
+        self.error_button.setToolTip(f"{newest.title}: {newest.message}\n\nClick for what to do.")
         self.error_button.setVisible(True)
 
     def show_last_error(self) -> None:
-        box = QMessageBox(
-            QMessageBox.Icon.Warning,
-            "Engram",
-            self.controller.last_error,
-            QMessageBox.StandardButton.Ok,
-            self,
-        )
-        box.finished.connect(lambda _r: self.error_button.setVisible(False))
-        box.open()
+        dialog = ProblemDialog(self.controller.problems.active(), self)
+        dialog.dismissed.connect(self._dismiss_problems)
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None))
+        self.dialog = dialog
+        dialog.open()
+
+    def _dismiss_problems(self, keys: list[str]) -> None:
+        for key in keys:
+            self.controller.clear_problem(key)
+
+    def toggle_activity(self) -> None:
+        self.activity_dock.setVisible(not self.activity_dock.isVisible())
+
+    def search_from_here(self, text: str) -> None:
+        """The timeline's "search from here": the memory browser searches for `text`."""
+        self.tabs.setCurrentWidget(self.memories)
+        self.memories.search.setText(text)
+        self.memories.reload()
 
     def _model(self, state: str, detail: str) -> None:
         text = {
@@ -166,17 +196,14 @@ class MainWindow(QMainWindow):
             "ready": f"Model: {detail}",
             "error": "Model: failed to load",
         }.get(state, f"Model: {state}")
-        self.model_label.setText(text)
-        self.model_label.setToolTip(detail)
-        if state == "error":
-            self._error(f"The chat model could not be loaded: {detail}")
+        self.model_label.setText(text)  # the failure itself is a problem (status bar, details)
+        self.model_label.setToolTip(self.controller.model_tooltip if state == "ready" else detail)
 
     def _backlog(self, counts: dict[str, int]) -> None:
-        pending = counts.get("pending", 0) + counts.get("claimed", 0)
-        failed = counts.get("failed", 0)
-        text = f"Agents: {pending} waiting" + (f", {failed} failed" if failed else "")
-        self.backlog_label.setText(text)
-        self.backlog_label.setToolTip(f"{counts.get('done', 0)} events turned into memories")
+        self.backlog_button.setText(f"Agents: {backlog_text(counts)}")
+        self.backlog_button.setToolTip(
+            f"{counts.get('done', 0)} events turned into memories. Click for the activity panel."
+        )
 
     def _capture(self, snapshot: CaptureSnapshot) -> None:
         self.capture_label.setText(f"Capture: {state_text(snapshot)}")
@@ -186,9 +213,8 @@ class MainWindow(QMainWindow):
         self.capture_label.setText("Capture: unavailable")
         self.capture_label.setToolTip(message)
 
-    def _store_failed(self, message: str) -> None:
-        self.activity_label.setText("Memories could not be opened")
-        self._error(message)
+    def _store_failed(self, _message: str) -> None:
+        self.activity_label.setText("Memories could not be opened")  # the problem says why
 
     # ----- actions ---------------------------------------------------------------------------
 

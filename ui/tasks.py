@@ -89,11 +89,15 @@ class TaskManager(QObject):
     """`submit` plain work, `stream` work that reports; both return a `Task` to connect to.
 
     `activity` lists the labels of the visible tasks in flight (for the status bar); `error`
-    carries the label and message of any task that failed."""
+    carries the label and message of any task that failed, `failure` the label and the
+    exception itself (what the status bar explains), `succeeded` the label of one that
+    finished (a problem it had before has ended)."""
 
     activity = Signal(list)
     progress = Signal(str, int, int)
     error = Signal(str, str)
+    failure = Signal(str, object)
+    succeeded = Signal(str)
 
     def __init__(self, io_workers: int = 2, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -182,12 +186,14 @@ class TaskManager(QObject):
         del self._tasks[task_id]
         self._announce()
         if what == "done":
+            self.succeeded.emit(task.label)
             task.done.emit(payload)
         else:
             assert isinstance(payload, BaseException)
             task.error = payload
             if not isinstance(payload, CancelledError):
                 self.error.emit(task.label, str(payload) or type(payload).__name__)
+                self.failure.emit(task.label, payload)
             task.failed.emit(payload)
         task.deleteLater()
 
@@ -198,6 +204,7 @@ class TaskManager(QObject):
         except Exception as exc:
             log.exception("GUI callback failed")
             self.error.emit("update", str(exc))
+            self.failure.emit("update", exc)
 
     def _announce(self) -> None:
         self.activity.emit([t.label for t in self._tasks.values() if not t.quiet])

@@ -100,17 +100,17 @@ def test_timeline_shows_memories_events_and_gaps_of_the_day(qtbot, engram):
     timeline = engram.window.timeline
     engram.window.tabs.setCurrentWidget(timeline)
     timeline.reload()
-    qtbot.waitUntil(lambda: timeline.tree.topLevelItemCount() == 4, timeout=5_000)
-    kinds = sorted(timeline.tree.topLevelItem(i).text(1) for i in range(4))
-    assert kinds == ["Gap: paused", "Gap: unchanged", "Memory", "screen event"]
-    texts = " ".join(timeline.tree.topLevelItem(i).text(3) for i in range(4))
+    qtbot.waitUntil(lambda: timeline.tree.topLevelItemCount() == 3, timeout=5_000)
+    rows = [timeline.tree.topLevelItem(i) for i in range(3)]
+    kinds = sorted(item.text(1) for item in rows)
+    # "unchanged" is not lost time: neither a row nor a gap in the header
+    assert kinds == ["Memory", "Not recorded", "editor — plan.txt"]
+    texts = " ".join(item.text(3) for item in rows)
     assert "Planned the garden" in texts and "tomatoes, basil, beans" in texts
-    assert "1 gaps" in timeline.summary.text()  # "unchanged" is not lost time
-    memory_row = next(
-        timeline.tree.topLevelItem(i)
-        for i in range(4)
-        if timeline.tree.topLevelItem(i).text(1) == "Memory"
-    )
+    assert "capture paused" in texts
+    assert timeline.summary.text().startswith("1 read in 1 session · 1 gap (")
+    assert timeline.summary.text().endswith("· 1 memory")
+    memory_row = next(item for item in rows if item.text(1) == "Memory")
     timeline.tree.itemDoubleClicked.emit(memory_row, 0)
     browser = engram.window.memories
     qtbot.waitUntil(

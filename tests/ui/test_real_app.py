@@ -154,6 +154,20 @@ def _until(what: str, predicate: Callable[[], Any], app: subprocess.Popen[bytes]
     return found
 
 
+def _timeline_read(display: str, rect: Rect) -> str:
+    """The main window read by tesseract once it shows the timeline with both sessions (saved
+    as test-artifacts/timeline.png), else ""."""
+    image = _grab(display).crop(
+        (rect.left, rect.top, rect.left + rect.width, rect.top + rect.height)
+    )
+    text = TesseractOcr().read(image.convert("L"), timeout_s=120)
+    if "sessions" in text and "budget" in text and "notes" in text:
+        image.save(ARTIFACTS / "timeline.png")
+        return text
+    time.sleep(1)
+    return ""
+
+
 def test_real_app_never_captures_its_own_windows(engram_home: Path) -> None:
     """The real app captures a real screen (tesseract) showing its main window, its File menu
     and then its Settings dialog beside another app's window: every event is the other app's,
@@ -236,6 +250,27 @@ def test_real_app_never_captures_its_own_windows(engram_home: Path) -> None:
                 )
                 shown += TesseractOcr().read(image.crop(box), timeout_s=120) + "\n"
             image.save(ARTIFACTS / "self-capture.png")
+
+            # The day so far on the timeline: a second window session, then the tab (Alt+I).
+            screen.type_keys("Escape", focus=dialog.id)
+            _until("the Settings dialog to close", lambda: [w.id for w in own()] == [main.id], app)
+            other.set_title("budget — xterm")
+            other.set_text("Q3 budget review\nforecast for marketing approved")
+            _until(
+                "a read of the renamed window",
+                lambda: any(
+                    e["window_title"] == "budget — xterm" for e in _screen_events(engram_home)
+                ),
+                app,
+            )
+            screen.type_keys("Alt_L+i", focus=main.id)
+            timeline_text = _until(
+                "the timeline with both sessions",
+                lambda: _timeline_read(
+                    screen.display, next(w.rect for w in own() if w.id == main.id)
+                ),
+                app,
+            )
         finally:
             if other is not None:
                 other.close()
@@ -251,6 +286,7 @@ def test_real_app_never_captures_its_own_windows(engram_home: Path) -> None:
     meeting = set(re.findall(r"[a-z]{4,}", f"{MEETING} slides printed priya finance".lower()))
     engram_words = set(re.findall(r"[a-z]{5,}", shown.lower())) - meeting
     assert len(engram_words) >= 5, f"Engram's windows showed no text to guard against: {shown!r}"
+    assert re.search(r"in 2 sessions", timeline_text), timeline_text  # the header, read by OCR
     events = _screen_events(engram_home)
     assert events and {e["app"] for e in events} == {"Terminal"}
     for event in events:
