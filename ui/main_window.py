@@ -85,6 +85,11 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action(
             file_menu, "&Quit", self.request_quit, QKeySequence.StandardKey.Quit
         )
+        edit = self.menuBar().addMenu("&Edit")
+        self.search_action = self._action(edit, "&Search everything…", self.open_search)
+        self.search_action.setShortcut(QKeySequence("Ctrl+K"))
+        # Anywhere in the app, dialogs of this window included.
+        self.search_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         tools = self.menuBar().addMenu("&Tools")
         self._action(tools, "&Re-index memories", self.reindex)
         self._action(tools, "&New conversation", self.chat.new_conversation)
@@ -191,6 +196,12 @@ class MainWindow(QMainWindow):
         self._error(message)
 
     # ----- actions ---------------------------------------------------------------------------
+
+    def open_search(self) -> None:
+        """Ctrl+K and the tray: the window forward, the search box of "All" focused."""
+        self.bring_forward()
+        self.tabs.setCurrentWidget(self.memories)
+        self.memories.search_everything()
 
     def open_memory(self, memory_id: str) -> None:
         self.tabs.setCurrentWidget(self.memories)

@@ -11,10 +11,10 @@ from storage.records import EpisodicMemory, Event, MemoryType, SemanticMemory, V
 
 
 def _loaded(qtbot, browser, memory_type: MemoryType, query: str = "") -> None:
-    browser.search.setText(query)
-    tab = browser.types.index(memory_type)
+    tab = browser.tab_index(memory_type)
     if browser.tabs.currentIndex() != tab:
         browser.tabs.setCurrentIndex(tab)
+    browser.search.setText(query)  # after: each tab keeps its own search text
     before = browser._load_seq
     browser.reload()
     qtbot.waitUntil(
