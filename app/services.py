@@ -91,6 +91,8 @@ def restart_needed(old: Settings, new: Settings) -> list[str]:
         out.append("the embedding model")
     if old.llm != new.llm:
         out.append("the chat model")
+    if old.keep_events_days != new.keep_events_days:
+        out.append("how long captured events are kept")
     return out
 
 

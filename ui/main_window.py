@@ -210,9 +210,22 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.controller.services.settings, self)
         dialog.saved.connect(self._save_settings)
+        dialog.retention_asked.connect(lambda days: self._count_retention(dialog, days))
+        self._count_retention(dialog, dialog.keep_days.value())
         dialog.finished.connect(lambda _r: setattr(self, "dialog", None))
         self.dialog = dialog
         dialog.open()
+
+    def _count_retention(self, dialog: SettingsDialog, days: int) -> None:
+        """Fill in the settings dialog's count of what retention will remove."""
+        if self.controller.services.store_is_open:
+            self.controller.run(
+                "Counting old events",
+                self.controller.services.retention_preview,
+                days,
+                on_done=lambda n: dialog.show_retention(days, n),
+                quiet=True,
+            )
 
     def _save_settings(self, new: Settings) -> None:
         def saved(pending: list[str]) -> None:
