@@ -46,7 +46,7 @@ def launch_command() -> list[str]:
 def _exec_arg(arg: str) -> str:
     """One argument of an Exec line: quoted as the desktop entry spec asks, "%" doubled."""
     arg = arg.replace("%", "%%")
-    if arg and not any(c in arg for c in ' \t\n"\'\\><~|&;$*?#()`'):
+    if arg and not any(c in arg for c in " \t\n\"'\\><~|&;$*?#()`"):
         return arg
     escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("`", "\\`").replace("$", "\\$")
     return f'"{escaped}"'
@@ -100,4 +100,3 @@ def apply(start_at_login: bool, command: Sequence[str] | None = None) -> None:
         enable(command)
     else:
         disable()
-

@@ -168,9 +168,12 @@ _HEADLINE_FIELDS = ("summary", "name", "title", "caption", "value")
 
 
 def change_headline(change: Change) -> str:
-    """The memory a history entry is about, in a few words (its text after, or before)."""
+    """The memory a history entry is about, in a few words (its headline after, or before)."""
     state = change.after or change.before or {}
-    return next((str(state[k]) for k in _HEADLINE_FIELDS if state.get(k)), change.memory_id)
+    try:
+        return kind_spec(change.memory_type).record_class.model_validate(state).headline()
+    except (ValidationError, ValueError):  # an entry older than a field's rule
+        return next((str(state[k]) for k in _HEADLINE_FIELDS if state.get(k)), change.memory_id)
 
 
 def change_verb(change: Change) -> str:

@@ -503,7 +503,9 @@ class MemoryBrowser(QWidget):
     # ----- changing --------------------------------------------------------------------------
 
     def add(self) -> None:
-        self._edit_dialog(MemoryEditor(self.memory_type, None, self), is_new=True)
+        memory_type = self.memory_type
+        if memory_type is not None:  # "All" has no one type to add to
+            self._edit_dialog(MemoryEditor(memory_type, None, self), is_new=True)
 
     def edit(self) -> None:
         record = self.current()
