@@ -339,9 +339,11 @@ class MemoryBrowser(QWidget):
             self._show_empty(ALL_EMPTY)
         else:
             events = sum(1 for h in hits if isinstance(h.item, Event))
+            memories = len(hits) - events
             self.status.setText(
-                f"{len(hits)} result(s) for “{query}”: {len(hits) - events} memories, "
-                f"{events} captured events"
+                f"{len(hits)} result(s) for “{query}”: {memories} "
+                f"{'memory' if memories == 1 else 'memories'}, "
+                f"{events} captured event{'' if events == 1 else 's'}"
             )
             self._show_empty("" if hits else f"Nothing found for “{query}”.")
         self._after_load()
