@@ -37,7 +37,7 @@ def test_all_lists_every_type_and_captured_events_with_their_kind(qtbot, engram)
     assert {"semantic", "episodic", "procedural", "screen event"} <= kinds
     shown = {browser.proxy.index(r, 0).data() for r in range(browser.proxy.rowCount())}
     assert "screen event" in shown and "semantic" in shown  # the Kind column says it
-    assert "captured events" in browser.status.text()
+    assert browser.status.text() == "4 result(s) for “Aurora”: 3 memories, 1 captured event"
 
     event_row = browser.results.kinds().index("screen event")
     browser.select(browser.results.item(event_row).id)
