@@ -18,7 +18,7 @@ from PySide6.QtCore import (
     QTimer,
     QUrl,
 )
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -146,7 +146,12 @@ class MemoryBrowser(QWidget):
         self.empty = QLabel()
         self.empty.setWordWrap(True)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet("color: palette(placeholder-text); padding: 24px")
+        muted = self.empty.palette()  # the theme's placeholder colour: a hint, not content
+        muted.setColor(
+            QPalette.ColorRole.WindowText, muted.color(QPalette.ColorRole.PlaceholderText)
+        )
+        self.empty.setPalette(muted)
+        self.empty.setContentsMargins(24, 24, 24, 24)
         self.empty.setVisible(False)
 
         self.buttons: dict[str, QPushButton] = {}

@@ -215,7 +215,7 @@ class MemoryTableModel(QAbstractTableModel):
             value = (sorter or getter)(record)
             return value.lower() if isinstance(value, str) else value
         if role == Qt.ItemDataRole.ToolTipRole:
-            return record.headline()
+            return f"{record.headline()}\nWritten by {origin_label(record.origin)}"
         return None
 
 

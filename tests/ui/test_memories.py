@@ -348,6 +348,12 @@ def test_details_say_who_wrote_a_memory_and_sources_only_when_there_are_some(qtb
     text = browser.details.toPlainText()
     assert "Written by: the memory agents" in text
     assert "Sources: 2 (press “Why do I know this?”)" in text
+    tips = {
+        r.id: browser.model.index(n, 1).data(Qt.ItemDataRole.ToolTipRole)
+        for n, r in enumerate(browser.model.records())
+    }
+    assert tips[theirs.id].endswith("Written by the memory agents")
+    assert tips[mine.id].endswith("Written by you")
 
 
 def test_undo_says_what_it_will_undo_and_whose_change_it_was(qtbot, engram):
