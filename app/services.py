@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from agents.chat import ChatAgent, ChatReply, ChatResult
 from agents.llm.port import ChatModel, Message, ModelInfo
 from agents.worker import Listener
+from app import autostart
 from app.runtime import CaptureFactory, ModelFactory, ModelState, Runtime, StoreOpener
 from app.settings import Settings, SettingsError, save_settings
 from capture.service import CaptureService, CaptureStatus
@@ -90,6 +91,8 @@ def restart_needed(old: Settings, new: Settings) -> list[str]:
         out.append("the embedding model")
     if old.llm != new.llm:
         out.append("the chat model")
+    if old.keep_events_days != new.keep_events_days:
+        out.append("how long captured events are kept")
     return out
 
 
@@ -281,6 +284,10 @@ class Services:
     def undo(self, seq: int | None = None) -> Change:
         return self.store().undo(seq)
 
+    def last_undoable(self) -> Change | None:
+        """What "Undo last change" would revert now."""
+        return self.store().last_undoable()
+
     def history_of(self, memory_id: str) -> list[Change]:
         return self.store().history(memory_id)
 
@@ -291,9 +298,11 @@ class Services:
         known = {e.id for e in events} | set(expired)
         return Provenance(tuple(events), tuple(i for i in ids if i not in known), tuple(expired))
 
-    def retention_preview(self) -> int:
-        """How many raw events retention would remove now (shown before it runs)."""
-        return self.store().expire_events(self.settings.keep_events_days, dry_run=True)
+    def retention_preview(self, keep_days: int | None = None) -> int:
+        """How many raw events retention would remove now, keeping `keep_days` days (default:
+        the setting's): shown before it runs."""
+        days = self.settings.keep_events_days if keep_days is None else keep_days
+        return self.store().expire_events(days, dry_run=True)
 
     def timeline(self, day: date, tz: tzinfo) -> DayTimeline:
         """Episodic memories, capture events and capture gaps of one local day."""
@@ -332,8 +341,28 @@ class Services:
         return self.runtime.capture()
 
     def start_capture(self) -> CaptureSnapshot:
+        """Start capture because the user asked: that is their yes, kept for the next launch."""
         self.capture().start()
+        if not self.settings.capture_consent:
+            self.save_settings(self.settings.model_copy(update={"capture_consent": True}))
         return self.capture_snapshot()
+
+    @property
+    def capture_allowed(self) -> bool:
+        """Whether the app may start capture by itself: the user said yes once."""
+        return self.settings.capture_consent
+
+    def finish_first_run(self, capture: bool, start_at_login: bool) -> Settings:
+        """The first-run page's answer, saved (the page is not shown again)."""
+        new = self.settings.model_copy(
+            update={
+                "first_run_done": True,
+                "capture_consent": capture,
+                "start_at_login": start_at_login,
+            }
+        )
+        self.save_settings(new)
+        return new
 
     def stop_capture(self) -> CaptureSnapshot:
         self.capture().stop()
@@ -376,6 +405,8 @@ class Services:
         pending = restart_needed(self.settings, new)
         self._save(new)
         old, self.settings = self.settings, new
+        if old.start_at_login != new.start_at_login:
+            autostart.apply(new.start_at_login)
         capture = self.runtime.capture() if self.runtime.capture_is_open else None
         if capture is not None and old.capture != new.capture:
             capture.set_exclusions(new.capture.excluded_apps, new.capture.excluded_title_patterns)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from app.llm_config import LLMSettings, http_url
 from capture.config import CaptureSettings
 from storage.errors import EngramError
 
-SETTINGS_VERSION = 1
+SETTINGS_VERSION = 2
 
 
 class SettingsError(EngramError):
@@ -39,6 +40,13 @@ class Settings(BaseModel):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     #: Screen capture: interval, monitors, exclusions, forced re-read, backlog bounds.
     capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    #: The user said yes to screen capture once (on the first-run page, or by starting it):
+    #: the app never starts capture by itself before.
+    capture_consent: bool = False
+    #: The first-run page (what is captured, where data lives) was answered; it shows once.
+    first_run_done: bool = False
+    #: Start Engram in the tray at login: an XDG autostart entry (app/autostart.py).
+    start_at_login: bool = False
 
     @field_validator("chroma_url")
     @classmethod
@@ -69,6 +77,10 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
             f"{settings_path()} was written by a newer Engram (version {version}); "
             "it was left untouched"
         )
+    if version < 2:
+        # Version 1 started capture on every launch, so an existing user keeps it running
+        # (no silent change); the first-run page still shows once, with capture switched on.
+        raw.setdefault("capture_consent", True)
     raw["version"] = SETTINGS_VERSION
     return raw
 
@@ -76,7 +88,9 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
 def load_settings() -> Settings:
     path = settings_path()
     if not path.exists():
-        return Settings()
+        # No file: a new user, or one of version 1 who never saved settings (its app started
+        # capture on every launch): screen events in the data folder tell them apart.
+        return Settings(capture_consent=_captured_before(paths.data_dir()))
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
@@ -84,6 +98,22 @@ def load_settings() -> Settings:
         return Settings.model_validate(_migrate(raw))
     except (ValueError, UnicodeDecodeError, ValidationError) as exc:
         raise SettingsError(f"{path} cannot be used: {exc}") from exc
+
+
+def _captured_before(data_dir: Path) -> bool:
+    """Whether the database in `data_dir` holds screen events (read-only, never created)."""
+    db = data_dir / "engram.sqlite3"
+    if not db.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            row = conn.execute("SELECT 1 FROM events WHERE source = 'screen' LIMIT 1").fetchone()
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+    return row is not None
 
 
 def save_settings(settings: Settings) -> Path:

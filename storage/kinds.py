@@ -69,6 +69,10 @@ class KindSpec:
     candidate_line: Callable[[Record], str]
     #: One line showing a memory to the chat agent (more of it, clipped as a whole).
     context_line: Callable[[Record], str]
+    #: What this type of memory is, in one sentence for a person (an empty list shows it).
+    description: str = ""
+    #: One memory of this type, lower case ("semantic", "resource"): a search result's kind.
+    noun: str = ""
 
     @property
     def record_class(self) -> type[Record]:
@@ -159,6 +163,11 @@ _KINDS = (
         (EditField("label", "Label", content=False), EditField("value", "Value", "text")),
         _core_candidate,
         _core_context,
+        description=(
+            "The few lines about you, and about how Engram should help you, "
+            "that every chat keeps in mind."
+        ),
+        noun="core",
     ),
     KindSpec(
         MemoryType.EPISODIC,
@@ -172,6 +181,10 @@ _KINDS = (
         ),
         _episodic_candidate,
         _episodic_context,
+        description=(
+            "Things that happened at a time: meetings, tasks and what you worked on, your timeline."
+        ),
+        noun="episodic",
     ),
     KindSpec(
         MemoryType.SEMANTIC,
@@ -184,6 +197,10 @@ _KINDS = (
         ),
         _semantic_candidate,
         _semantic_context,
+        description=(
+            "Facts and concepts that stay true whenever you learnt them: people, projects, places."
+        ),
+        noun="semantic",
     ),
     KindSpec(
         MemoryType.PROCEDURAL,
@@ -195,6 +212,8 @@ _KINDS = (
         ),
         _procedural_candidate,
         _procedural_context,
+        description="How to do something: workflows, guides and step-by-step scripts.",
+        noun="procedural",
     ),
     KindSpec(
         MemoryType.RESOURCE,
@@ -207,6 +226,8 @@ _KINDS = (
         ),
         _resource_candidate,
         _resource_context,
+        description="Documents, files and pages you worked with, each with a summary.",
+        noun="resource",
     ),
     KindSpec(
         MemoryType.KNOWLEDGE_VAULT,
@@ -220,6 +241,11 @@ _KINDS = (
         ),
         _vault_candidate,
         _vault_context,
+        description=(
+            "Sensitive facts (credentials, addresses, account numbers), encrypted and "
+            "masked until you reveal them."
+        ),
+        noun="vault",
     ),
 )
 

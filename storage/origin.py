@@ -89,3 +89,23 @@ def dropped_protected(old_value: str, old_origins: Sequence[str], new_value: str
 
 def _at(origins: Sequence[str], n: int) -> str:
     return origins[n] if n < len(origins) else ""
+
+
+def origin_label(origin: str) -> str:
+    """Who wrote it, as a person reads it: "you", "the memory agents", "an import (locomo)",
+    "MCP client claude"."""
+    head, _, rest = origin.partition(":")
+    if head == AGENT:
+        return "the memory agents"
+    if head == IMPORT:
+        return f"an import ({rest})" if rest else "an import"
+    if head == "mcp":
+        return f"MCP client {rest}" if rest else "an MCP client"
+    return "you"
+
+
+def actor_label(actor: str) -> str:
+    """Who made a change in the history (a history actor, see `origin_of`), for a person."""
+    if actor in KEEPS_OWNER:
+        return "Engram (a secret withheld)"
+    return origin_label(origin_of(actor))

@@ -576,6 +576,12 @@ class MemoryStore:
             )
         return [change_from_row(r) for r in rows]
 
+    def last_undoable(self) -> Change | None:
+        """What `undo()` with no entry would revert now (so the app can say it first)."""
+        with self._db.transaction() as conn:
+            row = latest_undoable(conn)
+        return change_from_row(row) if row is not None else None
+
     def history_entry(self, seq: int) -> Change:
         rows = self._db.query("SELECT * FROM history WHERE seq = ?", (seq,))
         if not rows:

@@ -9,7 +9,9 @@ layer may import it.
 
 from __future__ import annotations
 
+import difflib
 import re
+from typing import Literal
 
 #: A word is a run of letters and digits; "_" and punctuation separate words.
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -91,3 +93,31 @@ def first_line(text: str, width: int) -> str:
     """The first non-blank line of `text`, cut to `width` characters with an ellipsis."""
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= width else line[: width - 1] + "…"
+
+
+#: A word (as `words` cuts them) or the run of spaces and punctuation between two words.
+_TOKEN = re.compile(rf"{_WORD.pattern}|(?:(?!{_WORD.pattern}).)+", re.UNICODE | re.DOTALL)
+
+DiffOp = Literal["same", "added", "removed"]
+
+
+def tokens(text: str) -> list[str]:
+    """`text` cut into its words and the runs between them: joined, they are `text` again."""
+    return _TOKEN.findall(text)
+
+
+def word_diff(before: str, after: str) -> list[tuple[DiffOp, str]]:
+    """What changed from `before` to `after`, word by word: runs of text kept, removed and
+    added, in reading order (a replaced run is its removed words, then its added ones)."""
+    old, new = tokens(before), tokens(after)
+    out: list[tuple[DiffOp, str]] = []
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out.append(("same", "".join(old[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(("removed", "".join(old[i1:i2])))
+        if j2 > j1:
+            out.append(("added", "".join(new[j1:j2])))
+    return out

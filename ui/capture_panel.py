@@ -1,8 +1,10 @@
 """The capture tab: live status, start/stop, pause (now, or for N minutes), resume, and the
-exclusion list, edited and saved (a bad title pattern is explained, nothing changes)."""
+exclusion list, edited and saved: application names in sight, window-title patterns (regular
+expressions) under "Advanced" (a bad pattern is explained, nothing changes)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
@@ -11,6 +13,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -88,14 +91,25 @@ class CapturePanel(QWidget):
             controls.addWidget(widget)
         controls.addStretch(1)
 
-        rules = QGroupBox("Never capture these (one per line)")
+        rules = QGroupBox("Never capture these applications (one name per line)")
         rules_layout = QFormLayout(rules)
         self.apps = QPlainTextEdit()
         self.apps.setPlaceholderText("application names, e.g. keepassxc")
+        # Title patterns are regular expressions: kept out of sight under "Advanced".
+        self.advanced = QToolButton()
+        self.advanced.setText("Advanced: window titles")
+        self.advanced.setCheckable(True)
+        self.advanced.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced.toggled.connect(self._show_advanced)
         self.titles = QPlainTextEdit()
-        self.titles.setPlaceholderText("window-title patterns (regular expressions)")
+        self.titles.setPlaceholderText(
+            "window-title patterns (regular expressions, case-insensitive), e.g. private browsing"
+        )
+        self.titles.setVisible(False)
         rules_layout.addRow("Applications", self.apps)
-        rules_layout.addRow("Window titles", self.titles)
+        rules_layout.addRow(self.advanced)
+        rules_layout.addRow(self.titles)
         self.save_rules = QPushButton("Save exclusions")
         self.save_rules.clicked.connect(self.save_exclusions)
         self.rules_message = QLabel()
@@ -110,6 +124,10 @@ class CapturePanel(QWidget):
         self._ocr_backlog = 0
         controller.capture_changed.connect(self.show_snapshot)
         controller.backlog_changed.connect(lambda _counts: self._show_backlog())
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.titles.setVisible(shown)
+        self.advanced.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def show_snapshot(self, snapshot: CaptureSnapshot) -> None:
         status = snapshot.status
@@ -160,6 +178,7 @@ class CapturePanel(QWidget):
             text = str(exc) if isinstance(exc, EngramError | ValueError) else repr(exc)
             self.rules_message.setStyleSheet("color: #b00020")
             self.rules_message.setText(f"Not saved: {text}")
+            self.advanced.setChecked(True)  # a bad title pattern is in sight
 
         def saved(_settings: object) -> None:
             self.rules_message.setStyleSheet("")

@@ -116,7 +116,8 @@ class Controller(QObject):
         self.run(
             "Starting capture",
             self._open_capture,
-            self.autostart_capture,
+            # Never before the user said yes once (the first-run page, or Start capture).
+            self.autostart_capture and self.services.capture_allowed,
             on_done=self._set_capture,
             on_error=lambda exc: self.capture_failed.emit(str(exc)),
             quiet=True,

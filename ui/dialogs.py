@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -33,8 +34,10 @@ from app.services import Provenance
 from storage.errors import EngramError
 from storage.history import Change
 from storage.kinds import EditField, kind_spec
-from storage.records import MemoryType, Record
-from ui.memory_model import local_time
+from storage.origin import actor_label
+from storage.records import Event, MemoryType, Record
+from storage.text import clip
+from ui.memory_model import diff_html, local_time
 
 
 def error_text(exc: BaseException) -> str:
@@ -160,8 +163,67 @@ class MemoryEditor(QDialog):
         super().accept()
 
 
+#: Headline fields of a history entry's record, in the order they are tried.
+_HEADLINE_FIELDS = ("summary", "name", "title", "caption", "value")
+
+
+def change_headline(change: Change) -> str:
+    """The memory a history entry is about, in a few words (its headline after, or before)."""
+    state = change.after or change.before or {}
+    try:
+        return kind_spec(change.memory_type).record_class.model_validate(state).headline()
+    except (ValidationError, ValueError):  # an entry older than a field's rule
+        return next((str(state[k]) for k in _HEADLINE_FIELDS if state.get(k)), change.memory_id)
+
+
+def change_verb(change: Change) -> str:
+    if change.reverts is not None:
+        return f"undo of #{change.reverts}"
+    return {"create": "added", "update": "edited", "delete": "deleted", "merge": "merged"}.get(
+        change.op, change.op
+    )
+
+
+def describe_change(change: Change) -> str:
+    """One line for a person: 'edited semantic “Desk is on floor 2” (by you)'."""
+    noun = kind_spec(change.memory_type).noun
+    return (
+        f"{change_verb(change)} {noun} “{clip(change_headline(change), 60)}” "
+        f"(by {actor_label(change.actor)})"
+    )
+
+
+def change_diff_html(change: Change) -> str:
+    """Before → after of each field a history entry changed, words added and removed marked."""
+    before, after = change.before or {}, change.after or {}
+    parts = []
+    for spec in kind_spec(change.memory_type).fields:
+        old, new = before.get(spec.name), after.get(spec.name)
+        if old == new:
+            continue
+        if spec.widget == "secret":
+            parts.append(f"<p><b>{spec.heading}:</b> <i>changed (not shown)</i></p>")
+            continue
+        parts.append(f"<p><b>{spec.heading}:</b><br>{diff_html(_shown(old), _shown(new))}</p>")
+    old_path, new_path = before.get("tree_path") or [], after.get("tree_path") or []
+    if old_path != new_path:
+        folder = diff_html("/".join(old_path), "/".join(new_path))
+        parts.append(f"<p><b>Folder:</b> {folder}</p>")
+    who = f"<p><i>By {actor_label(change.actor)}, {local_time(change.at)}.</i></p>"
+    return who + ("".join(parts) or "<p>No text changed.</p>")
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple):
+        return "\n".join(str(v) for v in value)
+    return str(value)
+
+
 class HistoryDialog(QDialog):
-    """Every change to one memory, newest first; any of them can be undone."""
+    """Every change to one memory, newest first, who made it and, for the selected one, its
+    before → after with the words added and removed marked; any change can be undone."""
 
     undo_requested = Signal(int)
 
@@ -172,23 +234,22 @@ class HistoryDialog(QDialog):
         self.table = QTableWidget(len(changes), 4)
         self.table.setHorizontalHeaderLabels(["When", "Change", "By", "Now"])
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         for row, change in enumerate(changes):
-            after = change.after or {}
-            headline = next(
-                (
-                    str(after[k])
-                    for k in ("summary", "name", "title", "caption", "value")
-                    if k in after
-                ),
-                "(deleted)" if change.after is None else "",
-            )
-            op = change.op if change.reverts is None else f"undo of #{change.reverts}"
+            headline = "(deleted)" if change.after is None else change_headline(change)
             for col, text in enumerate(
-                [local_time(change.at), f"#{change.seq} {op}", change.actor, headline[:120]]
+                [
+                    local_time(change.at),
+                    f"#{change.seq} {change_verb(change)}",
+                    actor_label(change.actor),
+                    headline[:120],
+                ]
             ):
                 self.table.setItem(row, col, QTableWidgetItem(text))
         self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.diff = QTextBrowser()
+        self.table.currentCellChanged.connect(lambda row, *_: self._show(row))
         if changes:
             self.table.selectRow(0)
         self.undo_button = QPushButton("Undo the selected change")
@@ -197,10 +258,15 @@ class HistoryDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(self.table)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.diff, 1)
         layout.addWidget(self.undo_button)
         layout.addWidget(close)
-        self.resize(640, 320)
+        self.resize(720, 520)
+
+    def _show(self, row: int) -> None:
+        if 0 <= row < len(self.changes):
+            self.diff.setHtml(change_diff_html(self.changes[row]))
 
     def _undo(self) -> None:
         row = self.table.currentRow()
@@ -212,15 +278,20 @@ class HistoryDialog(QDialog):
 class ProvenanceDialog(QDialog):
     """ "Why do I know this?": the source events a memory was made from."""
 
-    def __init__(self, record: Record, found: Provenance, parent: QWidget | None = None):
+    def __init__(
+        self, record: Record | Event, found: Provenance, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Why do I know this?")
-        intro = QLabel(
-            f"“{record.headline()}” was made from {len(record.provenance)} source(s)."
-            if record.provenance
-            else f"“{record.headline()}” has no recorded sources: it was added by hand or "
-            "before sources were kept."
-        )
+        if isinstance(record, Event):
+            intro = QLabel(f"This was {record.origin()}: Engram keeps what it read as it was.")
+        else:
+            intro = QLabel(
+                f"“{record.headline()}” was made from {len(record.provenance)} source(s)."
+                if record.provenance
+                else f"“{record.headline()}” has no recorded sources: it was added by hand or "
+                "before sources were kept."
+            )
         intro.setWordWrap(True)
         self.table = QTableWidget(len(found.events), 4)
         self.table.setHorizontalHeaderLabels(["Time", "App", "Window", "Text"])

@@ -95,6 +95,11 @@ class MainWindow(QMainWindow):
         self.quit_action = self._action(
             file_menu, "&Quit", self.request_quit, QKeySequence.StandardKey.Quit
         )
+        edit = self.menuBar().addMenu("&Edit")
+        self.search_action = self._action(edit, "&Search everything…", self.open_search)
+        self.search_action.setShortcut(QKeySequence("Ctrl+K"))
+        # Anywhere in the app, dialogs of this window included.
+        self.search_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
         tools = self.menuBar().addMenu("&Tools")
         self._action(tools, "&Re-index memories", self.reindex)
         self._action(tools, "&New conversation", self.chat.new_conversation)
@@ -185,10 +190,10 @@ class MainWindow(QMainWindow):
         self.activity_dock.setVisible(not self.activity_dock.isVisible())
 
     def search_from_here(self, text: str) -> None:
-        """The timeline's "search from here": the memory browser searches for `text`."""
+        """The timeline's "search from here": everything (memories and captured events) is
+        searched for `text`, on the memory browser's All tab."""
         self.tabs.setCurrentWidget(self.memories)
-        self.memories.search.setText(text)
-        self.memories.reload()
+        self.memories.search_everything(text)
 
     def _model(self, state: str, detail: str) -> None:
         text = {
@@ -218,6 +223,12 @@ class MainWindow(QMainWindow):
 
     # ----- actions ---------------------------------------------------------------------------
 
+    def open_search(self) -> None:
+        """Ctrl+K and the tray: the window forward, the search box of "All" focused."""
+        self.bring_forward()
+        self.tabs.setCurrentWidget(self.memories)
+        self.memories.search_everything()
+
     def open_memory(self, memory_id: str) -> None:
         self.tabs.setCurrentWidget(self.memories)
         self.memories.show_memory(memory_id)
@@ -225,9 +236,22 @@ class MainWindow(QMainWindow):
     def open_settings(self) -> None:
         dialog = SettingsDialog(self.controller.services.settings, self)
         dialog.saved.connect(self._save_settings)
+        dialog.retention_asked.connect(lambda days: self._count_retention(dialog, days))
+        self._count_retention(dialog, dialog.keep_days.value())
         dialog.finished.connect(lambda _r: setattr(self, "dialog", None))
         self.dialog = dialog
         dialog.open()
+
+    def _count_retention(self, dialog: SettingsDialog, days: int) -> None:
+        """Fill in the settings dialog's count of what retention will remove."""
+        if self.controller.services.store_is_open:
+            self.controller.run(
+                "Counting old events",
+                self.controller.services.retention_preview,
+                days,
+                on_done=lambda n: dialog.show_retention(days, n),
+                quiet=True,
+            )
 
     def _save_settings(self, new: Settings) -> None:
         def saved(pending: list[str]) -> None:

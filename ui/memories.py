@@ -1,6 +1,7 @@
-"""The memory browser: one view per memory type, hybrid search, time filter, table or tree,
-add / edit / delete with history and undo, vault values masked until revealed, and
-"why do I know this?". Every store call goes through the controller's task manager.
+"""The memory browser: "All" (one search over every memory type and the captured events) and
+one view per memory type, hybrid search, time filter, table or tree, add / edit / delete with
+history and undo, vault values masked until revealed, the agents' suggestions, and "why do I
+know this?". Every store call goes through the controller's task manager.
 """
 
 from __future__ import annotations
@@ -9,9 +10,18 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    QTimer,
+    QUrl,
+)
+from PySide6.QtGui import QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QDialog,
     QHBoxLayout,
@@ -32,15 +42,18 @@ from PySide6.QtWidgets import (
 from app.services import Saved
 from storage.history import Change
 from storage.kinds import kind_spec
-from storage.records import MemoryType, Record, VaultEntry
-from storage.store import SearchHit
+from storage.records import Event, MemoryType, Record, VaultEntry
+from storage.store import Hit, SearchHit
 from storage.suggestions import Suggestion
 from ui.controller import Controller
-from ui.dialogs import HistoryDialog, MemoryEditor, ProvenanceDialog
+from ui.dialogs import HistoryDialog, MemoryEditor, ProvenanceDialog, describe_change
 from ui.memory_model import (
     ID_ROLE,
     SORT_ROLE,
     MemoryTableModel,
+    SearchResultsModel,
+    diff_html,
+    event_details,
     record_details,
     tree_model,
 )
@@ -53,6 +66,12 @@ TIME_FILTERS: list[tuple[str, timedelta | None]] = [
     ("Past year", timedelta(days=365)),
 ]
 REVEAL_FOR_MS = 30_000
+#: The first tab: one search over every memory type and the captured events.
+ALL_TAB = 0
+ALL_EMPTY = (
+    "Search every memory and everything Engram captured (screen, chats, imports) from here. "
+    "Type a few words or a question; Ctrl+K brings you back from anywhere."
+)
 
 
 class MemoryBrowser(QWidget):
@@ -69,10 +88,14 @@ class MemoryBrowser(QWidget):
         self._suggestions: dict[str, list[Suggestion]] = {}
 
         self.tabs = QTabBar()
+        self.tabs.addTab("All")
         for memory_type in self.types:
             self.tabs.addTab(kind_spec(memory_type).title)
-        self.tabs.setCurrentIndex(self.types.index(MemoryType.EPISODIC))
-        self.tabs.currentChanged.connect(lambda _i: self.reload())
+        self.tabs.setCurrentIndex(self.tab_index(MemoryType.EPISODIC))
+        #: Each tab keeps its own search text: a query typed in one never leaks into another.
+        self._queries: dict[int, str] = {}
+        self._shown_tab = self.tabs.currentIndex()
+        self.tabs.currentChanged.connect(self._tab_changed)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search by words or meaning…")
         self.search.setClearButtonEnabled(True)
@@ -88,8 +111,12 @@ class MemoryBrowser(QWidget):
         self.view_mode = QComboBox()
         self.view_mode.addItems(["Table", "Tree"])
         self.view_mode.currentIndexChanged.connect(self._switch_view)
+        self.hide_events = QCheckBox("Hide captured events")
+        self.hide_events.setToolTip("Show memories only, not the raw screen reads and chats")
+        self.hide_events.toggled.connect(lambda _on: self.reload())
 
         self.model = MemoryTableModel()
+        self.results = SearchResultsModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
@@ -105,7 +132,7 @@ class MemoryBrowser(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._selected())
-        self.table.doubleClicked.connect(lambda _i: self.edit())
+        self.table.doubleClicked.connect(lambda _i: self._open_current())
         self.tree = QTreeView()
         self.tree.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.tree.doubleClicked.connect(self._tree_open)
@@ -114,6 +141,18 @@ class MemoryBrowser(QWidget):
         self.stack.addWidget(self.tree)
         self.details = QTextBrowser()
         self.details.setOpenLinks(False)
+        self.details.anchorClicked.connect(self._link)
+        #: Shown instead of an empty table: what this type of memory is, or how to search.
+        self.empty = QLabel()
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        muted = self.empty.palette()  # the theme's placeholder colour: a hint, not content
+        muted.setColor(
+            QPalette.ColorRole.WindowText, muted.color(QPalette.ColorRole.PlaceholderText)
+        )
+        self.empty.setPalette(muted)
+        self.empty.setContentsMargins(24, 24, 24, 24)
+        self.empty.setVisible(False)
 
         self.buttons: dict[str, QPushButton] = {}
         bar = QHBoxLayout()
@@ -137,10 +176,16 @@ class MemoryBrowser(QWidget):
 
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
+        top.addWidget(self.hide_events)
         top.addWidget(self.when)
         top.addWidget(self.view_mode)
+        listing = QWidget()
+        listing_layout = QVBoxLayout(listing)
+        listing_layout.setContentsMargins(0, 0, 0, 0)
+        listing_layout.addWidget(self.empty)
+        listing_layout.addWidget(self.stack, 1)
         split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(self.stack)
+        split.addWidget(listing)
         split.addWidget(self.details)
         split.setSizes([400, 160])
         layout = QVBoxLayout(self)
@@ -154,13 +199,54 @@ class MemoryBrowser(QWidget):
         self._hide_timer.timeout.connect(self._hide_secrets)
         controller.store_ready.connect(self.reload)
         controller.memories_changed.connect(self._changed_elsewhere)
+        self._last_change: Change | None = None
+        self._show_mode()
         self._selected()
 
     # ----- what is shown ---------------------------------------------------------------------
 
+    def tab_index(self, memory_type: MemoryType) -> int:
+        return self.types.index(memory_type) + 1
+
     @property
-    def memory_type(self) -> MemoryType:
-        return self.types[self.tabs.currentIndex()]
+    def all_tab(self) -> bool:
+        """Whether "All" is showing (every type and the captured events)."""
+        return self.tabs.currentIndex() == ALL_TAB
+
+    @property
+    def memory_type(self) -> MemoryType | None:
+        """The type of the tab showing; None on "All"."""
+        return None if self.all_tab else self.types[self.tabs.currentIndex() - 1]
+
+    def search_everything(self, text: str | None = None) -> None:
+        """The "All" tab with its search box focused (Ctrl+K, the tray): `text` searched."""
+        if not self.all_tab:
+            self.tabs.setCurrentIndex(ALL_TAB)
+        if text is not None:
+            self.search.setText(text)
+            self.reload()
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    def _tab_changed(self, index: int) -> None:
+        self._queries[self._shown_tab] = self.search.text()
+        self._shown_tab = index
+        self.search.setText(self._queries.get(index, ""))
+        self._show_mode()
+        self.reload()
+
+    def _show_mode(self) -> None:
+        """The widgets "All" has and the type tabs do not, and back."""
+        everything = self.all_tab
+        self.hide_events.setVisible(everything)
+        self.view_mode.setVisible(not everything)
+        self.buttons["add"].setEnabled(not everything)
+        if everything:
+            self.view_mode.setCurrentIndex(0)
+        source = self.results if everything else self.model
+        if self.proxy.sourceModel() is not source:
+            self.proxy.setSourceModel(source)
+            self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
 
     def _since(self) -> datetime | None:
         span = TIME_FILTERS[self.when.currentIndex()][1]
@@ -181,9 +267,21 @@ class MemoryBrowser(QWidget):
         services = self.controller.services
 
         def with_pending(load: Callable[..., Sequence[Any]]) -> Callable[..., Any]:
-            return lambda *args: (load(*args), services.suggestions())  # one task, one answer
+            # One task, one answer: the rows, the pending suggestions and what Undo would undo.
+            return lambda *args: (load(*args), services.suggestions(), services.last_undoable())
 
-        if query:
+        if memory_type is None:
+            events = not self.hide_events.isChecked()
+
+            def everything() -> Sequence[Hit]:
+                return services.search(query, None, 50, since, events=events) if query else []
+
+            self.controller.run(
+                "Searching everything",
+                with_pending(everything),
+                on_done=lambda got: self._loaded_all(seq, got[0], got[1], got[2]),
+            )
+        elif query:
             self.controller.run(
                 "Searching",
                 with_pending(services.search),
@@ -191,7 +289,7 @@ class MemoryBrowser(QWidget):
                 [memory_type],
                 50,
                 since,
-                on_done=lambda got: self._loaded(seq, memory_type, got[0], True, got[1]),
+                on_done=lambda got: self._loaded(seq, memory_type, got[0], True, got[1], got[2]),
             )
         else:
             self.controller.run(
@@ -199,7 +297,7 @@ class MemoryBrowser(QWidget):
                 with_pending(services.browse),
                 memory_type,
                 since,
-                on_done=lambda got: self._loaded(seq, memory_type, got[0], False, got[1]),
+                on_done=lambda got: self._loaded(seq, memory_type, got[0], False, got[1], got[2]),
             )
 
     def _loaded(
@@ -209,32 +307,86 @@ class MemoryBrowser(QWidget):
         rows: list[Any],
         searched: bool,
         pending: list[Suggestion],
+        last_change: Change | None = None,
     ) -> None:
         if seq != self._load_seq:
             return  # a newer load is on its way
+        self._set_pending(pending, last_change)
+        spec = kind_spec(memory_type)
+        if searched:
+            hits: list[SearchHit] = rows
+            self.model.set_records(memory_type, [h.record for h in hits], [h.score for h in hits])
+            query = self.search.text().strip()
+            self.status.setText(f"{len(hits)} result(s) for “{query}”")
+            empty = f"No {spec.noun} memory matches “{query}”."
+        else:
+            self.model.set_records(memory_type, rows)
+            self.status.setText(f"{len(rows)} {spec.title.lower()} memories")
+            empty = f"No {spec.title.lower()} memories yet. {spec.title}: {spec.description}"
+        self._show_empty(empty if not rows else "")
+        self._after_load()
+
+    def _loaded_all(
+        self,
+        seq: int,
+        hits: Sequence[Hit],
+        pending: list[Suggestion],
+        last_change: Change | None,
+    ) -> None:
+        if seq != self._load_seq or not self.all_tab:
+            return
+        self._set_pending(pending, last_change)
+        self.results.set_hits(hits)
+        self.results.set_suggested({k: len(v) for k, v in self._suggestions.items()})
+        query = self.search.text().strip()
+        if not query:
+            self.status.setText("Search everything")
+            self._show_empty(ALL_EMPTY)
+        else:
+            events = sum(1 for h in hits if isinstance(h.item, Event))
+            memories = len(hits) - events
+            self.status.setText(
+                f"{len(hits)} result(s) for “{query}”: {memories} "
+                f"{'memory' if memories == 1 else 'memories'}, "
+                f"{events} captured event{'' if events == 1 else 's'}"
+            )
+            self._show_empty("" if hits else f"Nothing found for “{query}”.")
+        self._after_load()
+
+    def _set_pending(self, pending: list[Suggestion], last_change: Change | None) -> None:
         self._suggestions = {}
         for suggestion in pending:
             self._suggestions.setdefault(suggestion.memory_id, []).append(suggestion)
         self.model.set_suggested({k: len(v) for k, v in self._suggestions.items()})
-        if searched:
-            hits: list[SearchHit] = rows
-            self.model.set_records(memory_type, [h.record for h in hits], [h.score for h in hits])
-            self.status.setText(f"{len(hits)} result(s) for “{self.search.text().strip()}”")
+        self._last_change = last_change
+        undo = self.buttons["undo"]
+        undo.setEnabled(last_change is not None)
+        if last_change is None:
+            undo.setText("Undo last change")
+            undo.setToolTip("Nothing to undo")
         else:
-            self.model.set_records(memory_type, rows)
-            self.status.setText(f"{len(rows)} {kind_spec(memory_type).title.lower()} memories")
+            what = describe_change(last_change)
+            undo.setText(f"Undo: {_short(what, 48)}")
+            undo.setToolTip(f"Undo the last change: {what}")
+
+    def _show_empty(self, text: str) -> None:
+        self.empty.setText(text)
+        self.empty.setVisible(bool(text))
+
+    def _after_load(self) -> None:
         self.table.resizeColumnsToContents()
         self.table.horizontalHeader().setSectionResizeMode(
             min(1, self.model.columnCount() - 1), QHeaderView.ResizeMode.Stretch
         )
-        self.tree.setModel(tree_model(self.model.records()))
-        self.tree.expandAll()
+        if not self.all_tab:
+            self.tree.setModel(tree_model(self.model.records()))
+            self.tree.expandAll()
 
         if self._message:
             self.status.setText(self._message)
             self._message = ""
         wanted, self._select_after_load = self._select_after_load, None
-        if wanted is not None:
+        if wanted is not None and not self.all_tab:
             if self.model.row_of(wanted.id) is None:
                 self.model.prepend(wanted)
             self.select(wanted.id)
@@ -259,10 +411,12 @@ class MemoryBrowser(QWidget):
     # ----- selection -------------------------------------------------------------------------
 
     def select(self, memory_id: str) -> bool:
-        row = self.model.row_of(memory_id)
+        """Select a memory (or, on "All", an event) by id; False when it is not listed."""
+        source = self.results if self.all_tab else self.model
+        row = source.row_of(memory_id)
         if row is None:
             return False
-        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        index = self.proxy.mapFromSource(source.index(row, 0))
         self.table.selectionModel().setCurrentIndex(
             index,
             QItemSelectionModel.SelectionFlag.ClearAndSelect
@@ -271,34 +425,67 @@ class MemoryBrowser(QWidget):
         self.table.scrollTo(index)
         return True
 
-    def current(self) -> Record | None:
+    def current_item(self) -> Record | Event | None:
+        """The selected row: a memory, or on "All" possibly a captured event."""
         index = self.table.currentIndex()
         if not index.isValid():
             return None
-        return self.model.record(self.proxy.mapToSource(index).row())
+        row = self.proxy.mapToSource(index).row()
+        return self.results.item(row) if self.all_tab else self.model.record(row)
+
+    def current(self) -> Record | None:
+        """The selected memory (None for none, or for a captured event on "All")."""
+        item = self.current_item()
+        return item if isinstance(item, Record) else None
 
     def _selected(self) -> None:
+        item = self.current_item()
         record = self.current()
-        for key in ("edit", "delete", "history", "why"):
+        for key in ("edit", "delete", "history"):
             self.buttons[key].setEnabled(record is not None)
+        self.buttons["why"].setEnabled(item is not None)
         is_vault = isinstance(record, VaultEntry)
-        self.buttons["reveal"].setVisible(self.memory_type is MemoryType.KNOWLEDGE_VAULT)
-        self.buttons["reveal"].setEnabled(is_vault)
+        self.buttons["reveal"].setVisible(
+            self.memory_type is MemoryType.KNOWLEDGE_VAULT or (self.all_tab and is_vault)
+        )
+        self.buttons["reveal"].setEnabled(is_vault and not self.all_tab)
         revealed = record is not None and self.model.is_revealed(record.id)
         self.buttons["reveal"].setText("Hide secret" if revealed else "Reveal secret")
         self.pending = self._suggestions.get(record.id, []) if record is not None else []
         for key in ("accept", "dismiss"):
             self.buttons[key].setVisible(bool(self.pending))
+        if isinstance(item, Event):
+            self.details.setMarkdown(event_details(item))
+            return
         if record is None:
             self.details.setMarkdown("")
             return
         secret = self.model.data(self._secret_index(record.id)) if revealed else None
-        details = record_details(record, secret)
+        self.details.setMarkdown(record_details(record, secret))
         if self.pending:
-            lines = [f"- the {s.agent} agent suggests: {s.describe()}" for s in self.pending]
-            details += "\n\n**Suggested by the memory agents** (accept or dismiss the first)\n\n"
-            details += "\n".join(lines)
-        self.details.setMarkdown(details)
+            cursor = self.details.textCursor()
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertHtml(_suggestions_html(record, self.pending))
+
+    def _link(self, url: QUrl) -> None:
+        """A link in the details: accept or dismiss one suggestion (accept:ID, dismiss:ID)."""
+        action, _, suggestion_id = url.toString().partition(":")
+        chosen = [s for s in self.pending if s.id == suggestion_id]
+        if chosen and action in ("accept", "dismiss"):
+            rest = [s for s in self.pending if s.id != suggestion_id]
+            self.pending = chosen + rest  # the buttons act on the first
+            (self.accept_suggestion if action == "accept" else self.dismiss_suggestion)()
+
+    def _open_current(self) -> None:
+        """Double-click: edit a memory; on "All", open it in its own tab, or show an event's
+        source."""
+        item = self.current_item()
+        if not self.all_tab:
+            self.edit()
+        elif isinstance(item, Record):
+            self.show_memory(item.id)
+        elif item is not None:
+            self.why()
 
     def _secret_index(self, memory_id: str) -> QModelIndex:
         row = self.model.row_of(memory_id)
@@ -312,17 +499,20 @@ class MemoryBrowser(QWidget):
 
     def _show_record(self, record: Record) -> None:
         self._select_after_load = record
-        self.search.clear()
-        index = self.types.index(record.kind)
+        index = self.tab_index(record.kind)
+        self._queries[index] = ""  # the memory shows among its type's newest, not a search
         if index != self.tabs.currentIndex():
             self.tabs.setCurrentIndex(index)  # reloads
         else:
+            self.search.clear()
             self.reload()
 
     # ----- changing --------------------------------------------------------------------------
 
     def add(self) -> None:
-        self._edit_dialog(MemoryEditor(self.memory_type, None, self), is_new=True)
+        memory_type = self.memory_type
+        if memory_type is not None:  # "All" has no one type to add to
+            self._edit_dialog(MemoryEditor(memory_type, None, self), is_new=True)
 
     def edit(self) -> None:
         record = self.current()
@@ -364,7 +554,7 @@ class MemoryBrowser(QWidget):
             record.id,
             on_done=lambda s: self._after_change(
                 _warned(
-                    f"Deleted “{s.record.headline()}”. Press “Undo last change” to bring it back.",
+                    f"Deleted “{s.record.headline()}”. “Undo” brings it back.",
                     s,
                 ),
                 None,
@@ -404,7 +594,10 @@ class MemoryBrowser(QWidget):
         self.controller.run("Undoing", self.controller.services.undo, seq, on_done=self._undone)
 
     def _undone(self, change: Change) -> None:
-        self._after_change(f"Undid change #{change.reverts} ({change.memory_type.value}).", None)
+        undone = self._last_change
+        what = describe_change(undone) if undone and undone.seq == change.reverts else None
+        text = f"Undid {what}." if what else f"Undid change #{change.reverts}."
+        self._after_change(text, None)
 
     def _after_change(self, message: str, select: Record | None) -> None:
         self._select_after_load = select
@@ -426,7 +619,7 @@ class MemoryBrowser(QWidget):
         )
 
     def why(self) -> None:
-        record = self.current()
+        record = self.current_item()
         if record is None:
             return
         self.controller.run(
@@ -470,3 +663,39 @@ def _warned(message: str, saved: Saved) -> str:
     """The status line after a change, with the warning when the change is saved but not yet
     in the vector index (it is, in SQLite: saving again would only make a copy)."""
     return f"{message} Warning: {saved.warning}." if saved.warning else message
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _suggestions_html(record: Record, pending: Sequence[Suggestion]) -> str:
+    """The agents' suggestions on `record`, each with what it would change (words added and
+    removed marked) and its own Accept / Dismiss links."""
+    items = []
+    for s in pending:
+        if s.line is not None and s.op == "update":
+            change = diff_html(s.line, str(s.fields.get("value", "")))
+        elif s.op == "delete":
+            change = "<i>" + s.describe() + "</i>"
+        else:
+            change = "<br>".join(
+                f"<b>{name}:</b> <i>a new value (not shown)</i>"
+                if name == "secret_value"
+                else f"<b>{name}:</b> {diff_html(_text(getattr(record, name, '')), _text(value))}"
+                for name, value in s.fields.items()
+            )
+        items.append(
+            f"<li>the {s.agent} agent suggests: {change}<br>"
+            f'<a href="accept:{s.id}">Accept</a> · <a href="dismiss:{s.id}">Dismiss</a></li>'
+        )
+    return (
+        "<p><b>Suggested by the memory agents</b> (your words are never changed without "
+        "you)</p><ul>" + "".join(items) + "</ul>"
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "\n".join(str(v) for v in value)
+    return str(value)

@@ -12,8 +12,10 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
 from storage.kinds import kind_spec
-from storage.records import CoreBlock, MemoryType, Record, VaultEntry
-from storage.text import first_line
+from storage.origin import origin_label
+from storage.records import CoreBlock, Event, MemoryType, Record, VaultEntry
+from storage.store import EventHit, Hit
+from storage.text import first_line, word_diff
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -198,8 +200,7 @@ class MemoryTableModel(QAbstractTableModel):
         title, getter, sorter = self._columns()[index.column()]
         if title == "Score":
             assert self._scores is not None
-            score = self._scores[index.row()]
-            return round(score, 4) if role == SORT_ROLE else f"{score:.3f}"
+            return _score(self._scores[index.row()], role)
         if title == "Secret":
             value = self._revealed.get(record.id, VaultEntry.MASK)
             if role in (Qt.ItemDataRole.DisplayRole, SORT_ROLE):
@@ -214,7 +215,7 @@ class MemoryTableModel(QAbstractTableModel):
             value = (sorter or getter)(record)
             return value.lower() if isinstance(value, str) else value
         if role == Qt.ItemDataRole.ToolTipRole:
-            return record.headline()
+            return f"{record.headline()}\nWritten by {origin_label(record.origin)}"
         return None
 
 
@@ -276,11 +277,163 @@ def record_details(record: Record, revealed: str | None = None) -> str:
         ("Folder", "/".join(record.tree_path)),
         ("Created", local_time(record.created_at)),
         ("Updated", local_time(record.updated_at)),
-        ("Sources", f"{len(record.provenance)} (press “Why do I know this?”)"),
-        ("Id", f"`{record.id}`"),
+        ("Written by", origin_label(record.origin)),
     ]
+    if record.provenance:
+        fields.append(("Sources", f"{len(record.provenance)} (press “Why do I know this?”)"))
+    fields.append(("Id", f"`{record.id}`"))
     for name, value in fields:
         if value:
             text = value if "\n" not in value else "\n\n" + value
             lines.append(f"**{name}:** {text}  ")
     return "\n".join(lines)
+
+
+def _score(score: float, role: int) -> Any:
+    """A search score's cell: text to show, a number to sort by, nothing else (any other
+    role answered with a value makes Qt draw it, e.g. a check box for CheckStateRole)."""
+    if role == SORT_ROLE:
+        return round(score, 4)
+    if role == Qt.ItemDataRole.DisplayRole:
+        return f"{score:.3f}"
+    return None
+
+
+#: What a captured event is called in the "All" list, by its source.
+EVENT_KINDS = {
+    "screen": "screen event",
+    "chat": "chat event",
+    "import": "imported event",
+    "manual": "event",
+}
+
+
+def hit_kind(item: Record | Event) -> str:
+    """A search result's kind as a person reads it: "semantic", "vault", "screen event"…"""
+    if isinstance(item, Event):
+        return EVENT_KINDS.get(item.source, "event")
+    return kind_spec(item.kind).noun
+
+
+def hit_text(item: Record | Event) -> str:
+    if isinstance(item, Event):
+        title = f"{item.window_title}: " if item.window_title else ""
+        return _line(title + " ".join(item.text.split()))
+    return _line(item.headline())
+
+
+class SearchResultsModel(QAbstractTableModel):
+    """The "All" list: memories of every type and captured events, ranked, with their kind."""
+
+    HEADERS = ("Kind", "Result", "When", "Score")
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._hits: list[Hit] = []
+        self._suggested: dict[str, int] = {}
+
+    def set_hits(self, hits: Sequence[Hit]) -> None:
+        self.beginResetModel()
+        self._hits = [
+            h
+            if isinstance(h, EventHit) or not isinstance(h.record, VaultEntry)
+            else type(h)(h.record.masked(), h.score, h.ranks)
+            for h in hits
+        ]
+        self.endResetModel()
+
+    def set_suggested(self, counts: dict[str, int]) -> None:
+        self.beginResetModel()
+        self._suggested = dict(counts)
+        self.endResetModel()
+
+    def item(self, row: int) -> Record | Event:
+        return self._hits[row].item
+
+    def items(self) -> list[Record | Event]:
+        return [h.item for h in self._hits]
+
+    def kinds(self) -> list[str]:
+        return [hit_kind(h.item) for h in self._hits]
+
+    def row_of(self, item_id: str) -> int | None:
+        return next((n for n, h in enumerate(self._hits) if h.item.id == item_id), None)
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self._hits)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = _ROOT) -> int:
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return self.HEADERS[section] if 0 <= section < len(self.HEADERS) else None
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = 0) -> Any:
+        if not index.isValid() or index.row() >= len(self._hits):
+            return None
+        hit = self._hits[index.row()]
+        item, column = hit.item, index.column()
+        if role == RECORD_ROLE:
+            return item
+        if role == ID_ROLE:
+            return item.id
+        if column == 3:
+            return _score(hit.score, role)
+        if column == 0:
+            shown = hit_kind(item)
+        elif column == 1:
+            badge = BADGE if self._suggested.get(item.id) else ""
+            shown = badge + hit_text(item)
+        else:
+            shown = local_time(item.timestamp)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return shown
+        if role == SORT_ROLE:
+            return item.timestamp.timestamp() if column == 2 else shown.lower()
+        if role == Qt.ItemDataRole.ToolTipRole and column == 1:
+            return item.origin() if isinstance(item, Event) else item.headline()
+        return None
+
+
+def event_details(event: Event) -> str:
+    """Markdown for a captured event: where it came from and the text read."""
+    lines = [f"### {event.origin()}", ""]
+    for name, value in [
+        ("Application", event.app),
+        ("Window", event.window_title),
+        (
+            "Seen",
+            f"{len(event.seen_at) + 1} times, last {local_time(event.last_seen)}"
+            if event.seen_at
+            else "",
+        ),
+        ("Id", f"`{event.id}`"),
+    ]:
+        if value:
+            lines.append(f"**{name}:** {value}  ")
+    lines += ["", "```", event.text[:DETAIL_CHARS], "```"]
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+ADDED_STYLE = "background-color:#d7f5dd; color:#1b5e20; font-weight:bold"
+REMOVED_STYLE = "background-color:#fbdada; color:#b00020; text-decoration:line-through"
+
+
+def diff_html(before: str, after: str) -> str:
+    """`before` → `after` as HTML, word by word: added words green, removed ones struck out."""
+    parts = []
+    for op, text in word_diff(before, after):
+        shown = _escape(text).replace("\n", "<br>")
+        if op == "added":
+            parts.append(f'<span style="{ADDED_STYLE}">{shown}</span>')
+        elif op == "removed":
+            parts.append(f'<span style="{REMOVED_STYLE}">{shown}</span>')
+        else:
+            parts.append(shown)
+    return "".join(parts)

@@ -1,5 +1,6 @@
 """The settings dialog: the chat model (embedded, a GGUF file, or an OpenAI-compatible endpoint),
-GPU layers, context size, capture interval and monitors, data folder, Chroma server URL.
+GPU layers, context size, capture interval and monitors, data folder, Chroma server URL, how
+long captured events are kept (with the count retention will remove) and start at login.
 
 Values are validated by the one Settings model (app.services.settings_with); a bad value is
 explained in the dialog, which stays open, and nothing is saved.
@@ -13,6 +14,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -37,6 +39,8 @@ AUTO_LAYERS = -2  # the spin box's "Auto" value: None in the settings
 
 class SettingsDialog(QDialog):
     saved = Signal(object)  # the new Settings
+    #: Days to keep events: how many would retention remove? (answered by `show_retention`)
+    retention_asked = Signal(int)
 
     def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -114,6 +118,20 @@ class SettingsDialog(QDialog):
         if os.environ.get("ENGRAM_HOME"):
             storage_form.addRow(QLabel("ENGRAM_HOME is set, so it decides the data folder."))
         storage_form.addRow("Chroma server URL", self.chroma_url)
+        self.keep_days = QSpinBox()
+        self.keep_days.setRange(0, 36_500)
+        self.keep_days.setSuffix(" days")
+        self.keep_days.setSpecialValueText("forever")
+        self.keep_days.setValue(settings.keep_events_days)
+        self.keep_days.valueChanged.connect(self.retention_asked)
+        #: What retention will remove at its next run (filled in by the window: it needs the store).
+        self.retention = QLabel("")
+        self.retention.setWordWrap(True)
+        storage_form.addRow("Keep captured events", self.keep_days)
+        storage_form.addRow("", self.retention)
+        self.start_at_login = QCheckBox("Start Engram in the tray when I log in")
+        self.start_at_login.setChecked(settings.start_at_login)
+        storage_form.addRow(self.start_at_login)
 
         self.message = QLabel()
         self.message.setWordWrap(True)
@@ -167,7 +185,22 @@ class SettingsDialog(QDialog):
             "capture": {"interval_s": self.interval.value(), "monitors": monitors},
             "data_dir": self.data_dir.text().strip() or None,
             "chroma_url": self.chroma_url.text().strip() or None,
+            "keep_events_days": self.keep_days.value(),
+            "start_at_login": self.start_at_login.isChecked(),
         }
+
+    def show_retention(self, days: int, count: int) -> None:
+        """The count retention will remove, before it runs (an answer to an older value of
+        the spin box is dropped)."""
+        if days != self.keep_days.value():
+            return
+        if days == 0:
+            self.retention.setText("Captured events are kept forever; retention removes none.")
+        else:
+            self.retention.setText(
+                f"Retention will remove {count:,} captured event(s) older than {days} days at "
+                "its next run (once a day); memories made from them stay."
+            )
 
     def validated(self) -> Settings:
         changes = self.changes()

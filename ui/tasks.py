@@ -108,6 +108,7 @@ class TaskManager(QObject):
         self._ids = itertools.count(1)
         self._tasks: dict[int, Task] = {}
         self._closed = False
+        self._announced: list[str] = []
         self._bridge = _Bridge(self)
         self._bridge.deliver.connect(self._on_deliver, Qt.ConnectionType.QueuedConnection)
         self._bridge.call.connect(self._on_call, Qt.ConnectionType.QueuedConnection)
@@ -207,7 +208,12 @@ class TaskManager(QObject):
             self.failure.emit("update", exc)
 
     def _announce(self) -> None:
-        self.activity.emit([t.label for t in self._tasks.values() if not t.quiet])
+        """Says which visible tasks are in flight, only when that changes: quiet background
+        polls (timeline, backlog) must not wipe a message such as "Settings saved."."""
+        labels = [t.label for t in self._tasks.values() if not t.quiet]
+        if labels != self._announced:
+            self._announced = labels
+            self.activity.emit(labels)
 
     # ----- inspection and shutdown -----------------------------------------------------------
 

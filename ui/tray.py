@@ -1,5 +1,5 @@
-"""The tray icon: open the window, pause or resume capture (its state in the menu, tooltip and
-icon), quit. It is what keeps Engram running when the window is closed."""
+"""The tray icon: open the window, search everything, pause or resume capture (its state in the
+menu, tooltip and icon), quit. It is what keeps Engram running when the window is closed."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def capture_state(snapshot: CaptureSnapshot | None) -> str:
 
 class Tray(QObject):
     show_window = Signal()
+    search_requested = Signal()
     quit_requested = Signal()
 
     def __init__(self, controller: Controller, parent: QObject | None = None) -> None:
@@ -56,6 +57,8 @@ class Tray(QObject):
         self.menu = QMenu()
         self.open_action = QAction("Open Engram", self.menu)
         self.open_action.triggered.connect(self.show_window)
+        self.search_action = QAction("Search everything…", self.menu)
+        self.search_action.triggered.connect(self.search_requested)
         self.state_action = QAction("Capture: starting…", self.menu)
         self.state_action.setEnabled(False)
         self.pause_action = QAction("Pause capture", self.menu)
@@ -66,6 +69,7 @@ class Tray(QObject):
         self.quit_action.triggered.connect(self.quit_requested)
         for action in (
             self.open_action,
+            self.search_action,
             None,
             self.state_action,
             self.pause_action,

@@ -7,7 +7,7 @@ import pytest
 
 from app import bootstrap
 from app.settings import Settings, SettingsError, load_settings, save_settings, settings_path
-from storage.fakes import HashEmbedder
+from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory
 from tests.storage.chroma_server import chroma_server
 
@@ -47,6 +47,38 @@ def test_bad_settings_get_clear_errors(content: str, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings()
     assert settings_path().read_text() == content  # left untouched
+
+
+def test_a_new_user_has_not_consented_to_capture() -> None:
+    fresh = load_settings()
+    assert not fresh.capture_consent and not fresh.first_run_done and not fresh.start_at_login
+
+
+def test_a_version_1_user_keeps_capture_and_still_sees_the_first_run_page() -> None:
+    """Version 1 started capture on every launch: the migration keeps it on (no silent
+    change), and the first-run page still shows once, its capture box ticked."""
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text('{"version": 1, "search_k": 12}')
+    migrated = load_settings()
+    assert migrated.version == 2 and migrated.search_k == 12
+    assert migrated.capture_consent and not migrated.first_run_done
+    settings_path().write_text('{"version": 2, "search_k": 12}')  # version 2 asks first
+    assert not load_settings().capture_consent
+
+
+def test_a_version_1_user_without_a_settings_file_is_known_by_their_screen_events(
+    engram_home: Path,
+) -> None:
+    from storage.records import Event
+    from storage.store import MemoryStore
+
+    store = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    store.events.put(Event(source="chat", text="only a chat turn"))
+    assert not load_settings().capture_consent  # a CLI or chat user never had capture on
+    store.events.put(Event(source="screen", app="xterm", text="read from the screen"))
+    store.close()
+    assert load_settings().capture_consent and not load_settings().first_run_done
+    assert not settings_path().exists()  # nothing written by loading
 
 
 def test_engram_home_wins_over_a_configured_data_dir(engram_home: Path, tmp_path: Path) -> None:

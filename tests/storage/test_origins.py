@@ -60,3 +60,30 @@ def test_the_store_refuses_an_agent_write_to_the_users_words(fake_store: MemoryS
     assert fake_store.add(forged, "agents:b_x").origin == "agent"
     with pytest.raises(ValueError, match="unknown origin"):
         SemanticMemory(name="x", summary="y", origin="robot")
+
+
+def test_origins_and_history_actors_read_as_who_wrote_them() -> None:
+    from storage.origin import actor_label, origin_label
+
+    assert origin_label("user") == "you"
+    assert origin_label("agent") == "the memory agents"
+    assert origin_label("import:locomo") == "an import (locomo)"
+    assert origin_label("mcp:claude") == "MCP client claude"
+    assert actor_label("agents:b_12") == "the memory agents"
+    assert actor_label("user") == "you"
+    assert actor_label("vault-scrub").startswith("Engram")
+
+
+def test_last_undoable_is_what_undo_reverts(engram_home: Path) -> None:
+    store = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    try:
+        assert store.last_undoable() is None
+        fact = store.add(SemanticMemory(name="Desk", summary="floor 2"))
+        store.add(SemanticMemory(name="Lamp", summary="by the window"), actor="agents:b_1")
+        last = store.last_undoable()
+        assert last is not None and (last.op, last.actor) == ("create", "agents:b_1")
+        assert store.undo().reverts == last.seq
+        after = store.last_undoable()
+        assert after is not None and (after.memory_id, after.actor) == (fact.id, "user")
+    finally:
+        store.close()

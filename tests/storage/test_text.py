@@ -55,3 +55,22 @@ def test_first_line_skips_blank_lines_and_cuts() -> None:
     assert text.first_line("\n\n  Title here\nbody", 40) == "Title here"
     assert text.first_line("abcdefghij\nmore", 5) == "abcd…"
     assert text.first_line("   ", 5) == ""
+
+
+def test_tokens_are_the_words_and_what_lies_between_them() -> None:
+    line = "Desk is on floor_2, ok!\nNext line"
+    assert text.tokens(line) == ["Desk", " ", "is", " ", "on", " ", "floor", "_", "2", ", ", "ok",
+                            "!\n", "Next", " ", "line"]  # fmt: skip
+    assert "".join(text.tokens(line)) == line
+    assert [t for t in text.tokens(line) if t.strip(" _,!\n")] == text.words(line, keep_case=True)
+
+
+def test_word_diff_marks_the_words_added_and_removed() -> None:
+    assert text.word_diff("Desk is on floor 2", "Desk is on floor 3 now") == [
+        ("same", "Desk is on floor "),
+        ("removed", "2"),
+        ("added", "3 now"),
+    ]
+    assert text.word_diff("", "new text") == [("added", "new text")]
+    assert text.word_diff("gone", "") == [("removed", "gone")]
+    assert text.word_diff("same words", "same words") == [("same", "same words")]

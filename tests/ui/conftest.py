@@ -97,8 +97,10 @@ def services(engram_home: Path, model: ScriptedChatModel, screen: FakeScreen) ->
             ocr=FakeOcr("meeting notes about the garden"),
         )
 
+    # Consent given, as a person who answered the first-run page (tests of it make their own).
+    consented = Settings(first_run_done=True, capture_consent=True)
     return Services(
-        Settings(), store_opener=open_store, model_factory=lambda _s: model, capture_factory=capture
+        consented, store_opener=open_store, model_factory=lambda _s: model, capture_factory=capture
     )
 
 

@@ -146,3 +146,18 @@ def test_capture_that_cannot_start_is_reported_not_fatal(qtbot, services, monkey
         assert app.window.capture_label.toolTip() == ""
     finally:
         app.quit()
+
+
+def test_the_exclusion_list_shows_app_names_and_keeps_title_patterns_under_advanced(qtbot, engram):
+    panel = engram.window.capture
+    qtbot.waitUntil(lambda: "keepassxc" in panel.apps.toPlainText())
+    assert "\\b" not in panel.apps.toPlainText()  # names, not regular expressions
+    assert panel.titles.isHidden() and not panel.advanced.isChecked()
+    assert "incognito" in panel.titles.toPlainText()  # the patterns are kept, out of sight
+    panel.advanced.click()
+    assert not panel.titles.isHidden()
+    panel.advanced.click()
+    panel.titles.setPlainText("([unclosed")
+    panel.save_exclusions()
+    qtbot.waitUntil(lambda: panel.rules_message.text().startswith("Not saved"))
+    assert not panel.titles.isHidden()  # the bad pattern is shown where it can be fixed

@@ -11,10 +11,10 @@ from storage.records import EpisodicMemory, Event, MemoryType, SemanticMemory, V
 
 
 def _loaded(qtbot, browser, memory_type: MemoryType, query: str = "") -> None:
-    browser.search.setText(query)
-    tab = browser.types.index(memory_type)
+    tab = browser.tab_index(memory_type)
     if browser.tabs.currentIndex() != tab:
         browser.tabs.setCurrentIndex(tab)
+    browser.search.setText(query)  # after: each tab keeps its own search text
     before = browser._load_seq
     browser.reload()
     qtbot.waitUntil(
@@ -281,3 +281,138 @@ def test_a_suggestion_shows_a_badge_and_is_accepted_or_dismissed(qtbot, engram):
     qtbot.waitUntil(lambda: browser.model.suggested(fact.id) == 0)
     assert services.get(fact.id).summary == "Priya leads the platform team"  # not deleted
     assert store.suggestions.known(drop) and services.suggestions(fact.id) == []
+
+
+def test_score_cells_show_a_number_and_no_check_box(qtbot, engram):
+    from storage.records import EpisodicMemory as Ep
+
+    services = engram.controller.services
+    services.add(SemanticMemory(name="Zebra", summary="zebra crossing near the office"))
+    services.add(Ep(summary="saw a zebra at the zoo"))
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC, "zebra")
+    score = browser.model.index(0, browser.model.columnCount() - 1)
+    assert float(score.data()) > 0
+    assert score.data(Qt.ItemDataRole.CheckStateRole) is None  # Qt draws a box for any value
+    assert not browser.model.flags(score) & Qt.ItemFlag.ItemIsUserCheckable
+    browser.search_everything("zebra")
+    qtbot.waitUntil(lambda: browser.results.rowCount() >= 2, timeout=5_000)
+    for row in range(browser.results.rowCount()):
+        for column in range(browser.results.columnCount()):
+            cell = browser.results.index(row, column)
+            assert cell.data(Qt.ItemDataRole.CheckStateRole) is None
+
+
+def test_history_shows_each_change_as_words_added_and_removed_and_who_made_it(qtbot, engram):
+    services = engram.controller.services
+    store = services.store()
+    fact = services.add(SemanticMemory(name="Desk", summary="Desk is on floor 2")).record
+    services.replace(services.get(fact.id).updated(summary="Desk is on floor 3 by the window"))
+    lamp = store.add(SemanticMemory(name="Lamp", summary="Lamp by the desk"), actor="agents:b_7")
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    browser.select(fact.id)
+    browser.buttons["history"].click()
+    qtbot.waitUntil(lambda: browser.dialog is not None)
+    dialog = browser.dialog
+    assert [dialog.table.item(r, 2).text() for r in range(2)] == ["you", "you"]
+    assert dialog.table.item(0, 1).text().endswith("edited")
+    html = dialog.diff.toHtml()
+    assert "line-through" in html and "#1b5e20" in html  # removed and added words marked
+    plain = dialog.diff.toPlainText()
+    assert "Summary:" in plain and "2" in plain and "3 by the window" in plain
+    assert "By you" in plain
+    dialog.table.selectRow(1)  # the create: everything added
+    assert "Desk is on floor 2" in dialog.diff.toPlainText()
+    dialog.reject()
+
+    browser.select(lamp.id)
+    browser.buttons["history"].click()
+    qtbot.waitUntil(lambda: browser.dialog is not None and browser.dialog is not dialog)
+    assert browser.dialog.table.item(0, 2).text() == "the memory agents"
+
+
+def test_details_say_who_wrote_a_memory_and_sources_only_when_there_are_some(qtbot, engram):
+    services = engram.controller.services
+    mine = services.add(SemanticMemory(name="Tea", summary="Sam prefers tea")).record
+    theirs = services.store().add(
+        SemanticMemory(name="Desk", summary="Desk is on floor 2", provenance=("evt_1", "evt_2")),
+        actor="agents:b_3",
+    )
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    browser.select(mine.id)
+    text = browser.details.toPlainText()
+    assert "Written by: you" in text and "Sources" not in text
+    browser.select(theirs.id)
+    text = browser.details.toPlainText()
+    assert "Written by: the memory agents" in text
+    assert "Sources: 2 (press “Why do I know this?”)" in text
+    tips = {
+        r.id: browser.model.index(n, 1).data(Qt.ItemDataRole.ToolTipRole)
+        for n, r in enumerate(browser.model.records())
+    }
+    assert tips[theirs.id].endswith("Written by the memory agents")
+    assert tips[mine.id].endswith("Written by you")
+
+
+def test_undo_says_what_it_will_undo_and_whose_change_it_was(qtbot, engram):
+    services = engram.controller.services
+    fact = services.add(SemanticMemory(name="Train", summary="The train leaves at 8:15")).record
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    undo = browser.buttons["undo"]
+    assert "added semantic “Train: The train leaves at 8:15” (by you)" in undo.toolTip()
+    assert undo.text().startswith("Undo: added semantic")
+    services.store().add(SemanticMemory(name="Bus", summary="The bus stop"), actor="agents:b_9")
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    assert "added semantic “Bus: The bus stop”" in undo.toolTip()
+    assert "(by the memory agents)" in undo.toolTip()
+    undo.click()
+    qtbot.waitUntil(lambda: browser.status.text().startswith("Undid added semantic “Bus:"))
+    assert [r.id for r in browser.model.records()] == [fact.id]
+    assert "“Train: The train leaves at 8:15”" in undo.toolTip()
+
+
+def test_each_suggestion_has_its_own_accept_and_dismiss(qtbot, engram):
+    from PySide6.QtCore import QUrl
+
+    from storage.suggestions import Suggestion
+
+    services = engram.controller.services
+    fact = services.add(SemanticMemory(name="Priya", summary="Priya leads the data team")).record
+    first = Suggestion(memory_id=fact.id, memory_type=MemoryType.SEMANTIC, op="delete",
+                       agent="semantic")  # fmt: skip
+    second = Suggestion(
+        memory_id=fact.id,
+        memory_type=MemoryType.SEMANTIC,
+        op="update",
+        fields={"summary": "Priya leads the platform team"},
+        agent="semantic",
+    )
+    services.store().apply([], "agents:b_1", suggest=[first, second])
+    browser = engram.window.memories
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    browser.select(fact.id)
+    html = browser.details.toHtml()
+    assert f"accept:{second.id}" in html and f"dismiss:{first.id}" in html
+    assert "line-through" in html  # "data" removed, "platform" added
+    browser.details.anchorClicked.emit(QUrl(f"accept:{second.id}"))  # the second, not the first
+    qtbot.waitUntil(lambda: services.get(fact.id).summary == "Priya leads the platform team")
+    assert [s.id for s in services.suggestions(fact.id)] == [first.id]
+
+
+def test_an_empty_type_explains_what_it_holds(qtbot, engram):
+    from storage.kinds import kind_spec
+
+    browser = engram.window.memories
+    for memory_type in MemoryType:
+        _loaded(qtbot, browser, memory_type)
+        description = kind_spec(memory_type).description
+        assert description and description in browser.empty.text()
+        assert not browser.empty.isHidden()
+    engram.controller.services.add(SemanticMemory(name="Tea", summary="Sam prefers tea"))
+    _loaded(qtbot, browser, MemoryType.SEMANTIC)
+    assert browser.empty.isHidden()
+    _loaded(qtbot, browser, MemoryType.PROCEDURAL, "zeppelin")
+    assert browser.empty.text() == "No procedural memory matches “zeppelin”."

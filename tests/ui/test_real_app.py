@@ -1,6 +1,7 @@
 """The real app, as a person starts it: `python -m ui` on a real X screen (Xvfb) with a tray
-host, a screenshot of its window kept under test-artifacts/, a second launch that brings the
-first forward instead of starting, and a clean exit on SIGTERM."""
+host: the first-run page before anything is captured, screenshots of it, of the window and of
+the All search (Ctrl+K) kept under test-artifacts/, a second launch that brings the first
+forward instead of starting, and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
@@ -50,10 +51,45 @@ def _model_mapped(pid: int) -> bool:
         return False
 
 
+def _seed(home: Path) -> None:
+    """A few memories and one captured event for the All search to find (keyword-indexed;
+    the app's own embedder indexes the event's vector in the background)."""
+    from storage.fakes import HashEmbedder, MemoryVectorIndex
+    from storage.records import EpisodicMemory, Event, SemanticMemory
+    from storage.store import MemoryStore
+
+    store = MemoryStore.open(home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    try:
+        store.add(SemanticMemory(name="Aurora", summary="Aurora is the big meeting room"))
+        store.add(EpisodicMemory(summary="Booked Aurora for the Q3 budget review with Dana"))
+        store.events.put(
+            Event(source="screen", app="xterm", window_title="notes — xterm", text=MEETING)
+        )
+    finally:
+        store.close()
+
+
+def _settled(display: str, app: subprocess.Popen[bytes], log: Path) -> Image.Image:
+    """The screen once two grabs 1.5 s apart are the same (at most 60 s)."""
+    deadline, last = time.monotonic() + 60, b""
+    while True:
+        assert app.poll() is None, log.read_text()
+        image = _grab(display)
+        if image.tobytes() == last or time.monotonic() > deadline:
+            return image
+        last = image.tobytes()
+        time.sleep(1.5)
+
+
 def test_real_app_window_screenshot_and_single_instance(engram_home: Path):
     if shutil.which("Xvfb") is None or shutil.which("trayer") is None:
         pytest.fail("Xvfb and trayer are needed: run `make setup` (scripts/setup.sh)")
     ARTIFACTS.mkdir(exist_ok=True)
+    _seed(engram_home)
+    # A settings file of this version, never answered: a new user (without it, the seeded
+    # screen event would make the app take this for a version 1 user who had capture on).
+    (engram_home / "config").mkdir(parents=True)
+    (engram_home / "config" / "settings.json").write_text('{"version": 2}')
     with Xvfb(1280, 800) as screen:
         env = {
             **os.environ,
@@ -87,7 +123,29 @@ def test_real_app_window_screenshot_and_single_instance(engram_home: Path):
             stderr=log,
             cwd=Path(__file__).resolve().parents[2],
         )
+        windows = X11Windows(screen.display)
+        log_path = ARTIFACTS / "real-app.log"
         try:
+
+            def own() -> list[WindowInfo]:
+                return [w for w in windows.visible_windows() if w.pid == app.pid]
+
+            def first_run() -> list[WindowInfo]:
+                mains = [w for w in own() if w.transient_for is None]
+                return [w for w in own() if mains and w.transient_for == mains[0].id]
+
+            # A new user: the first-run page comes up over the window, and nothing is captured
+            # before it is answered.
+            (page,) = _until("the first-run page", first_run, app, log_path)
+            shot = _settled(screen.display, app, log_path)
+            shot.save(ARTIFACTS / "first-run.png")
+            print(f"\nscreenshot of the first-run page: {ARTIFACTS / 'first-run.png'}")
+            assert len(_screen_events(engram_home)) == 1  # the seeded one: no capture yet
+            screen.type_keys("Return", focus=page.id)  # "Start Engram", capture left unticked
+            _until("the page to close", lambda: not first_run(), app, log_path)
+            settings = json.loads((engram_home / "config" / "settings.json").read_text())
+            assert settings["first_run_done"] and not settings["capture_consent"]
+
             deadline, image, last = time.monotonic() + 90, None, None
             while time.monotonic() < deadline:  # wait for the window, then for it to settle
                 assert app.poll() is None, (ARTIFACTS / "real-app.log").read_text()
@@ -107,6 +165,16 @@ def test_real_app_window_screenshot_and_single_instance(engram_home: Path):
             assert stat.stddev[0] > 10, "the window is one flat colour: nothing was drawn"
             assert len(image.getcolors(1 << 20) or []) > 50  # text, icons, widgets
 
+            # Ctrl+K: the All search, typed into at once, memories and the event with kinds.
+            (main,) = [w for w in own() if w.transient_for is None]
+            screen.type_keys("Control_L+k", focus=main.id)
+            screen.type_keys("a", "u", "r", "o", "r", "a", "Return")
+            search = _settled(screen.display, app, log_path)
+            search.save(ARTIFACTS / "all-search.png")
+            print(f"screenshot of the All search: {ARTIFACTS / 'all-search.png'}")
+            assert search.tobytes() != image.tobytes(), "Ctrl+K changed nothing on screen"
+            assert len(_screen_events(engram_home)) == 1  # still no capture: the user said no
+
             second = subprocess.run(
                 [sys.executable, "-m", "ui"], env=env, capture_output=True, text=True, timeout=60
             )
@@ -121,6 +189,7 @@ def test_real_app_window_screenshot_and_single_instance(engram_home: Path):
             except subprocess.TimeoutExpired:
                 app.kill()
                 code = app.wait()
+            windows.close()
             tray.terminate()
             tray.wait(10)
             log.close()
@@ -145,10 +214,12 @@ def _screen_events(home: Path) -> list[dict[str, Any]]:
     return [e for e in (json.loads(r[0]) for r in rows) if e["source"] == "screen"]
 
 
-def _until(what: str, predicate: Callable[[], Any], app: subprocess.Popen[bytes]) -> Any:
+def _until(
+    what: str, predicate: Callable[[], Any], app: subprocess.Popen[bytes], log: Path | None = None
+) -> Any:
     deadline = time.monotonic() + 180  # 2 loaded cores: OCR of a screen can take seconds
     while not (found := predicate()):
-        assert app.poll() is None, (ARTIFACTS / "self-capture.log").read_text()
+        assert app.poll() is None, (log or ARTIFACTS / "self-capture.log").read_text()
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.3)
     return found
@@ -182,6 +253,10 @@ def test_real_app_never_captures_its_own_windows(engram_home: Path) -> None:
             {  # a model server that is not there: no agent runs, the events stay as read
                 "llm": {"openai_base_url": "http://127.0.0.1:9"},
                 "capture": {"interval_s": 0.5, "force_reread_s": 2},
+                # Consent given (the first-run page was answered): capture starts at once.
+                "version": 2,
+                "first_run_done": True,
+                "capture_consent": True,
             }
         )
     )

@@ -28,7 +28,10 @@ def test_chat_streams_a_real_answer_from_real_memories(
 
         return LlamaCppModel(n_ctx=settings.llm.n_ctx, threads=2)
 
-    settings = Settings(llm=LLMSettings(n_ctx=2048, answer_tokens=40, chat_context_tokens=200))
+    settings = Settings(
+        llm=LLMSettings(n_ctx=2048, answer_tokens=40, chat_context_tokens=200),
+        first_run_done=True,  # consent given: no first-run page over the chat
+    )
     services = Services(
         settings,
         store_opener=lambda _s: MemoryStore.open(

@@ -153,3 +153,32 @@ def test_qt_warnings_are_caught_by_the_failing_handler(qt_warnings_fail: list[st
     qWarning("something is wrong")
     assert qt_warnings_fail == ["QtWarningMsg: something is wrong"]
     qt_warnings_fail.clear()  # this test expected it; any other test would fail here
+
+
+def test_settings_show_how_many_events_retention_will_remove_before_it_runs(qtbot, engram):
+    from datetime import UTC, datetime, timedelta
+
+    from storage.records import Event
+
+    store = engram.controller.services.store()
+    now = datetime.now(UTC)
+    ages = [200, 120, 100, 40, 3]
+    events = [
+        store.events.put(Event(source="screen", app="xterm", text=f"read {n}",
+                               occurred_at=now - timedelta(days=n)))
+        for n in ages
+    ]  # fmt: skip
+    store.events.done([e.id for e in events])
+    dialog = _open_settings(qtbot, engram)
+    assert dialog.keep_days.value() == 90
+    qtbot.waitUntil(lambda: "Retention will remove 3 captured event(s) older than 90 days"
+                    in dialog.retention.text())  # fmt: skip
+    dialog.keep_days.setValue(30)
+    qtbot.waitUntil(lambda: "remove 4 captured event(s) older than 30 days"
+                    in dialog.retention.text())  # fmt: skip
+    dialog.keep_days.setValue(0)
+    qtbot.waitUntil(lambda: "kept forever" in dialog.retention.text())
+    assert store.events.counts()["done"] == 5  # counting removed nothing
+    dialog.keep_days.setValue(150)
+    dialog.accept()
+    qtbot.waitUntil(lambda: load_settings().keep_events_days == 150)

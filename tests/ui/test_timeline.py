@@ -170,6 +170,7 @@ def test_search_from_here_searches_for_the_sessions_text(qtbot, engram, day):
     browser = engram.window.memories
     assert engram.window.tabs.currentWidget() is browser
     assert browser.search.text() == expected
+    assert browser.all_tab  # memories and captured events both
     qtbot.waitUntil(lambda: "result(s) for" in browser.status.text())
 
 
