@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.codec import RecordCodec
+from storage.errors import DamagedRecord
 from storage.events import EventQueue
 from storage.records import MemoryType, Record, VaultEntry
 from storage.sqlite_db import Database
@@ -90,10 +91,16 @@ class SecretSet:
 
 def load_secrets(db: Database, codec: RecordCodec) -> SecretSet:
     """The store's secrets, decrypted from its vault rows."""
-    rows = db.query("SELECT data FROM memories WHERE type = ?", (MemoryType.KNOWLEDGE_VAULT.value,))
+    rows = db.query(
+        "SELECT id, data FROM memories WHERE type = ?", (MemoryType.KNOWLEDGE_VAULT.value,)
+    )
     entries = []
     for row in rows:
-        record = codec.decode(MemoryType.KNOWLEDGE_VAULT, json.loads(row["data"]))
+        try:
+            record = codec.decode_row(MemoryType.KNOWLEDGE_VAULT, row["data"], row["id"])
+        except DamagedRecord as exc:  # doctor reports it; the other secrets still hold
+            log.warning("%s", exc)
+            continue
         if isinstance(record, VaultEntry) and record.withheld:
             entries.append(record)
     return SecretSet(entries)
@@ -127,8 +134,11 @@ def scrub_store(
         return ScrubReport()
     memories = 0
     pending: list[Record] = []
-    for row in db.query("SELECT type, data FROM memories"):
-        record = codec.decode(row["type"], json.loads(row["data"]))
+    for row in db.query("SELECT id, type, data FROM memories"):
+        try:
+            record = codec.decode_row(row["type"], row["data"], row["id"])
+        except DamagedRecord:  # unreadable: nothing to scrub in it that could be read back
+            continue
         clean = secrets.scrub_record(record)
         if clean is not record:
             pending.append(clean)

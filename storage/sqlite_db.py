@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from storage.errors import StoreCorrupt, StoreLocked
+from storage.errors import StoreCorrupt, StoreLocked, from_os_error, from_sqlite_error
 from storage.origin import carry_line_origins, origin_of
 
 SCHEMA_VERSION = 3
@@ -207,8 +207,9 @@ class Database:
         self.path = path
         self._lock = threading.RLock()
         existed = path.exists() and path.stat().st_size > 0
+        conn: sqlite3.Connection | None = None
         try:
-            self._conn = sqlite3.connect(
+            self._conn = conn = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=5.0
             )
             self._conn.row_factory = sqlite3.Row
@@ -225,12 +226,18 @@ class Database:
             self._conn.executescript(_SCHEMA)
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            with contextlib.suppress(Exception):
-                self._conn.close()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            placed = from_sqlite_error(exc, path)
+            if placed is not None:  # the folder or the disk is at fault, not the data
+                raise placed from exc
             raise StoreCorrupt(
                 f"{path} is not a readable Engram database ({exc}). It was left untouched: "
                 "move it aside to start afresh, or restore it from an export (engram import)"
             ) from exc
+        except OSError as exc:
+            raise from_os_error(exc, path) from exc
         with contextlib.suppress(OSError):
             os.chmod(path, 0o600)
 
@@ -254,23 +261,36 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
-        with self._lock:
+        with self._lock, self._placed():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # a full disk may have rolled back
+                    self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._placed():
             return self._conn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Any = ()) -> None:
-        with self._lock:
+        with self._lock, self._placed():
             self._conn.execute(sql, params)
+
+    @contextlib.contextmanager
+    def _placed(self) -> Iterator[None]:
+        """SQLite's "database or disk is full" and "readonly database" as the named errors a
+        person can act on (storage/errors.py); anything else as it came."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            placed = from_sqlite_error(exc, self.path)
+            if placed is None or isinstance(placed, StoreLocked):
+                raise
+            raise placed from exc
 
     def get_meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))
