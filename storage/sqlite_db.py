@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -144,6 +145,34 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _migrate_origins,
     3: _migrate_events_searchable,
 }
+
+
+#: Top-level entries of the data folder that are not the store's: the built-in models are
+#: shared with other readers on purpose (app/model_files.py writes them 0644).
+NOT_PRIVATE = frozenset({"models"})
+
+
+def keep_private(data_dir: Path) -> None:
+    """Only the owner may read what Engram keeps: from now on every file this process creates
+    is 0600 and every folder 0700 (the umask gains 077: SQLite's WAL and SHM, Chroma's files
+    and exports are created later, by other code, some on other threads), and what is already
+    in `data_dir` loses any group and other bits (a store from before this, or a copy)."""
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)
+    for root, dirs, files in os.walk(data_dir):
+        if Path(root) == data_dir:
+            dirs[:] = [d for d in dirs if d not in NOT_PRIVATE]
+            files = [f for f in files if f not in NOT_PRIVATE]
+        for name in [*dirs, *files]:
+            _narrow(Path(root) / name)
+    _narrow(data_dir)
+
+
+def _narrow(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        mode = path.lstat().st_mode
+        if mode & 0o077 and not stat.S_ISLNK(mode):
+            path.chmod(stat.S_IMODE(mode) & 0o700)
 
 
 class DataDirLock:

@@ -48,7 +48,7 @@ from storage.records import (
 )
 from storage.search import EVENT, HybridSearcher, SearchOptions
 from storage.secrets import SCRUB_ACTOR, ScrubReport, SecretSet, load_secrets, scrub_store
-from storage.sqlite_db import Database, DataDirLock
+from storage.sqlite_db import Database, DataDirLock, keep_private
 from storage.suggestions import Suggestion, SuggestionBook, record_suggestions, resolve
 
 log = logging.getLogger(__name__)
@@ -146,10 +146,7 @@ class MemoryStore:
             data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
             if not data_dir.is_dir():
                 raise NotADirectoryError(errno.ENOTDIR, "it is a file", str(data_dir))
-            mode = data_dir.stat().st_mode
-            if mode & 0o077:  # nobody else may look in; the owner's own bits are theirs to set
-                with contextlib.suppress(OSError):
-                    data_dir.chmod(mode & 0o700)
+            keep_private(data_dir)  # nobody else may look in; the owner's bits stay theirs
             lock = DataDirLock(data_dir, lock_timeout_s)
             lock.acquire()
         except OSError as exc:
