@@ -38,6 +38,7 @@ COMMAND_MODULES: list[str] = [
     "app.capture_cli",
     "app.chat_cli",
     "app.suggestions_cli",
+    "app.events_cli",
 ]
 
 

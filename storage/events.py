@@ -257,6 +257,19 @@ class EventQueue:
             )
             return cur.rowcount
 
+    def failed(self, limit: int = 100) -> list[tuple[Event, int, str]]:
+        """The events parked as failed, oldest first, each with its attempts and last error
+        (what `engram events` shows before `--retry-failed` puts them back in the queue)."""
+        rows = self._db.query(
+            "SELECT data, attempts, error FROM events WHERE status = 'failed' ORDER BY seq "
+            "LIMIT ?",
+            (limit,),
+        )
+        return [
+            (Event.model_validate_json(r["data"]), int(r["attempts"]), str(r["error"] or ""))
+            for r in rows
+        ]
+
     def counts(self) -> dict[str, int]:
         rows = self._db.query("SELECT status, COUNT(*) AS n FROM events GROUP BY status")
         out = {"pending": 0, "claimed": 0, "done": 0, "failed": 0}

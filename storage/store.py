@@ -849,7 +849,9 @@ def _open_index(path: Path, db: Database, factory: Callable[[Path], VectorIndex]
             shutil.move(str(path), str(aside))
         _mark_all_unindexed(db)
         return factory(path)
-    if not existed and path.exists():
+    # An index that says it started empty (`fresh`: Chroma found no database in a folder that
+    # is still there) lost its vectors as surely as a missing folder.
+    if (not existed and path.exists()) or getattr(index, "fresh", False):
         _mark_all_unindexed(db)
     return index
 
