@@ -261,8 +261,7 @@ class EventQueue:
         """The events parked as failed, oldest first, each with its attempts and last error
         (what `engram events` shows before `--retry-failed` puts them back in the queue)."""
         rows = self._db.query(
-            "SELECT data, attempts, error FROM events WHERE status = 'failed' ORDER BY seq "
-            "LIMIT ?",
+            "SELECT data, attempts, error FROM events WHERE status = 'failed' ORDER BY seq LIMIT ?",
             (limit,),
         )
         return [
