@@ -494,7 +494,9 @@ class MemoryStore:
 
     def capture_log(self, merge_within_s: float = 15.0) -> CaptureLog:
         """The capture-gap log on this store's database, so capture never reaches for it."""
-        return CaptureLog(self._db, merge_within_s=merge_within_s)
+        return CaptureLog(
+            self._db, merge_within_s=merge_within_s, redact=lambda t: self.secrets().scrub(t)
+        )
 
     @overload
     def search(

@@ -39,6 +39,7 @@ class ChromaVectorIndex:
         from chromadb.config import Settings
 
         path.mkdir(parents=True, exist_ok=True)
+        wipe_freed_memory()
         fresh = not (path / "chroma.sqlite3").exists()
         try:
             client = chromadb.PersistentClient(
@@ -143,3 +144,32 @@ def _forget_system(path: str) -> None:
     if system is not None:
         with contextlib.suppress(Exception):  # half-started: nothing of it is worth keeping
             system.stop()
+
+
+_M_PERTURB = -6  # glibc's mallopt parameter (malloc.h)
+
+
+def wipe_freed_memory() -> None:
+    """Have glibc overwrite memory as it is freed and fill it as it is handed out again.
+
+    Chroma's HNSW files (`data_level0.bin`) are written from buffers that are allocated but not
+    all filled: the unused room is whatever the heap held before, and in a store that heap held
+    memories' JSON on its way through SQLite, and decrypted vault values. A grep of the data
+    folder found a secret there, in plain text, after it had been scrubbed everywhere else.
+    With M_PERTURB set, nothing of that is left to copy. Process-wide and once; a no-op where
+    the C library is not glibc."""
+    global _wiping
+    if _wiping:
+        return
+    _wiping = True
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_PERTURB, 0xA5)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to set
+        pass
+
+
+_wiping = False
