@@ -146,6 +146,12 @@ def _forget_system(path: str) -> None:
             system.stop()
 
 
+def import_engine() -> None:
+    """Import chromadb now (seconds): a parent that forks workers pays it once. Importing
+    starts no thread; opening a client does."""
+    import chromadb  # noqa: F401
+
+
 _M_PERTURB = -6  # glibc's mallopt parameter (malloc.h)
 
 
