@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import sqlite3
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from app.settings import load_settings
-from storage.errors import EngramError, InvalidText, NotFound
+from storage.errors import EngramError, InvalidText, NotFound, from_os_error
 from storage.kinds import kind_spec
 from storage.records import (
     CoreBlock,
@@ -37,12 +38,19 @@ COMMAND_MODULES: list[str] = [
     "app.capture_cli",
     "app.chat_cli",
     "app.suggestions_cli",
+    "app.events_cli",
 ]
 
 
 def record_from_text(memory_type: MemoryType, text: str, args: argparse.Namespace) -> Record:
     """Build a record of `memory_type` whose main field is `text`; options fill the rest."""
     check_text(text)
+    for option in ("name", "label", "caption", "actor", "tree", "occurred_at"):
+        value = getattr(args, option, None)
+        if value:  # argv's undecodable bytes arrive as lone surrogates
+            check_text(value, field=f"--{option.replace('_', '-')}")
+    for source in args.provenance or ():
+        check_text(source, field="--provenance")
     common: dict[str, Any] = {
         "provenance": tuple(args.provenance or ()),
         "tree_path": tuple(p for p in (args.tree or "").split("/") if p),
@@ -150,7 +158,22 @@ def _warn_if_unindexed(store: MemoryStore, record: Record) -> None:
         print(f"engram: warning: {warning}", file=sys.stderr)
 
 
+def _warn_if_damaged(store: MemoryStore) -> None:
+    """Damaged rows were skipped (a list, a search, an export): say which, so they are not
+    silently missing."""
+    if store.skipped_damaged:
+        ids = sorted(store.skipped_damaged)
+        shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+        print(
+            f"engram: warning: skipped {len(ids)} damaged "
+            f"{'memory' if len(ids) == 1 else 'memories'} that cannot be read ({shown}); "
+            "`engram doctor` lists them",
+            file=sys.stderr,
+        )
+
+
 def cmd_search(args: argparse.Namespace) -> int:
+    check_text(args.query, field="the search query")
     types = [MemoryType(args.type)] if args.type else None
     since = _parse_time(args.since) if args.since else None
     until = _parse_time(args.until) if args.until else None
@@ -163,6 +186,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             until=until,
             events=False if args.no_events else None,
         )
+        _warn_if_damaged(store)
     if args.json:
         print(json.dumps([_hit_json(h) for h in hits], ensure_ascii=False, indent=2))
         return 0
@@ -260,6 +284,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with _open(args) as store:
         counts = export_store(store, Path(args.dir), reveal_secrets=args.reveal_secrets)
+        _warn_if_damaged(store)
     print(json.dumps({"exported": counts, "dir": str(Path(args.dir).resolve())}))
     return 0
 
@@ -379,6 +404,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except EngramError as exc:
         print(f"engram: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or folder at fault, wherever it was met
+        print(f"engram: error: {from_os_error(exc)}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # met after the store opened (its checks passed)
+        print(
+            f"engram: error: the database cannot be read ({exc}); `engram doctor` checks it, "
+            "and `engram export` saves what can still be read",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -55,8 +55,17 @@ def check_store() -> CheckResult:
         started = time.perf_counter()
         store.search("doctor check", k=1)
         search_ms = (time.perf_counter() - started) * 1000
+        damaged = store.damaged()
     details = {**stats, "python": platform.python_version(), "first_search_ms": round(search_ms)}
-    return CheckResult("store", True, f"{stats['total']} memories in {stats['data_dir']}", details)
+    summary = f"{stats['total']} memories in {stats['data_dir']}"
+    if damaged:
+        details["damaged_ids"] = damaged
+        shown = ", ".join(damaged[:5]) + (f" and {len(damaged) - 5} more" if damaged[5:] else "")
+        summary += (
+            f"; {len(damaged)} cannot be read (damaged: {shown}). `engram export` saves the "
+            "others; `engram history ID` shows each one's last good text"
+        )
+    return CheckResult("store", not damaged, summary, details)
 
 
 #: How `engram doctor` words each `ModelInfo` capability flag.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -92,9 +92,16 @@ class CaptureLog:
     """Thread-safe writer and reader of capture gaps on the store's database."""
 
     def __init__(
-        self, db: Database, *, merge_within_s: float = 15.0, flush_every_s: float = 30.0
+        self,
+        db: Database,
+        *,
+        merge_within_s: float = 15.0,
+        flush_every_s: float = 30.0,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self._db = db
+        #: Applied to each detail as it is noted (the store withholds vault secrets).
+        self._redact = redact
         self._merge_within_s = merge_within_s
         self._flush_every_s = flush_every_s
         self._lock = threading.Lock()
@@ -113,6 +120,8 @@ class CaptureLog:
     ) -> None:
         """Record one skipped capture; merged into the open gap of the same kind if recent."""
         ts = _ts(at)
+        if detail and self._redact is not None:
+            detail = self._redact(detail)
         key = (reason.value, monitor, detail[:200])
         with self._lock:
             gap = self._open.get(key)

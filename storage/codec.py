@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from storage.crypto import VaultCipher
+from storage.errors import DamagedRecord
 from storage.records import MemoryType, Record, VaultEntry, record_class
 
 
@@ -36,6 +37,20 @@ class RecordCodec:
 
     def decode_json(self, memory_type: MemoryType | str, text: str) -> Record:
         return self.decode(memory_type, json.loads(text))
+
+    def decode_row(self, memory_type: MemoryType | str, text: str, memory_id: str) -> Record:
+        """A stored row back as its record; a row that no longer parses (bit rot, a hand
+        edit) is a `DamagedRecord` naming it, never a JSON or validation traceback."""
+        try:
+            return self.decode(memory_type, json.loads(text))
+        except (ValueError, TypeError, KeyError, RecursionError) as exc:  # ValidationError too
+            reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise DamagedRecord(
+                f"memory {memory_id} is damaged in the database and cannot be read ({reason}); "
+                "the other memories are fine. `engram doctor` lists every damaged one, "
+                "`engram export` skips them, and `engram history " + memory_id + "` shows its "
+                "last good text"
+            ) from exc
 
     def export_dict(self, record: Record, reveal_secrets: bool) -> dict[str, Any]:
         return record.model_dump(mode="json") if reveal_secrets else self.to_dict(record)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from storage.errors import VaultKeyMissing
+from storage.errors import VaultKeyDamaged, VaultKeyMissing
 
 PREFIX = "enc:v1:"
 _SERVICE = "engram-vault"
@@ -59,6 +59,21 @@ class VaultCipher:
             ) from exc
 
 
+def _read_key_file(key_file: Path) -> bytes:
+    """The key in `key_file`, checked: an empty or garbled file is a named error that says
+    what it means, not a base64 traceback (and never silently a new key)."""
+    key = key_file.read_bytes().strip()
+    try:
+        Fernet(key)
+    except (ValueError, TypeError) as exc:
+        what = "empty" if not key else "not a vault key (damaged or overwritten)"
+        raise VaultKeyDamaged(
+            f"the vault key file {key_file} is {what}. Restore it from a backup: without it "
+            "the vault secrets cannot be decrypted (nothing was changed)"
+        ) from exc
+    return key
+
+
 def load_or_create_key(data_dir: Path, store_id: str, location: str | None) -> tuple[bytes, str]:
     """Return (key, where). `location` is what the database recorded, None for a new store."""
     key_file = data_dir / "vault.key"
@@ -80,7 +95,7 @@ def load_or_create_key(data_dir: Path, store_id: str, location: str | None) -> t
         keyring.set_password(_SERVICE, store_id, key.decode("ascii"))
         return key, "keyring"
     if key_file.exists():
-        return key_file.read_bytes().strip(), "file"
+        return _read_key_file(key_file), "file"
     if location == "file":
         raise VaultKeyMissing(
             f"the vault key file {key_file} is missing; vault secrets cannot be decrypted "

@@ -29,10 +29,18 @@ EVENT_COLLECTION = "event"
 MAX_ATTEMPTS = 5
 
 
-def _with_text(event: Event, text: str) -> Event:
-    return (
-        event if text == event.text else Event.model_validate({**event.model_dump(), "text": text})
-    )
+def scrubbed(event: Event, scrub: Callable[[str], str]) -> Event:
+    """`event` with `scrub` applied to every text it carries (its text, window title, app and
+    the string values of its metadata); the same object when nothing changed."""
+    update: dict[str, object] = {}
+    for name in ("text", "window_title", "app"):
+        value = getattr(event, name)
+        if (clean := scrub(value)) != value:
+            update[name] = clean
+    metadata = {k: scrub(v) if isinstance(v, str) else v for k, v in event.metadata.items()}
+    if metadata != event.metadata:
+        update["metadata"] = metadata
+    return Event.model_validate({**event.model_dump(), **update}) if update else event
 
 
 def mark_done(conn: sqlite3.Connection, ids: Sequence[str]) -> None:
@@ -82,7 +90,7 @@ class EventQueue:
         """Store `events` (an id already stored is left as it is) with their keyword rows, in
         one transaction: searchable by keyword from the commit on."""
         if self._redact is not None:
-            events = [_with_text(e, self._redact(e.text)) for e in events]
+            events = [scrubbed(e, self._redact) for e in events]
         with self._db.transaction() as conn:
             for e in events:
                 cur = conn.execute(
@@ -107,6 +115,8 @@ class EventQueue:
         the read adds words to one the agents already took (they would never see them), or the
         merged text would be too long."""
         at = at or utcnow()
+        if self._redact is not None:  # the new lines are stored text too
+            text = self._redact(text)
         with self._db.transaction() as conn:
             row = conn.execute(
                 "SELECT seq, data, status FROM events WHERE id = ?", (event_id,)
@@ -145,6 +155,33 @@ class EventQueue:
             )
             _fts_replace(conn, row["seq"], event)
         return event
+
+    def scrub(self, scrub: Callable[[str], str], batch: int = 500) -> int:
+        """Apply `scrub` to every stored event's texts (`scrubbed`) and its last error, keeping
+        the keyword rows in step and the vectors due again; returns the events changed."""
+        changed, after = 0, 0
+        while rows := self._db.query(
+            "SELECT seq, data, error FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+            (after, batch),
+        ):
+            after = int(rows[-1]["seq"])
+            dirty = []
+            for row in rows:
+                event = Event.model_validate_json(row["data"])
+                clean, error = scrubbed(event, scrub), row["error"]
+                clean_error = scrub(error) if error else error
+                if clean is not event or clean_error != error:
+                    dirty.append((row["seq"], clean, clean_error))
+            if dirty:
+                with self._db.transaction() as conn:
+                    for seq, event, error in dirty:
+                        conn.execute(
+                            "UPDATE events SET data = ?, error = ?, indexed = 0 WHERE seq = ?",
+                            (event.model_dump_json(), error, seq),
+                        )
+                        _fts_replace(conn, seq, event)
+                changed += len(dirty)
+        return changed
 
     def unindexed(self, limit: int) -> list[tuple[Event, str]]:
         """Up to `limit` events whose vector is missing or stale, each with its stored data
@@ -227,6 +264,8 @@ class EventQueue:
         by shutdown is not the events' fault: `count_attempt=False` returns them as they were.
         Only events still claimed are touched: one marked done with its batch's writes stays
         done, whatever failed afterwards, so a batch is never applied twice."""
+        if error and self._redact is not None:  # an error may quote what the model was shown
+            error = self._redact(error)
         with self._db.transaction() as conn:
             if not count_attempt:
                 conn.executemany(
@@ -256,6 +295,18 @@ class EventQueue:
                 "UPDATE events SET status = 'pending', attempts = 0 WHERE status = 'failed'"
             )
             return cur.rowcount
+
+    def failed(self, limit: int = 100) -> list[tuple[Event, int, str]]:
+        """The events parked as failed, oldest first, each with its attempts and last error
+        (what `engram events` shows before `--retry-failed` puts them back in the queue)."""
+        rows = self._db.query(
+            "SELECT data, attempts, error FROM events WHERE status = 'failed' ORDER BY seq LIMIT ?",
+            (limit,),
+        )
+        return [
+            (Event.model_validate_json(r["data"]), int(r["attempts"]), str(r["error"] or ""))
+            for r in rows
+        ]
 
     def counts(self) -> dict[str, int]:
         rows = self._db.query("SELECT status, COUNT(*) AS n FROM events GROUP BY status")

@@ -12,9 +12,9 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from storage.errors import EngramError
+from storage.errors import EngramError, ExportFailed, from_os_error
 from storage.records import Event, MemoryType, Record, VaultEntry
 from storage.store import MemoryStore
 
@@ -31,7 +31,25 @@ def export_store(
     reveal_secrets: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, int]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportFailed(
+            f"{out_dir} is a file, not a folder: export writes a folder of files. Name a new "
+            "folder (it is created) or an earlier export's folder (its files are replaced)"
+        )
+    try:
+        return _export(store, out_dir, reveal_secrets, progress)
+    except OSError as exc:
+        raise ExportFailed(f"the export was not finished: {from_os_error(exc, out_dir)}") from exc
+
+
+def _export(
+    store: MemoryStore,
+    out_dir: Path,
+    reveal_secrets: bool,
+    progress: Callable[[int, int], None] | None,
+) -> dict[str, int]:
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    skipped_before = set(store.skipped_damaged)
     counts: dict[str, int] = {}
     total = store.count()
     done = 0
@@ -41,36 +59,48 @@ def export_store(
         tmp = path.with_suffix(".jsonl.tmp")
         n = 0
         markdown.append(f"\n## {memory_type.value.replace('_', ' ').title()}\n")
-        with tmp.open("w", encoding="utf-8") as fh:
-            offset = 0
-            while batch := store.browse(memory_type, limit=1000, offset=offset, newest_first=False):
+        with _private(tmp) as fh:
+            # Pages step by what was asked for: a damaged row, skipped by browse, still takes
+            # its place in the order, so counting what came back would repeat a row.
+            for offset in range(0, store.count(memory_type), 1000):
+                batch = store.browse(memory_type, limit=1000, offset=offset, newest_first=False)
                 for record in batch:
                     data = store.codec.export_dict(record, reveal_secrets)
                     fh.write(json.dumps(data, ensure_ascii=False) + "\n")
                     markdown.append(_markdown(record))
                     n += 1
-                offset += len(batch)
                 done += len(batch)
                 if progress:
                     progress(done, total)
         os.replace(tmp, path)
-        if reveal_secrets and memory_type == MemoryType.KNOWLEDGE_VAULT:
-            os.chmod(path, 0o600)
         counts[memory_type.value] = n
     events = store.events.export_rows()
-    with (out_dir / "events.jsonl").open("w", encoding="utf-8") as fh:
+    with _private(out_dir / "events.jsonl") as fh:
         for row in events:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     counts["events"] = len(events)
-    (out_dir / "memories.md").write_text("".join(markdown), encoding="utf-8")
+    with _private(out_dir / "memories.md") as fh:
+        fh.write("".join(markdown))
+    damaged = sorted(store.skipped_damaged - skipped_before)
+    counts["damaged"] = len(damaged)
     manifest = {
         "format": FORMAT,
         "exported_at": datetime.now(UTC).isoformat(),
         "counts": counts,
         "secrets": "plain" if reveal_secrets else "encrypted",
+        "damaged_skipped": damaged,
     }
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    with _private(out_dir / "manifest.json") as fh:
+        fh.write(json.dumps(manifest, indent=2))
     return counts
+
+
+def _private(path: Path) -> TextIO:
+    """`path` opened for writing, readable by its owner only (0600, also when it existed):
+    an export holds everything Engram knows about a person."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "w", encoding="utf-8")
 
 
 def import_store(store: MemoryStore, in_dir: Path) -> dict[str, int]:
@@ -78,10 +108,12 @@ def import_store(store: MemoryStore, in_dir: Path) -> dict[str, int]:
     manifest_path = in_dir / "manifest.json"
     if not manifest_path.is_file():
         raise ImportFailed(f"{in_dir} has no manifest.json: it is not an Engram export")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ImportFailed(f"{manifest_path} is not valid JSON: {exc}") from exc
+    manifest = _read_json(manifest_path, lambda: _read_text(manifest_path))
+    if not isinstance(manifest, dict):
+        raise ImportFailed(
+            f"{manifest_path} holds a JSON {type(manifest).__name__}, not the object an Engram "
+            "export writes: it is not an Engram export's manifest"
+        )
     if manifest.get("format") != FORMAT:
         raise ImportFailed(f"{in_dir} is in format {manifest.get('format')!r}, not {FORMAT}")
     parsed: dict[MemoryType, list[Record]] = {}
@@ -122,19 +154,39 @@ def import_store(store: MemoryStore, in_dir: Path) -> dict[str, int]:
     return counts
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    out = []
+def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise ImportFailed(f"{path} is a folder, not a file: this is not an Engram export")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ImportFailed(f"{path} is not UTF-8 text") from exc
+    except OSError as exc:
+        raise ImportFailed(f"{path} cannot be read: {exc.strerror or exc}") from exc
+
+
+def _read_json(where: object, text: Callable[[], str] | str) -> Any:
+    """One JSON value; invalid or absurdly nested JSON (a RecursionError in the parser) is an
+    `ImportFailed` naming `where`."""
+    try:
+        return json.loads(text if isinstance(text, str) else text())
+    except RecursionError as exc:
+        raise ImportFailed(f"{where}: the JSON is nested too deeply to be an export") from exc
+    except UnicodeDecodeError as exc:
+        raise ImportFailed(f"{where} is not UTF-8 text") from exc
+    except ValueError as exc:
+        raise ImportFailed(f"{where}: not valid JSON: {exc}") from exc
+    except OSError as exc:
+        raise ImportFailed(f"{where} cannot be read: {exc.strerror or exc}") from exc
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    out = []
+    text = _read_text(path)
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        try:
-            value = json.loads(line)
-        except ValueError as exc:
-            raise ImportFailed(f"{path}:{lineno}: not valid JSON: {exc}") from exc
+        value = _read_json(f"{path}:{lineno}", line)
         if not isinstance(value, dict):
             raise ImportFailed(f"{path}:{lineno}: expected a JSON object")
         out.append((lineno, value))

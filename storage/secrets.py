@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.codec import RecordCodec
+from storage.errors import DamagedRecord
 from storage.events import EventQueue
 from storage.records import MemoryType, Record, VaultEntry
 from storage.sqlite_db import Database
@@ -90,10 +91,16 @@ class SecretSet:
 
 def load_secrets(db: Database, codec: RecordCodec) -> SecretSet:
     """The store's secrets, decrypted from its vault rows."""
-    rows = db.query("SELECT data FROM memories WHERE type = ?", (MemoryType.KNOWLEDGE_VAULT.value,))
+    rows = db.query(
+        "SELECT id, data FROM memories WHERE type = ?", (MemoryType.KNOWLEDGE_VAULT.value,)
+    )
     entries = []
     for row in rows:
-        record = codec.decode(MemoryType.KNOWLEDGE_VAULT, json.loads(row["data"]))
+        try:
+            record = codec.decode_row(MemoryType.KNOWLEDGE_VAULT, row["data"], row["id"])
+        except DamagedRecord as exc:  # doctor reports it; the other secrets still hold
+            log.warning("%s", exc)
+            continue
         if isinstance(record, VaultEntry) and record.withheld:
             entries.append(record)
     return SecretSet(entries)
@@ -106,6 +113,9 @@ class ScrubReport:
     memories: int = 0
     events: int = 0
     history_rows: int = 0
+    #: Rows of every other table with text (capture gaps' details, suggestions, and any table
+    #: a later feature adds), scrubbed in place.
+    other_rows: int = 0
 
 
 def scrub_store(
@@ -118,17 +128,21 @@ def scrub_store(
     batch: int = 200,
 ) -> ScrubReport:
     """Withhold `secrets` from everything stored: each memory that quotes one is rewritten
-    through `rewrite` (the store's own write: history, keyword index, vectors), each event text
-    through `EventQueue.rewrite_text`; then history rows (the undo history) are scrubbed in
-    place, and SQLite is made to forget the old bytes: the FTS5 index is merged ('optimize'),
-    `vacuum` rewrites the file (for a store from before secure_delete), and the WAL is
-    checkpointed and truncated."""
+    through `rewrite` (the store's own write: history, keyword index, vectors); each event's
+    text, window title, metadata and last error through `EventQueue.scrub`; history rows (the
+    undo history) and every text column of every other table (capture gaps' details,
+    suggestions, ...) in place. Then SQLite is made to forget the old bytes: the FTS5 index is
+    merged ('optimize'), `vacuum` rewrites the file (for a store from before secure_delete),
+    and the WAL is checkpointed and truncated."""
     if not secrets:
         return ScrubReport()
     memories = 0
     pending: list[Record] = []
-    for row in db.query("SELECT type, data FROM memories"):
-        record = codec.decode(row["type"], json.loads(row["data"]))
+    for row in db.query("SELECT id, type, data FROM memories"):
+        try:
+            record = codec.decode_row(row["type"], row["data"], row["id"])
+        except DamagedRecord:  # unreadable: nothing to scrub in it that could be read back
+            continue
         clean = secrets.scrub_record(record)
         if clean is not record:
             pending.append(clean)
@@ -138,21 +152,16 @@ def scrub_store(
     if pending:
         rewrite(pending)
         memories += len(pending)
-    n_events = 0
-    for row in db.query("SELECT id, data FROM events"):
-        text = json.loads(row["data"]).get("text", "")
-        clean_text = secrets.scrub(text)
-        if clean_text != text:
-            events.rewrite_text(row["id"], clean_text)
-            n_events += 1
+    n_events = events.scrub(secrets.scrub)  # text, window title, metadata, last error
     history_rows = _scrub_history(db, secrets)
+    other_rows = _scrub_other_tables(db, secrets)
     db.execute("INSERT INTO memory_fts(memory_fts) VALUES('optimize')")
     db.execute("INSERT INTO event_fts(event_fts) VALUES('optimize')")
     if vacuum:
         db.execute("VACUUM")
     db.query("PRAGMA wal_checkpoint(TRUNCATE)")
-    report = ScrubReport(memories, n_events, history_rows)
-    if memories or n_events or history_rows:
+    report = ScrubReport(memories, n_events, history_rows, other_rows)
+    if memories or n_events or history_rows or other_rows:
         log.info("withheld vault secrets from stored text: %s", report)
     return report
 
@@ -177,3 +186,63 @@ def _scrub_json(text: str | None, secrets: SecretSet) -> str | None:
     data = json.loads(text)
     clean = secrets.scrub_data(data)
     return text if clean == data else json.dumps(clean, ensure_ascii=False)
+
+
+#: Tables with their own scrub above (memories through the store's write, with history),
+#: or that hold no text a person wrote or saw (ids, settings of the store itself).
+_OWN_SCRUB = frozenset(
+    {"memories", "events", "history", "memory_fts", "event_fts", "meta", "vector_deletes"}
+)
+
+
+def _scrub_other_tables(db: Database, secrets: SecretSet) -> int:
+    """Every text column of every other table, found from the schema, so a table a later
+    feature adds is covered without anyone remembering to: JSON values are scrubbed as JSON
+    (`scrub_data`, so they stay valid), other text as text. FTS5 shadow tables are left to
+    their own table (an UPDATE through an FTS5 table keeps its index in step)."""
+    tables = db.query("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+    virtual = [t["name"] for t in tables if (t["sql"] or "").upper().startswith("CREATE VIRTUAL")]
+    changed = 0
+    for table in tables:
+        name = str(table["name"])
+        shadow = any(name.startswith(f"{v}_") for v in virtual)
+        if name in _OWN_SCRUB or name.startswith("sqlite_") or shadow:
+            continue
+        columns = [
+            c["name"]
+            for c in db.query(f'PRAGMA table_info("{name}")')
+            if name in virtual or "TEXT" in str(c["type"]).upper() or not c["type"]
+        ]
+        if not columns:
+            continue
+        cols = ", ".join(f'"{c}"' for c in columns)
+        updates: list[tuple[Any, ...]] = []
+        for row in db.query(f'SELECT rowid AS _rowid, {cols} FROM "{name}"'):
+            values = [row[c] for c in columns]
+            clean = [_scrub_value(v, secrets) for v in values]
+            if clean != values:
+                updates.append((*clean, row["_rowid"]))
+        if updates:
+            sets = ", ".join(f'"{c}" = ?' for c in columns)
+            try:
+                with db.transaction() as conn:
+                    conn.executemany(f'UPDATE "{name}" SET {sets} WHERE rowid = ?', updates)
+            except Exception:  # e.g. a contentless FTS table: logged, the rest still scrubbed
+                log.exception("could not withhold vault secrets from table %s", name)
+                continue
+            changed += len(updates)
+    return changed
+
+
+def _scrub_value(value: Any, secrets: SecretSet) -> Any:
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "[{":
+        try:
+            data = json.loads(value)
+        except ValueError:
+            pass
+        else:
+            clean = secrets.scrub_data(data)
+            return value if clean == data else json.dumps(clean, ensure_ascii=False)
+    return secrets.scrub(value)

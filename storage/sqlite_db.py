@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
 import uuid
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from storage.errors import StoreCorrupt, StoreLocked
+from storage.errors import StoreCorrupt, StoreLocked, from_os_error, from_sqlite_error
 from storage.origin import carry_line_origins, origin_of
 
 SCHEMA_VERSION = 3
@@ -146,6 +147,34 @@ MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
 }
 
 
+#: Top-level entries of the data folder that are not the store's: the built-in models are
+#: shared with other readers on purpose (app/model_files.py writes them 0644).
+NOT_PRIVATE = frozenset({"models"})
+
+
+def keep_private(data_dir: Path) -> None:
+    """Only the owner may read what Engram keeps: from now on every file this process creates
+    is 0600 and every folder 0700 (the umask gains 077: SQLite's WAL and SHM, Chroma's files
+    and exports are created later, by other code, some on other threads), and what is already
+    in `data_dir` loses any group and other bits (a store from before this, or a copy)."""
+    previous = os.umask(0o077)
+    os.umask(previous | 0o077)
+    for root, dirs, files in os.walk(data_dir):
+        if Path(root) == data_dir:
+            dirs[:] = [d for d in dirs if d not in NOT_PRIVATE]
+            files = [f for f in files if f not in NOT_PRIVATE]
+        for name in [*dirs, *files]:
+            _narrow(Path(root) / name)
+    _narrow(data_dir)
+
+
+def _narrow(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        mode = path.lstat().st_mode
+        if mode & 0o077 and not stat.S_ISLNK(mode):
+            path.chmod(stat.S_IMODE(mode) & 0o700)
+
+
 class DataDirLock:
     """An exclusive flock on `<data>/engram.lock`, so two processes never write one store."""
 
@@ -207,8 +236,9 @@ class Database:
         self.path = path
         self._lock = threading.RLock()
         existed = path.exists() and path.stat().st_size > 0
+        conn: sqlite3.Connection | None = None
         try:
-            self._conn = sqlite3.connect(
+            self._conn = conn = sqlite3.connect(
                 path, check_same_thread=False, isolation_level=None, timeout=5.0
             )
             self._conn.row_factory = sqlite3.Row
@@ -225,12 +255,18 @@ class Database:
             self._conn.executescript(_SCHEMA)
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            with contextlib.suppress(Exception):
-                self._conn.close()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            placed = from_sqlite_error(exc, path)
+            if placed is not None:  # the folder or the disk is at fault, not the data
+                raise placed from exc
             raise StoreCorrupt(
                 f"{path} is not a readable Engram database ({exc}). It was left untouched: "
                 "move it aside to start afresh, or restore it from an export (engram import)"
             ) from exc
+        except OSError as exc:
+            raise from_os_error(exc, path) from exc
         with contextlib.suppress(OSError):
             os.chmod(path, 0o600)
 
@@ -254,23 +290,36 @@ class Database:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
-        with self._lock:
+        with self._lock, self._placed():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # a full disk may have rolled back
+                    self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")
 
     def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, self._placed():
             return self._conn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Any = ()) -> None:
-        with self._lock:
+        with self._lock, self._placed():
             self._conn.execute(sql, params)
+
+    @contextlib.contextmanager
+    def _placed(self) -> Iterator[None]:
+        """SQLite's "database or disk is full" and "readonly database" as the named errors a
+        person can act on (storage/errors.py); anything else as it came."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            placed = from_sqlite_error(exc, self.path)
+            if placed is None or isinstance(placed, StoreLocked):
+                raise
+            raise placed from exc
 
     def get_meta(self, key: str) -> str | None:
         rows = self.query("SELECT value FROM meta WHERE key = ?", (key,))

@@ -11,8 +11,8 @@ the index up.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
-import json
 import logging
 import shutil
 import threading
@@ -26,7 +26,14 @@ from typing import Any, Literal, overload
 from storage.capture_log import CaptureLog
 from storage.codec import RecordCodec
 from storage.crypto import VaultCipher, load_or_create_key
-from storage.errors import CoreLimitExceeded, InvalidText, NotFound, StoreCorrupt
+from storage.errors import (
+    CoreLimitExceeded,
+    DamagedRecord,
+    InvalidText,
+    NotFound,
+    StoreCorrupt,
+    from_os_error,
+)
 from storage.events import EVENT_COLLECTION, EventQueue, mark_done
 from storage.history import Change, change_from_row, latest_undoable, log_change
 from storage.ownership import accepted, guard, restored, stamped
@@ -41,7 +48,7 @@ from storage.records import (
 )
 from storage.search import EVENT, HybridSearcher, SearchOptions
 from storage.secrets import SCRUB_ACTOR, ScrubReport, SecretSet, load_secrets, scrub_store
-from storage.sqlite_db import Database, DataDirLock
+from storage.sqlite_db import Database, DataDirLock, keep_private
 from storage.suggestions import Suggestion, SuggestionBook, record_suggestions, resolve
 
 log = logging.getLogger(__name__)
@@ -113,6 +120,8 @@ class MemoryStore:
         self._secrets: SecretSet | None = None  # decrypted in memory only; None: reload
         self._secrets_lock = threading.Lock()
         self._scrubbing = False
+        #: Ids of damaged rows that reads skipped (`_readable`), for a caller to report.
+        self.skipped_damaged: set[str] = set()
         self.events = EventQueue(db, redact=lambda text: self.secrets().scrub(text))
         self.suggestions = SuggestionBook(db)
         self.searcher = HybridSearcher(db, index, embedder, self.namespace)
@@ -133,10 +142,17 @@ class MemoryStore:
         """Open (or create) the store in `data_dir`. `index_factory` builds the vector index,
         given the folder where a local index keeps its files (the composition root picks the
         adapter: the store knows no vector engine)."""
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        lock = DataDirLock(data_dir, lock_timeout_s)
-        lock.acquire()
         try:
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not data_dir.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "it is a file", str(data_dir))
+            keep_private(data_dir)  # nobody else may look in; the owner's bits stay theirs
+            lock = DataDirLock(data_dir, lock_timeout_s)
+            lock.acquire()
+        except OSError as exc:
+            raise from_os_error(exc, data_dir) from exc
+        try:
+            _refuse_lost_database(data_dir)
             db = Database(data_dir / "engram.sqlite3")
             key, where = load_or_create_key(
                 data_dir, db.get_meta("store_id") or "", db.get_meta("vault_key")
@@ -144,6 +160,9 @@ class MemoryStore:
             db.set_meta("vault_key", where)
             index = _open_index(data_dir / "chroma", db, index_factory)
             store = cls(db, index, embedder, VaultCipher(key), lock)
+        except OSError as exc:
+            lock.release()
+            raise from_os_error(exc, data_dir) from exc
         except BaseException:
             lock.release()
             raise
@@ -397,7 +416,7 @@ class MemoryStore:
             for row in self._db.query(
                 f"SELECT id, type, data FROM memories WHERE id IN ({marks})", chunk
             ):
-                found[row["id"]] = self.codec.decode(row["type"], json.loads(row["data"]))
+                found[row["id"]] = self.codec.decode_row(row["type"], row["data"], row["id"])
         return [found[i] for i in ids if i in found]
 
     def browse(
@@ -409,7 +428,7 @@ class MemoryStore:
         until: datetime | None = None,
         newest_first: bool = True,
     ) -> list[Record]:
-        sql: list[str] = ["SELECT type, data FROM memories WHERE 1=1"]
+        sql: list[str] = ["SELECT id, type, data FROM memories WHERE 1=1"]
         params: list[object] = []
         if memory_type is not None:
             sql.append("AND type = ?")
@@ -423,7 +442,7 @@ class MemoryStore:
         sql.append(f"ORDER BY ts {'DESC' if newest_first else 'ASC'}, rowid LIMIT ? OFFSET ?")
         params += [limit, offset]
         rows = self._db.query(" ".join(sql), params)
-        return [self.codec.decode(r["type"], json.loads(r["data"])) for r in rows]
+        return self._readable(rows)
 
     def count(self, memory_type: MemoryType | None = None) -> int:
         if memory_type is None:
@@ -460,16 +479,50 @@ class MemoryStore:
         return int(rows[0]["n"])
 
     def core_block(self, label: str) -> CoreBlock | None:
-        rows = self._db.query("SELECT data FROM memories WHERE label = ?", (label,))
+        rows = self._db.query("SELECT id, data FROM memories WHERE label = ?", (label,))
         if not rows:
             return None
-        block = self.codec.decode(MemoryType.CORE, json.loads(rows[0]["data"]))
+        block = self.codec.decode_row(MemoryType.CORE, rows[0]["data"], rows[0]["id"])
         assert isinstance(block, CoreBlock)
         return block
 
+    def _readable(self, rows: Iterable[Any]) -> list[Record]:
+        """The records of `rows` (id, type, data), skipping any that is damaged: one bit-rotted
+        row must not take a list, a search or an export down with it. What was skipped is
+        logged and kept in `skipped_damaged` for the caller to report."""
+        out: list[Record] = []
+        for row in rows:
+            try:
+                out.append(self.codec.decode_row(row["type"], row["data"], row["id"]))
+            except DamagedRecord as exc:
+                if row["id"] not in self.skipped_damaged:
+                    log.warning("%s", exc)
+                self.skipped_damaged.add(row["id"])
+        return out
+
+    def damaged(self) -> list[str]:
+        """Ids of the memories whose stored row cannot be read back (`engram doctor`): each is
+        decoded, so what SQLite's own integrity check cannot see (a valid page holding broken
+        JSON) is found too."""
+        bad: list[str] = []
+        after = 0
+        while rows := self._db.query(
+            "SELECT rowid, id, type, data FROM memories WHERE rowid > ? ORDER BY rowid LIMIT 500",
+            (after,),
+        ):
+            after = int(rows[-1]["rowid"])
+            for row in rows:
+                try:
+                    self.codec.decode_row(row["type"], row["data"], row["id"])
+                except DamagedRecord:
+                    bad.append(row["id"])
+        return bad
+
     def capture_log(self, merge_within_s: float = 15.0) -> CaptureLog:
         """The capture-gap log on this store's database, so capture never reaches for it."""
-        return CaptureLog(self._db, merge_within_s=merge_within_s)
+        return CaptureLog(
+            self._db, merge_within_s=merge_within_s, redact=lambda t: self.secrets().scrub(t)
+        )
 
     @overload
     def search(
@@ -544,8 +597,10 @@ class MemoryStore:
                     row = rows.get(cand.id)  # None: a vector left by a crash; repair drops it
                     if row is None or not lo <= row["ts"] < hi:
                         continue
-                    record = self.codec.decode(row["type"], json.loads(row["data"]))
-                    hits.append(SearchHit(record, cand.score, cand.ranks))
+                    readable = self._readable([row])
+                    if not readable:
+                        continue
+                    hits.append(SearchHit(readable[0], cand.score, cand.ranks))
                 if len(hits) == k:
                     return hits
         return hits
@@ -593,11 +648,14 @@ class MemoryStore:
         for row in self._db.query("SELECT type, COUNT(*) AS n FROM memories GROUP BY type"):
             counts[row["type"]] = int(row["n"])
         unindexed = self._db.query("SELECT COUNT(*) AS n FROM memories WHERE indexed = 0")
+        # Rows whose JSON no longer parses (bit rot): cheap in SQL; `damaged()` decodes each.
+        broken = self._db.query("SELECT COUNT(*) AS n FROM memories WHERE NOT json_valid(data)")
         return {
             "data_dir": str(self._db.path.parent),
             "memories": counts,
             "total": sum(counts.values()),
             "unindexed": int(unindexed[0]["n"]),
+            "damaged": int(broken[0]["n"]),
             "events": self.events.counts(),
             "events_unindexed": self.events.count_unindexed(),
             "history_entries": int(self._db.query("SELECT COUNT(*) AS n FROM history")[0]["n"]),
@@ -612,15 +670,18 @@ class MemoryStore:
         raises what the vector index raises (the rows stay flagged for the next try)."""
         self._flush_vector_deletes()
         total = int(self._db.query("SELECT COUNT(*) AS n FROM memories WHERE indexed = 0")[0]["n"])
-        done = 0
+        done, after = 0, 0
         while True:
             rows = self._db.query(
-                "SELECT type, data FROM memories WHERE indexed = 0 LIMIT ?", (batch,)
+                "SELECT rowid, id, type, data FROM memories WHERE indexed = 0 AND rowid > ? "
+                "ORDER BY rowid LIMIT ?",
+                (after, batch),
             )
             if not rows:
                 self._index_error = None
                 return done
-            self._index_records([self.codec.decode(r["type"], json.loads(r["data"])) for r in rows])
+            after = int(rows[-1]["rowid"])
+            self._index_records(self._readable(rows))  # a damaged row stays for doctor
             done += len(rows)
             if progress:
                 progress(done, total)
@@ -780,13 +841,31 @@ class MemoryStore:
 
     def _maybe_get_in(self, conn: Any, memory_id: str) -> Record | None:
         row = conn.execute("SELECT type, data FROM memories WHERE id = ?", (memory_id,)).fetchone()
-        return self.codec.decode(row[0], json.loads(row[1])) if row else None
+        return self.codec.decode_row(row[0], row[1], memory_id) if row else None
 
     def _get_in(self, conn: Any, memory_id: str) -> Record:
         record = self._maybe_get_in(conn, memory_id)
         if record is None:
             raise NotFound(f"no memory with id {memory_id!r}")
         return record
+
+
+def _refuse_lost_database(data_dir: Path) -> None:
+    """An empty `engram.sqlite3` beside the vault key or the vector folder of a store that had
+    data is a lost database (a truncated copy, a failed restore), not a new store: opening it
+    would start an empty store over the remains of the old one without a word."""
+    db = data_dir / "engram.sqlite3"
+    wal = data_dir / "engram.sqlite3-wal"
+    if not db.is_file() or db.stat().st_size > 0 or (wal.exists() and wal.stat().st_size > 0):
+        return
+    remains = [n for n in ("vault.key", "chroma") if (data_dir / n).exists()]
+    if remains:
+        raise StoreCorrupt(
+            f"{db} is empty (0 bytes), but this folder holds an older store's "
+            f"{' and '.join(remains)}: the database was lost or truncated. Nothing was changed: "
+            "restore engram.sqlite3 from a backup (or `engram import` an export into a new "
+            "ENGRAM_HOME); to start afresh here, move the whole folder aside first"
+        )
 
 
 def _open_index(path: Path, db: Database, factory: Callable[[Path], VectorIndex]) -> VectorIndex:
@@ -804,7 +883,9 @@ def _open_index(path: Path, db: Database, factory: Callable[[Path], VectorIndex]
             shutil.move(str(path), str(aside))
         _mark_all_unindexed(db)
         return factory(path)
-    if not existed and path.exists():
+    # An index that says it started empty (`fresh`: Chroma found no database in a folder that
+    # is still there) lost its vectors as surely as a missing folder.
+    if (not existed and path.exists()) or getattr(index, "fresh", False):
         _mark_all_unindexed(db)
     return index
 

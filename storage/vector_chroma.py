@@ -7,6 +7,7 @@ index can always be rebuilt from it). No `where` filters: they cost 50-130 ms at
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,9 +23,12 @@ _COLLECTION_PREFIX = "engram_"
 class ChromaVectorIndex:
     """Vectors in Chroma, on disk (`PersistentClient`) or on a server (`HttpClient`)."""
 
-    def __init__(self, client: Any, namespace: str = "") -> None:
+    def __init__(self, client: Any, namespace: str = "", *, fresh: bool = False) -> None:
         self._client = client
         self._namespace = namespace
+        #: Made empty on opening: the folder held no Chroma database (never, or it was
+        #: deleted), so the store re-embeds what it holds (storage/store.py `_open_index`).
+        self.fresh = fresh
         self._collections: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._max_batch = int(getattr(client, "get_max_batch_size", lambda: 5000)())
@@ -35,13 +39,16 @@ class ChromaVectorIndex:
         from chromadb.config import Settings
 
         path.mkdir(parents=True, exist_ok=True)
+        wipe_freed_memory()
+        fresh = not (path / "chroma.sqlite3").exists()
         try:
             client = chromadb.PersistentClient(
                 path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
             )
         except Exception as exc:  # chromadb raises assorted types for a damaged folder
+            _forget_system(str(path))
             raise StoreCorrupt(f"the vector index at {path} cannot be opened: {exc}") from exc
-        return cls(client)
+        return cls(client, fresh=fresh)
 
     @classmethod
     def http(cls, url: str, namespace: str = "") -> ChromaVectorIndex:
@@ -121,3 +128,54 @@ class ChromaVectorIndex:
                 if session is not None:
                     session.close()
             self._client.close()
+
+
+def _forget_system(path: str) -> None:
+    """Drop chromadb's process-wide cached system for `path` after a failed open. chromadb
+    (1.5) caches one `System` per persist directory in `SharedSystemClient` *before* its
+    server API has started; when that start fails the broken system stays cached, and every
+    later client for the same path in this process gets it (`'RustBindingsAPI' object has no
+    attribute 'bindings'`), so a damaged folder moved aside could not be rebuilt in place."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    with SharedSystemClient._refcount_lock:
+        system = SharedSystemClient._identifier_to_system.pop(path, None)
+        SharedSystemClient._identifier_to_refcount.pop(path, None)
+    if system is not None:
+        with contextlib.suppress(Exception):  # half-started: nothing of it is worth keeping
+            system.stop()
+
+
+def import_engine() -> None:
+    """Import chromadb now (seconds): a parent that forks workers pays it once. Importing
+    starts no thread; opening a client does."""
+    import chromadb  # noqa: F401
+
+
+_M_PERTURB = -6  # glibc's mallopt parameter (malloc.h)
+
+
+def wipe_freed_memory() -> None:
+    """Have glibc overwrite memory as it is freed and fill it as it is handed out again.
+
+    Chroma's HNSW files (`data_level0.bin`) are written from buffers that are allocated but not
+    all filled: the unused room is whatever the heap held before, and in a store that heap held
+    memories' JSON on its way through SQLite, and decrypted vault values. A grep of the data
+    folder found a secret there, in plain text, after it had been scrubbed everywhere else.
+    With M_PERTURB set, nothing of that is left to copy. Process-wide and once; a no-op where
+    the C library is not glibc."""
+    global _wiping
+    if _wiping:
+        return
+    _wiping = True
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(_M_PERTURB, 0xA5)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to set
+        pass
+
+
+_wiping = False

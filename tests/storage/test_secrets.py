@@ -191,3 +191,74 @@ def test_a_scrub_keeps_each_memory_s_owner(fake_store: MemoryStore) -> None:
     after = fake_store.get(quoted.id)
     assert "7391-4482-DOOR" not in after.index_text()
     assert after.origin == "agent"
+
+
+@pytest.mark.real
+def test_every_stored_text_column_withholds_a_secret_and_the_files_hold_it_only_encrypted(
+    chroma_store: MemoryStore, engram_home: Path
+) -> None:
+    """Beyond an event's text: its window title and metadata, the error it failed with, the
+    capture log's gap details, a suggestion for a user's memory, the history."""
+    from storage.capture_log import GapReason
+    from storage.store import Write
+    from storage.suggestions import Suggestion
+
+    store = chroma_store
+    event = store.events.put(
+        Event(
+            source="screen",
+            app="xterm",
+            window_title=f"ssh lab-door ({SECRET})",
+            text="a terminal",
+            metadata={"url": f"https://door.example/?code={SECRET}", "monitor_n": 1},
+        )
+    )
+    [claimed] = store.events.claim(1)
+    store.events.release([claimed.id], error=f"the model echoed {SECRET} and no JSON")
+    log = store.capture_log()
+    log.note(GapReason.EXCLUDED, detail=f"window 'Vault: {SECRET}' is excluded")
+    log.flush()
+    mine = store.add(SemanticMemory(name="Lab", summary="The lab is on floor 2"))
+    suggestion = Suggestion(
+        memory_id=mine.id,
+        memory_type=mine.kind,
+        op="update",
+        fields={"summary": f"The lab door code is {SECRET}"},
+        agent="semantic",
+    )
+    store.apply(
+        [Write("add", SemanticMemory(name="x", summary="y"))], "agents:b1", suggest=[suggestion]
+    )
+    assert _leaks(engram_home)  # the grep finds it before it is a secret
+
+    store.add(VaultEntry(caption="Lab door code", secret_value=SECRET, sensitivity="high"))
+
+    got = store.events.get(event.id)
+    assert got.window_title == f"ssh lab-door ({VaultEntry.WITHHELD})"
+    assert got.metadata == {
+        "url": f"https://door.example/?code={VaultEntry.WITHHELD}",
+        "monitor_n": 1,
+    }
+    [error] = [r["error"] for r in store._db.query("SELECT error FROM events")]
+    assert SECRET not in error and VaultEntry.WITHHELD in error
+    details = [r["detail"] for r in store._db.query("SELECT detail FROM capture_gaps")]
+    assert details == [f"window 'Vault: {VaultEntry.WITHHELD}' is excluded"]
+    [pending] = store.suggestions.pending(mine.id)
+    assert pending.fields == {"summary": f"The lab door code is {VaultEntry.WITHHELD}"}
+    fts = "SELECT rowid FROM event_fts WHERE event_fts MATCH ?"
+    assert store._db.query(fts, ("7391",)) == []
+    # Noted after it became a secret: withheld as it is written.
+    log.note(GapReason.OCR_ERROR, detail=f"tesseract choked on {SECRET}")
+    log.flush()
+    again = store.events.put(Event(source="screen", window_title=SECRET + " again", text="t"))
+    assert SECRET not in store.events.get(again.id).window_title
+
+    assert _leaks(engram_home) == {}  # open: WAL and -shm as they are
+    store.close()
+    assert _leaks(engram_home) == {}
+    reopened = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    try:  # only encrypted: the vault still gives the value back
+        [secret] = [r for r in reopened.browse() if isinstance(r, VaultEntry) and r.withheld]
+        assert isinstance(secret, VaultEntry) and secret.secret_value == SECRET
+    finally:
+        reopened.close()
