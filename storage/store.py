@@ -461,13 +461,13 @@ class MemoryStore:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._db.query(
-                "SELECT type, data, created_at FROM memories WHERE id IN (SELECT m.id FROM "
+                "SELECT id, type, data, created_at FROM memories WHERE id IN (SELECT m.id FROM "
                 f"memories m, json_each(m.data, '$.provenance') p WHERE p.value IN ({marks}))",
                 chunk,
             )
-            for r in rows:
-                record = self.codec.decode(r["type"], json.loads(r["data"]))
-                found[record.id] = (float(r["created_at"]), record)
+            created = {r["id"]: float(r["created_at"]) for r in rows}
+            for record in self._readable(rows):  # a damaged row is skipped, as elsewhere
+                found[record.id] = (created[record.id], record)
         return [rec for _ts, rec in sorted(found.values(), key=lambda p: p[0])][:limit]
 
     def count_created(self, since: datetime, until: datetime | None = None) -> int:
