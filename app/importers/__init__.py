@@ -1,0 +1,2 @@
+"""Importing the user's past (chat exports, documents, browser history) through the same path
+as capture: redaction, the durable event queue, origin `import:<source>`."""
