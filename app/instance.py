@@ -216,8 +216,10 @@ class _Routed(io.TextIOBase):
 
 
 class _Sender(io.TextIOBase):
-    def __init__(self, key: str, send: Callable[[dict[str, Any]], None]) -> None:
-        self._key, self._send = key, send
+    """A stream whose writes go to the caller; `tty`: the caller's own stream is a terminal."""
+
+    def __init__(self, key: str, send: Callable[[dict[str, Any]], None], tty: bool) -> None:
+        self._key, self._send, self._tty = key, send, tty
 
     def write(self, text: str) -> int:
         if text:
@@ -225,7 +227,7 @@ class _Sender(io.TextIOBase):
         return len(text)
 
     def isatty(self) -> bool:
-        return False
+        return self._tty
 
 
 def _install() -> None:
@@ -239,12 +241,14 @@ def _install() -> None:
 
 
 @contextlib.contextmanager
-def routed_streams(send: Callable[[dict[str, Any]], None], stdin: str | None) -> Iterator[None]:
+def routed_streams(
+    send: Callable[[dict[str, Any]], None], stdin: str | None, tty: bool = False
+) -> Iterator[None]:
     """Inside: print() and sys.stdin on this thread are the caller's, over the socket."""
     _install()
     tokens = (
-        _OUT.set(_Sender("out", send)),
-        _ERR.set(_Sender("err", send)),
+        _OUT.set(_Sender("out", send, False)),
+        _ERR.set(_Sender("err", send, tty)),
         _IN.set(io.StringIO(stdin or "")),
     )
     try:

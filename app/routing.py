@@ -102,7 +102,8 @@ def _run_cli(
     stdin = request.get("stdin")
     serving, here = SERVING.set(runtime), CWD.set(cwd)
     try:
-        with instance.routed_streams(send, stdin if isinstance(stdin, str) else None):
+        stdin = stdin if isinstance(stdin, str) else None
+        with instance.routed_streams(send, stdin, tty=bool(request.get("tty"))):
             try:
                 return cli.main(argv)
             except SystemExit as exc:  # argparse: usage errors, --help
@@ -123,7 +124,13 @@ def forward_cli(argv: Sequence[str], data_dir: Path) -> int | None:
     if SERVING.get() is not None or not held_elsewhere(data_dir):
         return None
     stdin = sys.stdin.read() if "-" in argv else None
-    message = {"op": "cli", "argv": list(argv), "cwd": os.getcwd(), "stdin": stdin}
+    message = {
+        "op": "cli",
+        "argv": list(argv),
+        "cwd": os.getcwd(),
+        "stdin": stdin,
+        "tty": sys.stderr.isatty(),
+    }
     started = False
     try:
         for reply in instance.request(data_dir, message, timeout_s=None):
