@@ -12,6 +12,7 @@ export is never held in memory whole.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -146,19 +147,24 @@ def import_items(
     redactor = redactor or Redactor()
     key = file_key or str(path.resolve())
     show = Progress(f"importing {path.name}", total) if progress else None
-    batch: list[Event] = []
+    batch: dict[str, Item] = {}
+    make = functools.partial(_event, source=source, path=path, redactor=redactor, summary=summary)
     for parsed in parse():
         if isinstance(parsed, Rejected):
             summary.rejected[parsed.reason] += 1
             continue
         summary.read += 1
-        batch.append(_event(parsed, source, path, key, redactor, summary))
+        ident = event_id(source, key, parsed.key)
+        if ident in batch:
+            summary.duplicates += 1  # the same message twice in the file
+            continue
+        batch[ident] = parsed
         if len(batch) >= BATCH:
-            _flush(store, batch, summary)
-            batch = []
+            _flush(store, batch, make, summary)
+            batch = {}
             if show:
                 show(summary.read)
-    _flush(store, batch, summary)
+    _flush(store, batch, make, summary)
     if show:
         show(summary.read, final=True)
     summary.seconds = time.monotonic() - started
@@ -166,7 +172,7 @@ def import_items(
 
 
 def _event(
-    item: Item, source: str, path: Path, key: str, redactor: Redactor, summary: Summary
+    ident: str, item: Item, *, source: str, path: Path, redactor: Redactor, summary: Summary
 ) -> Event:
     text = f"{item.speaker}: {item.text}" if item.speaker else item.text
     redaction = redactor.redact(_clip(text))
@@ -180,7 +186,7 @@ def _event(
     if item.line:
         metadata["line"] = item.line
     return Event(
-        id=event_id(source, key, item.key),
+        id=ident,
         occurred_at=item.at,
         source="import",
         app=source,
@@ -190,12 +196,19 @@ def _event(
     )
 
 
-def _flush(store: MemoryStore, batch: list[Event], summary: Summary) -> None:
+def _flush(
+    store: MemoryStore,
+    batch: dict[str, Item],
+    make: Callable[[str, Item], Event],
+    summary: Summary,
+) -> None:
+    """Store the items of `batch` not stored before (nor removed by retention), in one
+    transaction; only those are redacted and built."""
     if not batch:
         return
-    ids = [e.id for e in batch]
+    ids = list(batch)
     known = {e.id for e in store.events.get_many(ids)} | set(store.events.expired(ids))
-    fresh = [e for e in dict((e.id, e) for e in batch if e.id not in known).values()]
+    fresh = [make(i, item) for i, item in batch.items() if i not in known]
     summary.duplicates += len(batch) - len(fresh)
     store.events.put_many(fresh)
     summary.new += len(fresh)
