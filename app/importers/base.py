@@ -16,6 +16,7 @@ import functools
 import hashlib
 import json
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +32,13 @@ from storage.store import MemoryStore
 
 #: Events written per transaction.
 BATCH = 500
+
+
+class ImportCancelled(EngramError):
+    """The user stopped an import; what was stored stays, and importing again finishes it."""
+
+
+OnProgress = Callable[[int, int], None]
 
 
 class ImportFailed(EngramError):
@@ -121,6 +129,13 @@ class Progress:
         stream.flush()
 
 
+def stop_if(cancel: threading.Event | None, summary: Summary) -> None:
+    if cancel is not None and cancel.is_set():
+        raise ImportCancelled(
+            f"stopped after {summary.new:,} new of {summary.file}; import it again to finish"
+        )
+
+
 def event_id(source: str, file_key: str, item_key: str) -> str:
     digest = hashlib.sha1(f"{source}\x00{file_key}\x00{item_key}".encode()).hexdigest()
     return f"evt_imp_{digest[:24]}"
@@ -139,8 +154,12 @@ def import_items(
     file_key: str | None = None,
     redactor: Redactor | None = None,
     progress: bool = True,
+    on_progress: OnProgress | None = None,
+    cancel: threading.Event | None = None,
 ) -> Summary:
-    """Check everything `parse` yields, then store its items as events (see the module)."""
+    """Check everything `parse` yields, then store its items as events (see the module).
+    `progress` prints a count and an ETA on standard error; `on_progress(done, total)` hears
+    each batch (the app's progress bar); `cancel` stops it between batches."""
     started = time.monotonic()
     total = sum(1 for p in parse() if isinstance(p, Item))  # a bad file raises here
     summary = Summary(source, str(path))
@@ -164,7 +183,12 @@ def import_items(
             batch = {}
             if show:
                 show(summary.read)
+            if on_progress:
+                on_progress(summary.read, total)
+            stop_if(cancel, summary)
     _flush(store, batch, make, summary)
+    if on_progress:
+        on_progress(summary.read, total)
     if show:
         show(summary.read, final=True)
     summary.seconds = time.monotonic() - started

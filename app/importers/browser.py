@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from app.importers.base import ImportFailed, Item, Parsed, Rejected, Summary, import_items
@@ -113,7 +114,8 @@ def visits(copy: Path, original: Path) -> Iterator[Parsed]:
         conn.close()
 
 
-def import_history(store: MemoryStore, path: Path, *, progress: bool = True) -> Summary:
+def import_history(store: MemoryStore, path: Path, *, progress: bool = True, **kw: Any) -> Summary:
+    """The history at `path`, from a private copy; `kw`: `import_items`' on_progress, cancel."""
     kind = kind_of(path)
     with private_copy(path) as copy:
         summary = import_items(
@@ -123,5 +125,6 @@ def import_history(store: MemoryStore, path: Path, *, progress: bool = True) -> 
             lambda: visits(copy, path),
             file_key=str(path.resolve()),
             progress=progress,
+            **kw,
         )
     return summary

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from app.importers.base import ImportFailed, Progress, Summary
+from app.importers.base import ImportFailed, OnProgress, Progress, Summary, stop_if
 from capture.redact import Redactor
 from storage.dates import parse_when
 from storage.errors import NotFound
@@ -86,8 +87,16 @@ def _title(path: Path, text: str) -> str:
 
 
 def import_files(
-    store: MemoryStore, folder: Path, *, redactor: Redactor | None = None, progress: bool = True
+    store: MemoryStore,
+    folder: Path,
+    *,
+    redactor: Redactor | None = None,
+    progress: bool = True,
+    on_progress: OnProgress | None = None,
+    cancel: threading.Event | None = None,
 ) -> Summary:
+    """Each document under `folder` as a resource memory (see the module); progress and
+    cancel as `import_items`' (a cancel keeps the documents stored so far)."""
     if not folder.is_dir():
         raise ImportFailed(folder, "is not a folder")
     started = time.monotonic()
@@ -105,6 +114,12 @@ def import_files(
             pending = []
         if show:
             show(n)
+        if on_progress:
+            on_progress(n, len(paths))
+        if cancel is not None and cancel.is_set():
+            if pending:
+                store.apply(pending, ACTOR)
+            stop_if(cancel, summary)
     if pending:
         store.apply(pending, ACTOR)
     if show:

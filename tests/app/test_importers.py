@@ -413,3 +413,43 @@ def test_cli_summary_progress_and_errors(
     _firefox(places)
     assert main(["import-browser", str(places), "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["new"] == 2
+
+
+def test_the_app_s_import_reports_progress_and_stops_on_cancel(
+    fake_store: MemoryStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from app.importers.base import ImportCancelled
+    from app.importers.jobs import run_import
+
+    path = tmp_path / "chat.jsonl"
+    path.write_text(
+        "".join(json.dumps({"time": f"2024-01-01T10:{n:02d}", "text": f"n{n}"}) + "\n"
+                for n in range(9)),
+        encoding="utf-8",
+    )  # fmt: skip
+    monkeypatch.setattr(base, "BATCH", 4)
+    cancel, seen = threading.Event(), []
+
+    def progress(done: int, total: int) -> None:
+        seen.append((done, total))
+        cancel.set()  # the user presses Cancel after the first batch
+
+    with pytest.raises(ImportCancelled, match="stopped after 4 new"):
+        run_import(fake_store, "chat", path, on_progress=progress, cancel=cancel)
+    assert seen == [(4, 9)] and len(_events(fake_store)) == 4
+    seen.clear()
+    [summary] = run_import(fake_store, "chat", path, on_progress=lambda d, t: seen.append((d, t)))
+    assert (summary.new, summary.duplicates) == (5, 4) and seen[-1] == (9, 9)
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"{n}.txt").write_text(f"doc {n}")
+    cancel = threading.Event()
+    with pytest.raises(ImportCancelled):
+        run_import(
+            fake_store, "files", folder, on_progress=lambda d, t: cancel.set(), cancel=cancel
+        )
+    assert len(fake_store.browse(MemoryType.RESOURCE)) == 1  # the one read before the cancel
