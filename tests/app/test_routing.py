@@ -92,6 +92,15 @@ def test_cli_commands_run_in_the_process_that_holds_the_store(
     assert json.loads(exported.stdout)["dir"] == str(out / "dump")
     assert (out / "dump").is_dir()
 
+    chat = out / "chat.jsonl"  # an import runs in the holder too: its events are there at once
+    chat.write_text('{"time": "2024-05-01T09:00", "speaker": "Ann", "text": "kayak trip"}\n')
+    imported = _engram(engram_home, "import-chat", "chat.jsonl", "--progress", cwd=out)
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["new"] == 1 and "ETA" in imported.stderr
+    found = _engram(engram_home, "search", "kayak", "--json")
+    first = json.loads(found.stdout)[0]
+    assert first["type"] == "event" and first["headline"] == "Ann: kayak trip"
+
     # this process, as a command line would: no model loaded, well under a second each
     capsys.readouterr()
     started = time.perf_counter()
