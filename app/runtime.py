@@ -134,7 +134,16 @@ class Runtime:
                     from app.routing import serve
 
                     self._server = serve(self, self.data_dir, self._on_yield)
+                    # The embedding model loads on its first use (30 s on a loaded laptop): a
+                    # long-running process takes that now, not the first command it runs.
+                    threading.Thread(target=self._warm_embedder, daemon=True).start()
             return self._store
+
+    def _warm_embedder(self) -> None:
+        try:
+            self.embedder().embed(["warm-up"])
+        except Exception as exc:  # the first real use reports it
+            log.warning("warming the embedding model failed: %s", exc)
 
     @property
     def data_dir(self) -> Path:
