@@ -204,7 +204,9 @@ class Api:
             raise ApiError("since must be before until")
         bounds = self._settings()
         groups: dict[tuple[str, str], dict[str, Any]] = {}
-        for event in self._store().events.between(lo, hi, limit=5000):
+        latest: dict[tuple[str, str], datetime] = {}
+        recent = self._store().events.between(lo, hi, limit=5000, newest_first=True)
+        for event in reversed(recent):  # the newest 5000, oldest first
             if app and app.casefold() not in event.app.casefold():
                 continue
             key = (event.app or event.source, event.window_title)
@@ -218,12 +220,15 @@ class Api:
                     "lines": [],
                 },
             )
-            group["last_seen"] = event.last_seen.isoformat()
+            if key not in latest or event.last_seen > latest[key]:
+                latest[key] = event.last_seen
+                group["last_seen"] = event.last_seen.isoformat()
             group["events"] += 1
             if len(group["lines"]) < 5:
                 line = first_line(self._store().secrets().scrub(event.text), 200)
                 group["lines"].append({"id": event.id, "text": clip(line, 200)})
-        ordered = sorted(groups.values(), key=lambda g: g["last_seen"], reverse=True)
+        order = sorted(groups, key=lambda k: latest[k], reverse=True)
+        ordered = [groups[k] for k in order]
         return {
             "since": lo.isoformat(),
             "until": hi.isoformat(),

@@ -249,3 +249,67 @@ def test_api_bounds_and_refuses_writes_when_off(fake_store: MemoryStore) -> None
         calls.call("add_memory", {"text": "x"})
     with pytest.raises(api.ApiError, match="bad arguments"):
         calls.call("get_memory", {"id": "a", "extra": 1})
+
+
+def test_recent_activity_groups_by_app_and_window_newest_first(fake_store: MemoryStore) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from app.settings import McpSettings
+
+    now = datetime.now(UTC)
+    reads = [
+        ("xterm", "build log", "make: all done", 50),
+        ("firefox", "Rust book", "Chapter 4 ownership", 40),
+        ("xterm", "build log", "make: 3 warnings", 30),
+        ("slack", "#general", "lunch at noon?", 20),
+    ]
+    for app_name, title, text, minutes in reads:
+        fake_store.events.put(
+            Event(source="screen", app=app_name, window_title=title, text=text,
+                  occurred_at=now - timedelta(minutes=minutes))
+        )  # fmt: skip
+    fake_store.events.put(  # older than the default day
+        Event(source="screen", app="gimp", text="old picture", occurred_at=now - timedelta(days=3))
+    )
+    calls = api.Api(lambda: fake_store, lambda: McpSettings())
+    groups = calls.call("recent_activity", {})["groups"]
+    assert [(g["app"], g["events"]) for g in groups] == [("slack", 1), ("xterm", 2), ("firefox", 1)]
+    assert [line["text"] for line in groups[1]["lines"]] == ["make: all done", "make: 3 warnings"]
+    assert calls.call("recent_activity", {"limit": 1})["groups"][0]["app"] == "slack"
+    only = calls.call("recent_activity", {"app": "XTERM"})["groups"]
+    assert [g["window"] for g in only] == ["build log"]
+    since = (now - timedelta(days=4)).isoformat()
+    assert "gimp" in {g["app"] for g in calls.call("recent_activity", {"since": since})["groups"]}
+    with pytest.raises(api.ApiError, match="before"):
+        calls.call("recent_activity", {"since": now.isoformat(), "until": since})
+
+
+@pytest.mark.slow
+def test_an_mcp_server_started_first_hands_the_store_to_the_app(engram_home: Path) -> None:
+    """A host started `engram mcp` before the desktop app: the app asks for the store, gets
+    it, and the same MCP session goes on working, now through the app."""
+    from app.runtime import Runtime
+    from app.settings import load_settings
+    from storage.sqlite_db import lock_holder
+
+    ids = _seed(engram_home)
+    seen: dict[str, Any] = {}
+
+    def app_opener(_settings: Any) -> MemoryStore:
+        return MemoryStore.open(engram_home, HashEmbedder(), _chroma())
+
+    async def body(session: ClientSession) -> None:
+        first = _data(await session.call_tool("get_memory", {"id": ids["memory"]}))
+        seen["mcp_pid"] = lock_holder(engram_home)
+        app = Runtime(load_settings(), store_opener=app_opener, serve=True, claim=True)
+        try:
+            await asyncio.to_thread(app.store)  # the desktop app starting
+            seen["app_holds"] = lock_holder(engram_home) == os.getpid()
+            again = _data(await session.call_tool("get_memory", {"id": ids["memory"]}))
+            seen["same"] = again == first
+        finally:
+            await asyncio.to_thread(app.close)
+
+    _drive(engram_home, body)
+    assert seen["mcp_pid"] not in (None, os.getpid())  # the MCP server held it first
+    assert seen["app_holds"] and seen["same"]
