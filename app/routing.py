@@ -40,6 +40,7 @@ ROUTABLE = frozenset(
         "import-chat",
         "import-files",
         "import-browser",
+        "import-calendar",
         None,  # `engram` with arguments that name no command: the stats
     }
 )

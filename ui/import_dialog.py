@@ -1,4 +1,4 @@
-"""File → Import from other apps…: a chat export, a folder of documents or the browser history,
+"""File → Import from other apps…: a chat export, documents, a calendar or the browser history,
 imported on a worker thread (app/importers/jobs.py) with a progress bar, a count and an ETA,
 Cancel (what was stored stays; importing again finishes it) and the summary at the end."""
 
@@ -31,6 +31,7 @@ KINDS: list[tuple[Kind, str]] = [
     ("chat", "A chat export (ChatGPT, WhatsApp, JSON Lines, LoCoMo)"),
     ("files", "Documents in a folder (Markdown, text, PDF)"),
     ("browser", "Browser history (Firefox, Chromium)"),
+    ("calendar", "A calendar (.ics)"),
 ]
 
 

@@ -71,6 +71,19 @@ def cmd_import_browser(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_calendar(args: argparse.Namespace) -> int:
+    from app.cli import _open
+    from app.importers.base import ImportFailed
+    from app.importers.calendar import import_calendar
+
+    if not args.file.is_file():
+        raise ImportFailed(args.file, "no such file")
+    with _open(args) as store:
+        summary = import_calendar(store, args.file)
+    _print([summary])
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", action="store_true", help="progress also when not a terminal")
     p.add_argument("--quiet", action="store_true", help="no progress, only the summary")
@@ -103,3 +116,9 @@ def register(sub: Any) -> None:
     p.add_argument("files", nargs="*", type=user_path, help="default: this user's profiles")
     _common(p)
     p.set_defaults(func=cmd_import_browser)
+
+    p = sub.add_parser(
+        "import-calendar", help="import an .ics calendar (episodic memories at the events' times)"
+    )
+    p.add_argument("file", type=user_path)
+    p.set_defaults(func=cmd_import_calendar)

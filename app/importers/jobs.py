@@ -10,7 +10,7 @@ from typing import Literal
 from app.importers.base import OnProgress, Summary, import_items
 from storage.store import MemoryStore
 
-Kind = Literal["chat", "files", "browser"]
+Kind = Literal["chat", "files", "browser", "calendar"]
 
 
 def run_import(
@@ -21,7 +21,8 @@ def run_import(
     on_progress: OnProgress | None = None,
     cancel: threading.Event | None = None,
 ) -> list[Summary]:
-    """Import `path` (a chat export, a documents folder, a browser history file; for
+    """Import `path` (a chat export, a documents folder, an .ics calendar, a browser history
+    file; for
     "browser", None means every profile found). Raises ImportFailed, ImportCancelled."""
     if kind == "chat":
         from app.importers.chats import detect, parser
@@ -39,6 +40,11 @@ def run_import(
 
         assert path is not None
         return [import_files(store, path, progress=False, on_progress=on_progress, cancel=cancel)]
+    if kind == "calendar":
+        from app.importers.calendar import import_calendar
+
+        assert path is not None
+        return [import_calendar(store, path)]
     from app.importers.base import ImportFailed
     from app.importers.browser import find_histories, import_history
 

@@ -413,6 +413,10 @@ def test_cli_summary_progress_and_errors(
     _firefox(places)
     assert main(["import-browser", str(places), "--quiet"]) == 0
     assert json.loads(capsys.readouterr().out)["new"] == 2
+    calendar = tmp_path / "cal.ics"
+    calendar.write_text(ICS, newline="")
+    assert main(["import-calendar", str(calendar)]) == 0
+    assert json.loads(capsys.readouterr().out)["new"] == 2
 
 
 def test_the_app_s_import_reports_progress_and_stops_on_cancel(
@@ -453,3 +457,51 @@ def test_the_app_s_import_reports_progress_and_stops_on_cancel(
             fake_store, "files", folder, on_progress=lambda d, t: cancel.set(), cancel=cancel
         )
     assert len(fake_store.browse(MemoryType.RESOURCE)) == 1  # the one read before the cancel
+
+
+ICS = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+    "BEGIN:VEVENT\r\nUID:dentist-1\r\nDTSTART;TZID=Europe/Berlin:20240503T093000\r\n"
+    "SUMMARY:Dentist\r\nLOCATION:Praxis Dr. Weiss\\, Berlin\r\n"
+    "DESCRIPTION:Bring the insurance card\\nand the x-ray from 2023\r\nEND:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:standup\r\nDTSTART:20240506T080000Z\r\nRRULE:FREQ=DAILY\r\n"
+    "SUMMARY:Team stand-\r\n up\r\nEND:VEVENT\r\n"
+    "BEGIN:VEVENT\r\nUID:blank\r\nDTSTART;VALUE=DATE:20240510\r\nEND:VEVENT\r\n"
+    "END:VCALENDAR\r\n"
+)
+
+
+def test_calendar_events_become_episodic_memories_at_their_times(
+    fake_store: MemoryStore, tmp_path: Path
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    from app.importers.calendar import import_calendar
+    from storage.records import EpisodicMemory
+
+    path = tmp_path / "cal.ics"
+    path.write_text(ICS, encoding="utf-8", newline="")
+    summary = import_calendar(fake_store, path)
+    assert (summary.read, summary.new, summary.extra["recurring"]) == (2, 2, 1)
+    assert summary.rejected == {"no title or description": 1}
+    found = {
+        m.summary: m
+        for m in fake_store.browse(MemoryType.EPISODIC)
+        if isinstance(m, EpisodicMemory)
+    }
+    dentist = found["Dentist at Praxis Dr. Weiss, Berlin"]
+    assert dentist.occurred_at == datetime(2024, 5, 3, 9, 30, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert dentist.details == "Bring the insurance card\nand the x-ray from 2023"
+    assert dentist.origin == "import:calendar"
+    assert found["Team stand-up"].occurred_at == datetime(2024, 5, 6, 8, 0, tzinfo=UTC)
+    assert import_calendar(fake_store, path).new == 0
+
+    broken = tmp_path / "broken.ics"
+    broken.write_text(ICS.split("END:VEVENT")[0], encoding="utf-8", newline="")
+    with pytest.raises(ImportFailed, match=r"broken.ics, line 3: the calendar breaks off"):
+        import_calendar(fake_store, broken)
+    bad_date = tmp_path / "bad.ics"
+    bad_date.write_text(ICS.replace("20240506T080000Z", "next monday"), newline="")
+    with pytest.raises(ImportFailed, match=r"bad.ics, line 12: unrecognised date 'next monday'"):
+        import_calendar(fake_store, bad_date)
+    assert len(fake_store.browse(MemoryType.EPISODIC)) == 2
