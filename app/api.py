@@ -144,17 +144,21 @@ class Api:
             raise ApiError("query must be some text")
         if len(query) > 1000:
             raise ApiError(f"query is {len(query)} characters; 1000 at most")
-        names = list(types or [])
+        names = [types] if isinstance(types, str) else list(types or [])
         unknown = [t for t in names if t not in (*TYPE_NAMES, "event")]
         if unknown:
             known = ", ".join([*TYPE_NAMES, "event"])
             raise ApiError(f"unknown type {unknown[0]!r}; one of {known}")
         memory_types = [MemoryType(t) for t in names if t != "event"]
         with_events = not names or "event" in names
+        only_events = bool(names) and not memory_types
+        k = _limit(limit, self._settings())
         hits = self._store().search(
             query,
-            memory_types or (None if with_events else list(MemoryType)),
-            _limit(limit, self._settings()),
+            memory_types or None,
+            # the store ranks events among memories: ask for many, keep the events (a store
+            # whose memories crowd the events out of the first 100 returns fewer)
+            max(k * 8, 100) if only_events else k,
             _when(since, "since"),
             _when(until, "until"),
             events=with_events,
@@ -163,12 +167,13 @@ class Api:
         for hit in hits:
             if isinstance(hit, EventHit):
                 item = self._event(hit.event)
+            elif only_events:
+                continue
             else:
-                if memory_types == [] and with_events and names:
-                    continue  # only events were asked for
                 item = self._memory(hit.record)
             item["score"] = round(hit.score, 4)
             results.append(item)
+        results = results[:k]
         return {"query": query, "results": results}
 
     def op_get_memory(self, id: str) -> dict[str, Any]:

@@ -245,6 +245,11 @@ def test_api_bounds_and_refuses_writes_when_off(fake_store: MemoryStore) -> None
     found = calls.call("search_memories", {"query": "lemon", "limit": 100})
     assert len(found["results"]) == 5
     assert all(len(r["text"]) <= 200 for r in found["results"])
+    fake_store.events.put(Event(source="screen", app="xterm", text="lemon tart recipe"))
+    events = calls.call("search_memories", {"query": "lemon", "types": ["event"]})["results"]
+    assert [r["type"] for r in events] == ["event"]
+    semantic = calls.call("search_memories", {"query": "lemon", "types": "semantic"})["results"]
+    assert {r["type"] for r in semantic} == {"semantic"} and len(semantic) == 5
     with pytest.raises(api.ApiError, match="writing over MCP is off"):
         calls.call("add_memory", {"text": "x"})
     with pytest.raises(api.ApiError, match="bad arguments"):
