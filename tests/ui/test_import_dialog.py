@@ -4,6 +4,7 @@ and Cancel."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -68,14 +69,17 @@ def test_cancel_stops_between_batches(
     dialog = _open(engram)
     dialog.path.setText(str(_export(tmp_path / "chat.jsonl", 40)))
     store = engram.controller.services.store()
-    real = store.events.put_many
+    real, pressed = store.events.put_many, threading.Event()
 
-    def slow(events):  # the user presses Cancel while the first batch is written
-        dialog.task.context.cancel()
+    def slow(events):  # the first batch waits for the user to press Cancel
+        assert pressed.wait(10)
         real(events)
 
     monkeypatch.setattr(store.events, "put_many", slow)
     dialog.start_button.click()
+    dialog.cancel_button.click()
+    assert dialog.task is not None and dialog.status.text() == "Stopping after this batch…"
+    pressed.set()
     qtbot.waitUntil(lambda: dialog.task is None, timeout=10_000)
     assert dialog.status.text().startswith("Stopped: stopped after 5 new")
     assert engram.window.error_button.isHidden()  # a cancel is not an error
