@@ -48,7 +48,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from app.settings import load_settings
 
     settings = load_settings()
-    with Runtime(settings.model_copy(update={"capture": _settings(args)})) as runtime:
+    serve = not (args.status or args.once)  # headless capture runs for long: it serves the CLI
+    with Runtime(settings.model_copy(update={"capture": _settings(args)}), serve=serve) as runtime:
         service = runtime.capture()
         if args.status:
             return _show_status(service, args.json)

@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.routing import ROUTABLE, SERVING, forward_cli, user_path
 from app.settings import load_settings
 from storage.errors import EngramError, InvalidText, NotFound, from_os_error
 from storage.kinds import kind_spec
@@ -39,6 +40,8 @@ COMMAND_MODULES: list[str] = [
     "app.chat_cli",
     "app.suggestions_cli",
     "app.events_cli",
+    "app.mcp_cli",
+    "app.importers.cli",
 ]
 
 
@@ -117,8 +120,13 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
 
 @contextmanager
 def _open(args: argparse.Namespace) -> Iterator[MemoryStore]:
+    """The store: the running instance's when this command runs there (app/routing.py)."""
     from app.runtime import Runtime
 
+    serving = SERVING.get()
+    if serving is not None:
+        yield serving.store()
+        return
     with Runtime(load_settings()) as runtime:
         yield runtime.store()
 
@@ -370,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_undo)
 
     p = sub.add_parser("export", help="export every memory to a folder")
-    p.add_argument("dir")
+    p.add_argument("dir", type=user_path)
     p.add_argument(
         "--reveal-secrets",
         action="store_true",
@@ -379,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("import", help="import an export folder")
-    p.add_argument("dir")
+    p.add_argument("dir", type=user_path)
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("stats", help="counts and health of the store")
@@ -399,8 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "command", None) in ROUTABLE:  # the app holds the store: ask it
+            routed = forward_cli(argv, load_settings().resolved_data_dir())
+            if routed is not None:
+                return routed
         return int(args.func(args))
     except EngramError as exc:
         print(f"engram: error: {exc}", file=sys.stderr)

@@ -7,14 +7,11 @@ import argparse
 import json
 from typing import Any
 
-from app.settings import load_settings
-
 
 def cmd_events(args: argparse.Namespace) -> int:
-    from app.runtime import Runtime
+    from app.cli import _open  # the running app's store when it holds the folder
 
-    with Runtime(load_settings()) as runtime:
-        store = runtime.store()
+    with _open(args) as store:
         retried = store.events.retry_failed() if args.retry_failed else None
         failed = store.events.failed(args.limit)
         counts = store.events.counts()

@@ -22,10 +22,12 @@ from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.worker import Drained, Listener, MemoryWorker
 from app import bootstrap, paths
+from app.instance import InstanceServer
 from app.settings import Settings
 from capture.config import CaptureSettings
 from capture.service import CaptureService, build_service, capture_log_for
 from storage.capture_log import CaptureLog
+from storage.errors import StoreLocked
 from storage.protocols import Embedder, VectorIndex
 from storage.sqlite_db import lock_holder
 from storage.store import MemoryStore
@@ -47,6 +49,16 @@ def engram_pids(settings: Settings) -> set[int]:
     return {pid for pid in map(lock_holder, folders) if pid is not None}
 
 
+def ask_to_yield(data_dir: Path) -> bool:
+    """Ask the process holding `data_dir` to let its store go; True when it agreed."""
+    from app import instance
+
+    try:
+        return bool(instance.call(data_dir, {"op": "yield"}, timeout_s=30.0))
+    except (instance.NotServed, instance.RemoteError, OSError, ValueError):
+        return False
+
+
 class Runtime:
     """Builds and owns the parts of Engram for one set of settings.
 
@@ -54,6 +66,12 @@ class Runtime:
     `model_factory` and `capture_factory` replace whole parts; `data_dir` (a benchmark's fresh
     folder), `embedder` and `index_factory` change how the default store opens; `model` lends a
     model that someone else owns and closes (one model across many stores).
+
+    `serve`: once the store is open, answer for its folder on the local socket, so the CLI
+    and MCP servers run their commands here (app/instance.py): the desktop app and `engram
+    mcp` do. `claim` (the desktop app): a folder held by a process that may give it up (an
+    `engram mcp` started first) is asked to, then opened. `on_yield` is that question asked of
+    this process: True promises it lets the store go.
     """
 
     def __init__(
@@ -68,8 +86,12 @@ class Runtime:
         model_factory: ModelFactory | None = None,
         capture_factory: CaptureFactory | None = None,
         record_turns: bool = True,
+        serve: bool = False,
+        claim: bool = False,
+        on_yield: Callable[[], bool] | None = None,
     ) -> None:
         self.settings = settings
+        self._serve, self._claim, self._on_yield = serve, claim, on_yield
         self._data_dir = data_dir
         self._index_factory = index_factory
         self._store_opener = store_opener or self._open_store
@@ -88,6 +110,7 @@ class Runtime:
         self._log: CaptureLog | None = None
         self.model_state: ModelState = "not loaded" if model is None else "ready"
         self.model_error: str | None = None
+        self._server: InstanceServer | None = None
 
     def __enter__(self) -> Runtime:
         return self
@@ -106,8 +129,33 @@ class Runtime:
     def store(self) -> MemoryStore:
         with self._lock:
             if self._store is None:
-                self._store = self._store_opener(self.settings)
+                self._store = self._open_claiming()
+                if self._serve and self._server is None:
+                    from app.routing import serve
+
+                    self._server = serve(self, self.data_dir, self._on_yield)
+                    # The embedding model loads on its first use (30 s on a loaded laptop): a
+                    # long-running process takes that now, not the first command it runs.
+                    threading.Thread(target=self._warm_embedder, daemon=True).start()
             return self._store
+
+    def _warm_embedder(self) -> None:
+        try:
+            self.embedder().embed(["warm-up"])
+        except Exception as exc:  # the first real use reports it
+            log.warning("warming the embedding model failed: %s", exc)
+
+    @property
+    def data_dir(self) -> Path:
+        return self._data_dir or self.settings.resolved_data_dir()
+
+    def _open_claiming(self) -> MemoryStore:
+        try:
+            return self._store_opener(self.settings)
+        except StoreLocked:
+            if not self._claim or not ask_to_yield(self.data_dir):
+                raise
+            return self._store_opener(self.settings)  # its lock goes within the lock timeout
 
     @property
     def store_is_open(self) -> bool:
@@ -220,6 +268,9 @@ class Runtime:
         with self._lock:
             worker, capture = self._worker, self._capture
             self._worker, self._capture, self._agent = None, None, None
+            server, self._server = self._server, None
+        if server is not None:
+            server.close()
         if worker is not None and not worker.stop():
             log.warning("the memory worker did not stop in time")
         if capture is not None:

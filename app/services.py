@@ -142,12 +142,17 @@ class Services:
         model_factory: ModelFactory | None = None,
         capture_factory: CaptureFactory | None = None,
         save: Callable[[Settings], Path] = save_settings,
+        serve: bool = False,
     ) -> None:
+        # `serve` (the desktop app): the CLI and `engram mcp` run their commands here while
+        # the app holds the store, and an `engram mcp` that held it first is asked to let go.
         self.runtime = Runtime(
             settings,
             store_opener=store_opener,
             model_factory=model_factory,
             capture_factory=capture_factory,
+            serve=serve,
+            claim=serve,
         )
         self._save = save
         self._lock = threading.Lock()

@@ -22,6 +22,21 @@ class SettingsError(EngramError):
     """A settings file or value that cannot be used."""
 
 
+class McpSettings(BaseModel):
+    """What other assistants may do over MCP (`engram mcp`): reading is on, writing is off
+    until the user turns it on (then add/update/delete are listed, each undoable)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    writes_enabled: bool = False
+    #: Tool calls one MCP client may make per minute; more are answered with an error.
+    calls_per_minute: int = Field(default=120, ge=1, le=100_000)
+    #: Results of one call at most (a host asking for more gets this many).
+    max_results: int = Field(default=25, ge=1, le=200)
+    #: Characters of text per result at most (the rest is cut, with an ellipsis).
+    max_text_chars: int = Field(default=2000, ge=100, le=50_000)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -47,6 +62,8 @@ class Settings(BaseModel):
     first_run_done: bool = False
     #: Start Engram in the tray at login: an XDG autostart entry (app/autostart.py).
     start_at_login: bool = False
+    #: The MCP server for other assistants: writes off by default, bounds, rate limit.
+    mcp: McpSettings = Field(default_factory=McpSettings)
 
     @field_validator("chroma_url")
     @classmethod

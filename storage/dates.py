@@ -9,6 +9,7 @@ Understood (with or without seconds, with or without a zone or offset):
 - words: `8 May 2023`, `May 8, 2023`, `8 May, 2023 13:56`
 - LoCoMo's `1:56 pm on 8 May, 2023`
 - Unix seconds (`1683554164`, `1683554164.5`), as ChatGPT's export writes them
+- iCalendar's basic ISO form: `20240501`, `20240501T090000`, `20240501T090000Z`
 
 A value with no zone is read in `tz` (UTC unless the caller knows better). Anything else is an
 `UnknownDateFormat` that names the value.
@@ -74,6 +75,10 @@ _DAY_MONTH = _pattern(rf"{_DAY}\s+(?P<mon>[a-z]+)\.?,?\s+(?P<y>\d{{4}})")
 _MONTH_DAY = _pattern(rf"(?P<mon>[a-z]+)\.?\s+{_DAY},?\s+(?P<y>\d{{4}})")
 _TIME_ON = re.compile(rf"{_TIME}\s+on\s+(?P<rest>.+)$", re.I)
 _EPOCH = re.compile(r"\d{9,11}(?:\.\d+)?$")
+_BASIC = re.compile(
+    r"(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})(?:T(?P<h>\d{2})(?P<mi>\d{2})(?P<s>\d{2})?)?"
+    r"(?P<zone>Z)?$"
+)
 
 
 def parse_when(text: str, *, tz: tzinfo = UTC, day_first: bool = False) -> datetime:
@@ -87,7 +92,7 @@ def parse_when(text: str, *, tz: tzinfo = UTC, day_first: bool = False) -> datet
     if on:  # LoCoMo: the time first, then "on" and the date
         date = parse_when(on["rest"], tz=tz, day_first=day_first)
         return _at(date, on.groupdict(), value)
-    for pattern in (_ISO, _DOTS, _DAY_MONTH, _MONTH_DAY):
+    for pattern in (_ISO, _BASIC, _DOTS, _DAY_MONTH, _MONTH_DAY):
         m = pattern.match(value)
         if m:
             g = m.groupdict()

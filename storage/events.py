@@ -328,10 +328,14 @@ class EventQueue:
         by_id = {e.id: e for e in (Event.model_validate_json(r["data"]) for r in rows)}
         return [by_id[i] for i in ids if i in by_id]
 
-    def between(self, since: datetime, until: datetime, limit: int = 1000) -> list[Event]:
+    def between(
+        self, since: datetime, until: datetime, limit: int = 1000, *, newest_first: bool = False
+    ) -> list[Event]:
+        """Events that occurred in [since, until), oldest first (or the newest `limit` first)."""
+        order = "DESC" if newest_first else "ASC"
         rows = self._db.query(
             "SELECT data FROM events WHERE occurred_at >= ? AND occurred_at < ? "
-            "ORDER BY occurred_at LIMIT ?",
+            f"ORDER BY occurred_at {order} LIMIT ?",
             (since.timestamp(), until.timestamp(), limit),
         )
         return [Event.model_validate_json(r["data"]) for r in rows]

@@ -122,7 +122,7 @@ def run_gui(argv: Sequence[str] | None = None, *, tray: bool = False) -> int:
     if not instance.listen():
         log.warning("could not listen on %s: a second launch will not find this one", instance.name)
 
-    engram = EngramApp(Services(settings))
+    engram = EngramApp(Services(settings, serve=True))
     instance.activated.connect(engram.window.bring_forward)
     engram.start(in_tray=tray)
     if problem:

@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "&Import memories…", self.import_memories)
         self._action(file_menu, "&Export memories…", self.export_memories)
+        self._action(file_menu, "Import from &other apps…", self.import_past)
         file_menu.addSeparator()
         self.quit_action = self._action(
             file_menu, "&Quit", self.request_quit, QKeySequence.StandardKey.Quit
@@ -284,6 +285,15 @@ class MainWindow(QMainWindow):
     def _imported(self, counts: dict[str, int]) -> None:
         self.activity_label.setText(f"Imported {sum(counts.values())} records.")
         self.controller.memories_changed.emit()
+
+    def import_past(self) -> None:
+        """Chat exports, documents, browser history (ui/import_dialog.py)."""
+        from ui.import_dialog import ImportDialog
+
+        dialog = ImportDialog(self.controller, self)
+        dialog.finished.connect(lambda _r: setattr(self, "dialog", None))
+        self.dialog = dialog
+        dialog.open()
 
     def export_memories(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export to a folder")

@@ -32,6 +32,9 @@ PLUS2 = timezone(timedelta(hours=2))
         ("12:30 p.m. on 1 June, 2023", datetime(2023, 6, 1, 12, 30, tzinfo=UTC)),
         ("1683554164", datetime(2023, 5, 8, 13, 56, 4, tzinfo=UTC)),
         ("1683554164.5", datetime(2023, 5, 8, 13, 56, 4, 500000, tzinfo=UTC)),
+        ("20240501", datetime(2024, 5, 1, tzinfo=UTC)),
+        ("20240501T090000Z", datetime(2024, 5, 1, 9, 0, tzinfo=UTC)),
+        ("20240501T0930", datetime(2024, 5, 1, 9, 30, tzinfo=UTC)),
     ],
 )
 def test_formats_real_exports_write(text: str, expected: datetime) -> None:

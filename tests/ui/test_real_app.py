@@ -181,6 +181,29 @@ def test_real_app_window_screenshot_and_single_instance(engram_home: Path):
             assert second.returncode == 0, second.stderr
             assert "already running" in second.stdout
             assert app.poll() is None
+
+            # The CLI while the app holds the store: run by the app, not refused by the lock (the
+            # first waits for the app's embedding model to load: 30 s on 2 busy cores).
+            started = time.monotonic()
+            cli = [sys.executable, "-m", "app"]
+            added = subprocess.run(
+                [*cli, "add", "--type", "semantic", "Ravi owns the billing service"],
+                env=env, capture_output=True, text=True, timeout=180,
+            )  # fmt: skip
+            assert added.returncode == 0, added.stderr
+            print(f"engram add through the running app: {time.monotonic() - started:.2f} s")
+            started = time.monotonic()
+            found = subprocess.run(
+                [*cli, "search", "billing", "--json"], env=env, capture_output=True, text=True,
+                timeout=60,
+            )  # fmt: skip
+            assert found.returncode == 0, found.stderr
+            print(f"engram search through the running app: {time.monotonic() - started:.2f} s")
+            assert json.loads(found.stdout)[0]["id"] == json.loads(added.stdout)["id"]
+            started = time.monotonic()
+            stats = subprocess.run([*cli, "stats"], env=env, capture_output=True, timeout=60)
+            assert stats.returncode == 0, stats.stderr
+            print(f"engram stats through the running app: {time.monotonic() - started:.2f} s")
         finally:
             if app.poll() is None:
                 app.send_signal(signal.SIGTERM)
