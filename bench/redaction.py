@@ -63,7 +63,7 @@ def dense_screen() -> str:
         "def handler(event, context):\n    return {'status': 200, 'body': json.dumps(event)}",
         "Page 1 2 3 4 5 6 7 8 9 10 Next",
     ]
-    text = []
+    text: list[str] = []
     while sum(map(len, text)) < 4000:
         text.append(rng.choice(filler))
         if parts:
