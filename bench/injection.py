@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:  # the configured default model, lent to the runtime so every prompt is recorded
         from app import bootstrap
 
-        base = bootstrap.make_chat_model(bench_settings(memory_batch_size=args.batch))
+        base = bootstrap.make_chat_model(bench_settings(memory_batch_size=args.batch, threads=1))
     recorder = Recording(base)
     try:
         return _run(args, recorder)

@@ -38,7 +38,7 @@ from storage.records import MAX_FIELD_CHARS, Event
 
 #: Longest the capture thread spends redacting one read (linear rules take milliseconds; this
 #: bounds a hostile screen).
-REDACTION_BUDGET_S = 1.0
+REDACTION_BUDGET_S = 2.0
 
 
 @dataclass(frozen=True)

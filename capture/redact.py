@@ -298,6 +298,9 @@ class Redactor:
     ) -> None:
         self._rules = rules
         self.budget_s = budget_s
+        if rules is None:  # compile the rules and load the word list now, not inside a budget
+            default_rules()
+            _seed_marks()
 
     def redact(self, text: str, budget_s: float | None = None) -> Redaction:
         """`text` with every secret masked. Raises `RedactionTooSlow` past `budget_s` (or the
