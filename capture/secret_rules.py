@@ -170,7 +170,8 @@ def key_block(text: str) -> Iterator[Span]:
 
 #: Labels whose value is a secret whatever it looks like (once it is not prose or code).
 _STRONG = (
-    r"pass(?:w[o0]rd|wd|w[o0]rt|phrase|code)|pwd|pw|mot[ ]de[ ]passe|contrase(?:ñ|n)a|senha|wachtwoord"
+    r"pass(?:w[o0]rd|wd|w[o0]rt|phrase|code)|pwd|pw|mot[ ]de[ ]passe|contrase(?:ñ|n)a|senha"
+    r"|wachtwoord"
     r"|l(?:ö|o)senord|salasana|has(?:ł|l)o|kennwort|parola|(?<=_)pass"
 )
 #: Labels whose value must look like a key or token ("token: see the API docs" is not one).
