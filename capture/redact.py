@@ -139,6 +139,7 @@ def _bip39_words() -> frozenset[str]:
     return frozenset(Mnemonic("english").wordlist)
 
 
+_NEAR_RUN = re.compile(rb"(?:\x01\x02?){4}")
 _SEED_RUN = re.compile(rb"(?:\x01\x02?){11,}|(?:\x01\x02?){2,}\x00\x02?(?:\x01\x02?){2,}")
 #: Stripped from each word before the look-up: punctuation, and digits of a numbered list.
 _PUNCT = ".,;:()[]•·-"
@@ -166,7 +167,8 @@ def _seed_phrase(text: str) -> Iterator[Span]:
     marks = bytes(map(table.get, map(str.strip, tokens, repeat(_STRIP)), repeat(0)))
     if marks.count(1) < 6:
         return
-    folded = lowered.translate(_WORD_OCR).split()
+    # Words OCR misread ("a1cohol"): read again as letters, where clean words already run.
+    folded = lowered.translate(_WORD_OCR).split() if _NEAR_RUN.search(marks) else []
     if len(folded) == len(tokens):
         again = bytes(map(table.get, map(str.strip, folded, repeat(_PUNCT)), repeat(0)))
         marks = bytes(map(max, marks, again))

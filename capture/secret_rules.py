@@ -255,12 +255,13 @@ def labelled(text: str) -> Iterator[Span]:
 
 
 def _is_secret(m: re.Match[str], value: str, spaced: bool) -> bool:
+    """Cheap tests first: a label every few words must not cost a regex each."""
+    if m.group("numeric"):
+        return 3 <= len(bare(value)) <= 10 and mostly_digits(value)
+    if m.group("weak"):  # token_shaped also turns down placeholders and code
+        return token_shaped(value, 16 if m.group("weak") == "salt" else 6)
     if is_masked(value) or is_placeholder(value) or is_code(value):
         return False
-    if m.group("numeric"):
-        return mostly_digits(value) and 3 <= len(bare(value)) <= 10
-    if m.group("weak"):
-        return token_shaped(value, 16 if m.group("weak") == "salt" else 6)
     if spaced:
         return password_shaped(value)
     if m.group("strong") == "passphrase":
