@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agents import prompts
+from agents.grounding import shown
 from agents.llm.port import (
     Cancelled,
     ChatModel,
@@ -39,11 +40,12 @@ from agents.operations import (
     OperationRejected,
     Rejection,
     Update,
+    alias,
     operations_schema,
 )
 from storage.kinds import kind_spec
 from storage.origin import agent_owned
-from storage.records import CoreBlock, Event, MemoryType, Record
+from storage.records import CoreBlock, Event, MemoryType, Record, VaultEntry
 from storage.store import MemoryStore, Write
 from storage.text import clip
 
@@ -142,7 +144,9 @@ def render_events(events: Sequence[Event], max_chars: int) -> str:
     for event in events:
         where = " · ".join(p for p in (event.source, event.app, event.window_title) if p)
         text = clip(event.text, share)
-        lines.append(f"- [{event.occurred_at.astimezone():%Y-%m-%d %H:%M} {where}] {text}")
+        lines.append(
+            f"- [{event.occurred_at.astimezone():%Y-%m-%d %H:%M} {where}] {shown(event, text)}"
+        )
     return "\n".join(lines)
 
 
@@ -211,7 +215,7 @@ class MemoryAgent(ABC):
         if not query.strip():
             return []
         hits = store.search(query, types=[self.memory_type], k=self.candidate_k)
-        return [Candidate(f"m{n}", h.record) for n, h in enumerate(hits, start=1)]
+        return [Candidate(alias(n), h.record) for n, h in enumerate(hits, start=1)]
 
     def request(self, events: Sequence[Event], candidates: Sequence[Candidate]) -> Request:
         shown = "\n".join(f"{c.alias}: {self.render_candidate(c)}" for c in candidates)
@@ -360,6 +364,7 @@ class MemoryAgent(ABC):
     def plan_update(self, op: Update, plan: BatchPlan) -> list[Write]:
         current = plan.get(op.id, self)
         plan.seen.check_written(op.fields, self.fields, also=[current.index_text()])
+        plan.seen.check_change(current.index_text(), delete=False)
         provenance = union(current.provenance, plan.event_ids)
         changed = self.changed_record(current, op.fields, provenance, plan.events)
         if not agent_owned(current.origin):  # the user's words: a suggestion, never a write
@@ -373,6 +378,7 @@ class MemoryAgent(ABC):
         """The first memory, changed, keeps all their sources; the others are deleted."""
         records = [plan.get(i, self) for i in op.ids]
         plan.seen.check_merged(op.fields, self.fields, [r.index_text() for r in records])
+        plan.seen.check_change(" ".join(r.index_text() for r in records), delete=False)
         provenance = union(*(r.provenance for r in records), plan.event_ids)
         keep = self.changed_record(records[0], op.fields, provenance, plan.events)
         if any(not agent_owned(r.origin) for r in records):
@@ -392,7 +398,8 @@ class MemoryAgent(ABC):
 
     def plan_delete(self, op: Delete, plan: BatchPlan) -> list[Write]:
         record = plan.get(op.id, self)
-        plan.seen.check_mentioned(record.index_text())
+        vault = isinstance(record, VaultEntry)
+        plan.seen.check_change(record.index_text(), delete=True, vault=vault)
         if not agent_owned(record.origin):
             plan.suggest([plan.delete_suggestion(self, record)])
             return []

@@ -22,7 +22,15 @@ from agents import prompts
 from agents.grounding import Observations
 from agents.llm.port import ChatModel, Message, ModelError, Request
 from agents.memory_agent import CallOptions, Candidate, MemoryAgent, ask_json, union
-from agents.operations import Delete, FieldSpec, Insert, Operation, OperationRejected, Update
+from agents.operations import (
+    Delete,
+    FieldSpec,
+    Insert,
+    Operation,
+    OperationRejected,
+    Update,
+    alias,
+)
 from storage.origin import agent_owned, dropped_protected, normalised
 from storage.records import CoreBlock, Event, MemoryType, Record
 from storage.store import Action, MemoryStore, Write
@@ -94,7 +102,7 @@ class CoreAgent(MemoryAgent):
             lines = block.value.splitlines()
             for n in range(max(len(lines) - self.lines_shown, 0), len(lines)):
                 if lines[n].strip():
-                    out.append(Candidate(f"m{len(out) + 1}", block, n))
+                    out.append(Candidate(alias(len(out) + 1), block, n))
         return out
 
     def render_candidate(self, candidate: Candidate) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from agents.grounding import without_instructions
 from agents.memory_agent import MemoryAgent
 from agents.operations import FieldSpec, Insert, Merge, OperationRejected, Update
 from storage.records import EpisodicMemory, Event, MemoryType, Record
@@ -32,7 +33,7 @@ def same_event_time(a: datetime, b: datetime) -> bool:
 
 
 def details_of(events: Sequence[Event]) -> str:
-    return clip(" / ".join(e.text for e in events), MAX_DETAILS_CHARS)
+    return clip(" / ".join(without_instructions(e.text) for e in events), MAX_DETAILS_CHARS)
 
 
 class EpisodicAgent(MemoryAgent):

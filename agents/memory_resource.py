@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agents.grounding import without_instructions
 from agents.memory_agent import MemoryAgent
 from agents.operations import FieldSpec
 from storage.records import Event, MemoryType, Record, ResourceMemory
@@ -17,7 +18,7 @@ MAX_CONTENT_CHARS = 20_000
 
 
 def content_of(events: Sequence[Event]) -> str:
-    return "\n\n".join(e.text.strip() for e in events)[:MAX_CONTENT_CHARS]
+    return "\n\n".join(without_instructions(e.text).strip() for e in events)[:MAX_CONTENT_CHARS]
 
 
 class ResourceAgent(MemoryAgent):

@@ -8,6 +8,7 @@ a string until its token limit. Ids are an enum of the short aliases shown to th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
@@ -19,6 +20,14 @@ from storage.records import MemoryType
 
 #: Most operations one agent may return for one batch (also the schema's maxItems).
 MAX_OPS_PER_AGENT = 3
+#: A candidate's short alias as the model sees it ("m1"); it names a memory in an operation and
+#: must never be stored as a memory's content (agents/grounding.py checks).
+ALIAS = re.compile(r"\bm\d{1,3}\b")
+
+
+def alias(n: int) -> str:
+    """The alias of the `n`th candidate shown to the model."""
+    return f"m{n}"
 
 
 class _Op(BaseModel):
@@ -64,6 +73,8 @@ Reason = Literal[
     "malformed", "not-allowed", "too-few-ids", "unknown-id", "not-in-enum", "empty", "runaway",
     # grounding (agents/grounding.py)
     "ungrounded", "not-verbatim", "no-words", "unrelated-merge", "unmentioned",
+    # what screen text may not do (agents/grounding.py): it is data, never an instruction
+    "instruction", "alias", "screen-asks",
     # the plan of the batch (the agents' `plan` hooks and the loop)
     "near-duplicate", "duplicate-line", "wrong-type", "not-found", "stale-line",
     "different-time", "store-check", "invalid-record", "over-budget", "clash",

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from agents.grounding import shown
 from agents.llm.port import Message, approx_tokens
 from storage.kinds import kind_spec
 from storage.records import CoreBlock, Event, MemoryType, Record
@@ -78,7 +79,7 @@ def render(record: Item) -> str:
     event, where it came from and its text, clipped); a high-sensitivity vault value never
     appears."""
     if isinstance(record, Event):
-        return f"({record.origin()}) {clip(record.index_text(), EVENT_CHARS)}"
+        return f"({record.origin()}) {shown(record, clip(record.index_text(), EVENT_CHARS))}"
     return kind_spec(record.kind).context_line(record)
 
 

@@ -31,10 +31,14 @@ from capture.ports import (
     WindowSource,
 )
 from capture.privacy import Exclusions, OwnWindows, PauseControl
-from capture.redact import Redactor
+from capture.redact import RedactionTooSlow, Redactor, redact_then_cut
 from storage.capture_log import CaptureLog, GapReason
 from storage.events import EventQueue, repeats
 from storage.records import MAX_FIELD_CHARS, Event
+
+#: Longest the capture thread spends redacting one read (linear rules take milliseconds; this
+#: bounds a hostile screen).
+REDACTION_BUDGET_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ class CapturePipeline:
         self.ocr = ocr
         self.queue = queue
         self.log = log
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor or Redactor(budget_s=REDACTION_BUDGET_S)
         self.pause = pause or PauseControl()
         #: The built-in rule that Engram never reads itself (not the user's exclusion list).
         self.own = own or OwnWindows()
@@ -274,8 +278,12 @@ class CapturePipeline:
         if not text:
             self.log.note(GapReason.NO_TEXT, frame.at, monitor=frame.monitor)
             return None
-        body = self.redactor.redact(text[:MAX_FIELD_CHARS])
-        title = self.redactor.redact(frame.window.title if frame.window else "")
+        try:  # the whole read, then the cut: a secret across the cut goes whole
+            body = redact_then_cut(self.redactor, text, MAX_FIELD_CHARS)
+            title = self.redactor.redact(frame.window.title if frame.window else "")
+        except RedactionTooSlow:  # dropped, never kept unredacted; capture goes on
+            self.log.note(GapReason.OCR_ERROR, frame.at, monitor=frame.monitor, detail="redaction")
+            return None
         app = frame.window.app if frame.window else ""
         key = (app, title.text)
         last = self.recent.last_event(key)

@@ -1,161 +1,285 @@
 """Redact secrets from captured text before anything is written, keeping only counts per kind.
 
-Each rule is a pattern plus, where the format has one, a checksum (Luhn for payment cards, ISO
-7064 mod 97 for IBANs, a JSON header for JWTs), so a random 16-digit number or an order id is left
-alone. A match is replaced by `[REDACTED:<kind>]`; the value itself is never kept, logged or
-counted beyond "one more of this kind".
+Each rule finds candidates by *shape* (capture/secret_rules.py: a provider's prefix, a label
+and its value, a digit layout) and a check decides (capture/secret_shapes.py: Luhn for cards,
+mod 97 for IBANs, SSA ranges for SSNs, the JSON header of a JWT, "is this prose, code or a
+placeholder?" for labelled values). This module adds what needs an engine: `detect-secrets`'
+provider patterns and its Shannon entropy for opaque tokens, and the BIP-39 word list from
+`mnemonic` for seed phrases; it is the only module that imports either. A match becomes
+`mask(kind)`; the value is never kept, logged or counted beyond "one more of this kind".
+
+Every rule is linear in its input, and `Redactor.redact` takes a time budget so a hostile
+screen cannot stall capture. `redact_then_cut` redacts before a length cut, so no secret
+straddles it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
-import json
+import math
 import re
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
 
-Check = Callable[[str], bool]
+from capture.secret_rules import (
+    AWS_ID,
+    AZURE,
+    BEARER,
+    CLI,
+    JWT,
+    LONG,
+    PROVIDER,
+    RECOVERY_HINTS,
+    TOTP_HINTS,
+    TOTP_URL,
+    URL_PARAM,
+    URL_PASSWORD,
+    authorization,
+    cards,
+    cli_value,
+    iban,
+    jwt_ok,
+    key_block,
+    labelled,
+    long_kind,
+    recovery,
+    regex,
+    ssn,
+    totp,
+)
+from capture.secret_shapes import (
+    LOWER,
+    Finder,
+    Hit,
+    Span,
+    iban_ok,
+    luhn_ok,
+    mask,
+    token_shaped,
+)
+from storage.errors import EngramError
 
-
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = ord(ch) - 48
-        if i % 2 == 1:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-def _card(match: str) -> bool:
-    digits = re.sub(r"\D", "", match)
-    # Issuer prefixes in use start with 2-6 (Mastercard 2-series, Amex/Diners/JCB 3, Visa 4,
-    # Mastercard 5, Discover/UnionPay 6); a long number starting with 0, 1, 7, 8 or 9 is not a card.
-    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
-
-
-#: IBAN lengths by country (ISO 13616 registry), so an arbitrary code that happens to pass
-#: mod 97 in a foreign length is not taken for one.
-IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
-    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20,
-    "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18,
-    "NO": 15, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24,
-    "SC": 31, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24,
-    "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
-}  # fmt: skip
-
-
-def iban_ok(match: str) -> bool:
-    iban = re.sub(r"\s", "", match).upper()
-    if IBAN_LENGTHS.get(iban[:2]) != len(iban):
-        return False
-    moved = iban[4:] + iban[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
-
-
-def _jwt(match: str) -> bool:
-    head = match.split(".", 1)[0]
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
-        return False
-    return isinstance(decoded, dict) and ("alg" in decoded or "typ" in decoded)
+__all__ = ["Redaction", "RedactionTooSlow", "Redactor", "iban_ok", "luhn_ok", "mask", "redact"]
 
 
-Spans = Callable[[re.Match[str]], list[tuple[int, int]]]
+class RedactionTooSlow(EngramError):
+    """Redaction ran past its time budget; the text is dropped rather than stored unredacted."""
 
 
 @dataclass(frozen=True)
 class Rule:
     kind: str
-    pattern: re.Pattern[str]
-    check: Check | None = None
-    #: Regex group holding the value to replace (0 = the whole match); the rest is kept.
-    group: int = 0
-    #: For formats printed in groups (cards, IBANs): the spans of the match to redact.
-    spans: Spans | None = None
+    find: Finder
+    #: Lowercase fragments one of which the text must hold for the rule to run at all: a cheap
+    #: `in` test spares a regex scan of 100,000 characters that cannot match.
+    hints: tuple[str, ...] = ()
 
 
-def _grouped(check: Check, min_len: int) -> Spans:
-    """Spans made of whole digit/letter groups that pass `check`, longest first.
-
-    A greedy pattern may run on into the next number ("4111 1111 1111 1111 12"), so every run of
-    whole groups is tried, not only the full match.
-    """
-
-    def spans(match: re.Match[str]) -> list[tuple[int, int]]:
-        groups = [(m.start(), m.end()) for m in re.finditer(r"[A-Za-z0-9]+", match.group(0))]
-        found: list[tuple[int, int]] = []
-        i = 0
-        while i < len(groups):
-            for j in range(len(groups) - 1, i - 1, -1):
-                start, end = groups[i][0], groups[j][1]
-                value = match.group(0)[start:end]
-                if len(re.sub(r"[^A-Za-z0-9]", "", value)) >= min_len and check(value):
-                    found.append((start, end))
-                    i = j
-                    break
-            i += 1
-        return found
-
-    return spans
-
-
-_KEY_BLOCK = re.compile(
-    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-    r"(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"  # the whole block, or
-    r"|(?:\n[ \t]*(?:[A-Za-z0-9+/=]{16,}|(?:Proc-Type|DEK-Info|Comment):[^\n]*)?[ \t]*"
-    r"(?=\n|$))*)"  # its body, as far as it goes (the END line may be off screen)
+#: detect-secrets plugins whose patterns find provider tokens as they appear in text, with the
+#: lowercase hints that gate them. The others are written for source files (keywords, high
+#: entropy, IP addresses: done here by shape), backtrack over a long line (npm's
+#: `//.+/:_authToken`, OpenAI's `sk-[…]*[…]{20}T3Blbk`), or start with a character class
+#: that makes every position a try (Discord, Telegram): ours cover those in linear time.
+_PLUGINS = (
+    ("github_token.GitHubTokenDetector", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    (
+        "gitlab_token.GitLabTokenDetector",
+        (
+            *("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "glcbt-", "glimt-", "glptt-"),
+            *("glagent-", "gloas-", "gr1348941"),
+        ),
+    ),
+    ("mailchimp.MailchimpDetector", ("-us",)),
+    ("pypi_token.PypiTokenDetector", ("pypi-",)),
+    ("sendgrid.SendGridDetector", ("sg.",)),
+    ("slack.SlackDetector", ("xox", "hooks.slack")),
+    ("square_oauth.SquareOAuthDetector", ("sq0csp-",)),
+    ("stripe.StripeDetector", ("k_live_",)),
+    ("twilio.TwilioKeyDetector", ("ac", "sk")),  # literal "AC" / "SK": searched fast
+    ("azure_storage_key.AzureStorageKeyDetector", ("accountkey=",)),
 )
 
-#: `password: hunter2`, `API_KEY=...`, `client secret = ...`: the label stays, the value goes.
-_LABELLED = re.compile(
-    r"(?im)\b(?:pass(?:word|wd|phrase)?|pwd|pin|secret|client[ _-]?secret|api[ _-]?key"
-    r"|access[ _-]?key|secret[ _-]?key|private[ _-]?key|auth[ _-]?token|access[ _-]?token"
-    r"|token)\b[ \t]*[:=][ \t]*(\S[^\n]*)"
-)
 
-RULES: tuple[Rule, ...] = (
-    Rule("private_key", _KEY_BLOCK),
-    Rule(
-        "jwt",
-        re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-        _jwt,
-    ),
-    Rule("aws_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}\b")),
-    Rule(
-        "aws_secret",
-        re.compile(r"(?i)\baws_?secret_?(?:access_?)?key\b\W{0,4}([A-Za-z0-9/+]{40})\b"),
-        group=1,
-    ),
-    Rule("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_\w{22,255})")),
-    Rule("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    Rule(
-        "slack_webhook",
-        re.compile(r"https://hooks\.slack\.com/services/T\w+/B\w+/\w+"),
-    ),
-    Rule("stripe_key", re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|\bwhsec_\w{24,}")),
-    Rule(
-        "ai_key",  # OpenAI (sk-, sk-proj-, sk-svcacct-) and Anthropic (sk-ant-...)
-        re.compile(r"\bsk-(?:ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
-    ),
-    Rule("google_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b|\bya29\.[0-9A-Za-z_-]{20,}")),
-    Rule("google_secret", re.compile(r"\bGOCSPX-[0-9A-Za-z_-]{20,}")),
-    Rule("password", _LABELLED, group=1),
-    Rule(
-        "iban",
-        re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,40}\b"),
-        spans=_grouped(iban_ok, 15),
-    ),
-    Rule("card", re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,}(?![\d-])"), spans=_grouped(_card, 13)),
-)
+def _plugin_patterns() -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+    import importlib
+
+    patterns: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
+    for name, hints in _PLUGINS:
+        module, cls = name.rsplit(".", 1)
+        plugin = getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls)
+        patterns.extend((p, hints) for p in plugin.denylist)
+    return patterns
+
+
+def _entropy(value: str) -> float:
+    """Shannon entropy over the base64 alphabet, as detect-secrets measures it (its plugin
+    counts each of 65 characters in turn; for a token of at most 40 distinct characters the
+    same sum over the characters present is several times faster)."""
+    if len(value) > 200:
+        return float(_base64_plugin().calculate_shannon_entropy(value))
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+@functools.cache
+def _base64_plugin() -> Any:
+    from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString
+
+    return Base64HighEntropyString(limit=4.5)
+
+
+@functools.cache
+def _bip39_words() -> frozenset[str]:
+    from mnemonic import Mnemonic
+
+    return frozenset(Mnemonic("english").wordlist)
+
+
+_NEAR_RUN = re.compile(rb"(?:\x01\x02?){4}")
+_SEED_RUN = re.compile(rb"(?:\x01\x02?){11,}|(?:\x01\x02?){2,}\x00\x02?(?:\x01\x02?){2,}")
+#: Stripped from each word before the look-up: punctuation, and digits of a numbered list.
+_PUNCT = ".,;:()[]•·-"
+_STRIP = _PUNCT + "|0123456789"
+_WORD_OCR = str.maketrans({"1": "l", "|": "l", "0": "o", "5": "s"})
+
+
+@functools.cache
+def _seed_marks() -> dict[str, int]:
+    marks = dict.fromkeys(_bip39_words(), 1)
+    marks[""] = 2  # a list number ("1.", "12)") between the words
+    return marks
+
+
+def _seed_phrase(text: str) -> Iterator[Span]:
+    """12 to 24 words of the BIP-39 list in a row, plain or numbered ("1. abandon 2. ability");
+    a word OCR misread ("a1cohol") is read back as letters, and one unknown word is tolerated.
+    Words are classified with C-speed `split` and `map` into one byte per word, and runs are
+    found in that string, so prose costs a few cheap passes."""
+    lowered = text.translate(LOWER)
+    tokens = lowered.split()
+    if len(tokens) < 12:
+        return
+    table = _seed_marks()
+    marks = bytes(map(table.get, map(str.strip, tokens, repeat(_STRIP)), repeat(0)))
+    if marks.count(1) < 6:
+        return
+    # Words OCR misread ("a1cohol"): read again as letters, where clean words already run.
+    folded = lowered.translate(_WORD_OCR).split() if _NEAR_RUN.search(marks) else []
+    if len(folded) == len(tokens):
+        again = bytes(map(table.get, map(str.strip, folded, repeat(_PUNCT)), repeat(0)))
+        marks = bytes(map(max, marks, again))
+    runs = []
+    for m in _SEED_RUN.finditer(marks):
+        run = marks[m.start() : m.end()]
+        hits, misses = run.count(1), run.count(0)
+        if hits >= 12 or (hits >= 11 and misses == 1):
+            runs.append((m.start(), m.end()))
+    if not runs:
+        return
+    positions = _token_positions(text, tokens, runs[-1][1])
+    for first, last in runs:
+        while marks[last - 1] != 1:
+            last -= 1
+        while marks[first] != 1:
+            first += 1
+        yield positions[first][0], positions[last - 1][1]
+
+
+def _token_positions(text: str, tokens: list[str], count: int) -> list[Span]:
+    """Where the first `count` whitespace-split tokens of `text` are."""
+    out: list[Span] = []
+    at = 0
+    lowered = text.translate(LOWER)
+    for token in tokens[:count]:
+        at = lowered.find(token, at)
+        out.append((at, at + len(token)))
+        at += len(token)
+    return out
+
+
+def _long_tokens(text: str) -> Iterator[Hit]:
+    """One pass for every rule about a long unbroken token; each candidate goes to the first
+    check it passes. Whitespace-split tokens (C speed) are filtered by length first, so prose
+    costs little and only long tokens are searched."""
+    at = 0
+    find, fullmatch = text.find, LONG.fullmatch
+    for token in text.split():
+        if len(token) < 11:
+            continue
+        at = find(token, at)
+        if fullmatch(token):  # the usual case: the token is one candidate
+            kind = long_kind(text, token, at, _opaque)
+            if kind is not None:
+                yield at, at + len(token), kind
+        else:
+            for m in LONG.finditer(token):
+                start, end = m.span()
+                if start and (token[start - 1].isalnum() or token[start - 1] in "+/=_-"):
+                    continue
+                if end < len(token) and (token[end].isalnum() or token[end] in "+/=_-"):
+                    continue
+                kind = long_kind(text, m.group(0), at + start, _opaque)
+                if kind is not None:
+                    yield at + start, at + end, kind
+        at += len(token)
+
+
+def _opaque(value: str) -> bool:
+    """An opaque token no rule names: mixed case and digits, near-random (detect-secrets'
+    Shannon entropy over the base64 alphabet)."""
+    if value.isupper() or value.islower() or value.count("/") > 3:
+        return False
+    if (
+        len(set(value)) < min(20, len(value) // 2)
+        or len(value) - len(value.translate(_NO_DIGITS)) < 3
+    ):
+        return False
+    return _entropy(value) >= 4.2
+
+
+_NO_DIGITS = str.maketrans("", "", "0123456789")
+
+
+@functools.cache
+def default_rules() -> tuple[Rule, ...]:
+    """The rules in the order they run: whole blocks and structured tokens before labels,
+    labels before digit layouts, opaque high-entropy strings last."""
+    rules = [
+        Rule("private_key", key_block, ("-----begin",)),
+        Rule("url_password", regex(URL_PASSWORD, 2, cli_value), ("://",)),
+        Rule("jwt", regex(JWT, check=jwt_ok), ("eyj",)),
+        Rule("aws_key", regex(AWS_ID), ("a",)),
+    ]
+    for kind, hint, pattern in PROVIDER:
+        rules.append(Rule(kind, regex(pattern), (hint,)))
+    rules.extend(Rule("provider_token", regex(p), h) for p, h in _plugin_patterns())
+    rules += [
+        Rule(
+            "azure_key",
+            regex(AZURE, 1, lambda v: token_shaped(v, 20)),
+            ("accountkey", "sharedaccess"),
+        ),
+        Rule("auth_header", authorization, ("authori",)),
+        Rule("auth_header", regex(BEARER, 1, token_shaped), ("bearer",)),
+    ]
+    rules.extend(Rule("cli_password", regex(p, 1, cli_value), h) for p, h in CLI)
+    rules += [
+        Rule("url_secret", regex(URL_PARAM, 1, lambda v: token_shaped(v, 8)), ("=",)),
+        Rule("totp_secret", regex(TOTP_URL, 1), ("otpauth",)),
+        Rule("password", labelled),
+        Rule("seed_phrase", _seed_phrase),
+        Rule("iban", iban),
+        Rule("card", cards),
+        Rule("ssn", ssn),
+        Rule("recovery_code", recovery, RECOVERY_HINTS),
+        Rule("totp_secret", totp, TOTP_HINTS),
+        Rule("high_entropy", _long_tokens),
+    ]
+    return tuple(rules)
 
 
 @dataclass(frozen=True)
@@ -169,34 +293,69 @@ class Redaction:
 
 
 class Redactor:
-    """Applies the rules in order (key blocks first, card numbers last)."""
+    """Applies the rules in order; each sees the text with earlier rules' masks in place."""
 
-    def __init__(self, rules: tuple[Rule, ...] = RULES) -> None:
+    def __init__(
+        self, rules: tuple[Rule, ...] | None = None, budget_s: float | None = None
+    ) -> None:
         self._rules = rules
+        self.budget_s = budget_s
+        if rules is None:  # compile the rules and load the word list now, not inside a budget
+            default_rules()
+            _seed_marks()
 
-    def redact(self, text: str) -> Redaction:
+    def redact(self, text: str, budget_s: float | None = None) -> Redaction:
+        """`text` with every secret masked. Raises `RedactionTooSlow` past `budget_s` (or the
+        redactor's own budget): the caller drops the text instead of keeping it unredacted."""
+        budget = budget_s if budget_s is not None else self.budget_s
+        deadline = time.perf_counter() + budget if budget is not None else None
         counts: Counter[str] = Counter()
-        for rule in self._rules:
-            text = rule.pattern.sub(functools.partial(_replace, rule=rule, counts=counts), text)
+        lowered = text.translate(LOWER)
+        for rule in self._rules if self._rules is not None else default_rules():
+            if rule.hints and not any(h in lowered for h in rule.hints):
+                continue
+            hits = _merged(rule.find(text), rule.kind)
+            if hits:
+                parts, at = [], 0
+                for start, end, kind in hits:
+                    parts += [text[at:start], mask(kind)]
+                    counts[kind] += 1
+                    at = end
+                parts.append(text[at:])
+                text = "".join(parts)
+            if deadline is not None and time.perf_counter() > deadline:
+                raise RedactionTooSlow(
+                    f"redacting {len(text):,} characters took over {budget:.2f} s; the text "
+                    "was dropped"
+                )
         return Redaction(text, dict(counts))
 
 
-def _replace(match: re.Match[str], rule: Rule, counts: Counter[str]) -> str:
-    whole = match.group(0)
-    if rule.spans is not None:
-        spans = rule.spans(match)
-    else:
-        value = match.group(rule.group)
-        if not value or value.startswith("[REDACTED:"):
-            return whole
-        if rule.check is not None and not rule.check(value):
-            return whole
-        spans = [(match.start(rule.group) - match.start(0), match.end(rule.group) - match.start(0))]
-    for start, end in reversed(spans):
-        counts[rule.kind] += 1
-        whole = f"{whole[:start]}[REDACTED:{rule.kind}]{whole[end:]}"
-    return whole
+def _merged(hits: Iterator[Hit], kind: str) -> list[tuple[int, int, str]]:
+    out: list[tuple[int, int, str]] = []
+    for hit in sorted(hits):
+        start, end = hit[0], hit[1]
+        if end <= start:
+            continue
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end), out[-1][2])
+        else:
+            out.append((start, end, hit[2] if len(hit) == 3 else kind))
+    return out
 
 
 def redact(text: str) -> Redaction:
     return Redactor().redact(text)
+
+
+def redact_then_cut(redactor: Redactor, text: str, limit: int) -> Redaction:
+    """Redact the whole text, then cut it to `limit` characters without splitting a mask, so a
+    secret across the cut is neither kept in part nor left half-masked."""
+    result = redactor.redact(text)
+    if len(result.text) <= limit:
+        return result
+    cut = limit
+    opened = result.text.rfind("[REDACTED:", max(0, limit - 40), limit)
+    if opened != -1 and result.text.find("]", opened) >= limit:
+        cut = opened
+    return Redaction(result.text[:cut], result.counts)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from agents.chat import ChatAgent
+from agents.grounding import SCREEN_LABEL
 from agents.llm.fakes import ScriptedChatModel, Stall
 from agents.llm.port import Request
 from agents.loop import BatchReport, MemoryLoop
@@ -32,6 +33,8 @@ def episodic_only(request: Request) -> str:
         return json.dumps({"types": ["episodic"]})
     first = request.messages[1].content.split("New observations:\n- [", 1)[1]
     summary = first.split("] ", 1)[1].splitlines()[0]
+    if summary.startswith(SCREEN_LABEL):  # screen text is shown quoted: copy what it says
+        summary = summary.split(': "', 1)[1].rstrip('"')
     return json.dumps({"operations": [{**EPISODE, "summary": summary}]})
 
 

@@ -102,6 +102,32 @@ def test_secrets_in_text_and_title_are_redacted_before_queueing(
     assert stored.metadata["redacted_github_token"] == 1
 
 
+def test_a_secret_across_the_length_cut_is_redacted_whole(
+    fake_pipeline: Callable[..., CapturePipeline], fakes: Fakes, queue: EventQueue
+) -> None:
+    token = "ghp_" + "Ab3dE6gH9j" * 4
+    fakes[2].text = "word " * 19_995 + token + " and more after it"  # the token spans 100,000
+    (event,) = fake_pipeline().run_once(T0)
+    stored = queue.get(event.id)
+    assert len(stored.text) <= 100_000
+    assert "Ab3dE6" not in stored.text and "ghp_" not in stored.text
+    assert stored.metadata["redacted_github_token"] == 1
+
+
+def test_a_redaction_past_its_budget_drops_the_read_with_a_gap(
+    fake_pipeline: Callable[..., CapturePipeline],
+    fakes: Fakes,
+    queue: EventQueue,
+    capture_log: CaptureLog,
+) -> None:
+    fakes[2].text = "password: hunter2\nmore text"
+    pipeline = fake_pipeline()
+    pipeline.redactor.budget_s = 0.0
+    assert pipeline.run_once(T0) == []
+    assert [g.detail for g in capture_log.gaps(reasons=[GapReason.OCR_ERROR])] == ["redaction"]
+    assert queue.counts().get("pending", 0) == 0
+
+
 def test_excluded_active_window_gives_no_event_and_a_gap(
     fake_pipeline: Callable[..., CapturePipeline], fakes: Fakes, capture_log: CaptureLog
 ) -> None:
