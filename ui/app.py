@@ -124,6 +124,10 @@ def run_gui(argv: Sequence[str] | None = None, *, tray: bool = False) -> int:
 
     engram = EngramApp(Services(settings, serve=True))
     instance.activated.connect(engram.window.bring_forward)
+    # Ctrl+C and SIGTERM quit cleanly, from the moment a window can show: a timer lets Python
+    # run its signal handlers.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: QTimer.singleShot(0, engram.quit))
     engram.start(in_tray=tray)
     if problem:
         box = QMessageBox(
@@ -136,9 +140,6 @@ def run_gui(argv: Sequence[str] | None = None, *, tray: bool = False) -> int:
         )
         box.open()
 
-    # Ctrl+C and SIGTERM quit cleanly: a timer lets Python run its signal handlers.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: QTimer.singleShot(0, engram.quit))
     pulse = QTimer()
     pulse.start(250)
     pulse.timeout.connect(lambda: None)
