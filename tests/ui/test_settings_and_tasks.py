@@ -153,3 +153,16 @@ def test_qt_warnings_are_caught_by_the_failing_handler(qt_warnings_fail: list[st
     qWarning("something is wrong")
     assert qt_warnings_fail == ["QtWarningMsg: something is wrong"]
     qt_warnings_fail.clear()  # this test expected it; any other test would fail here
+
+
+def test_about_shows_the_versions_engram_version_prints(qtbot, engram):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.version import engram_version
+
+    engram.window.show_about()
+    box = engram.window.findChild(QMessageBox, "about-box")
+    qtbot.waitUntil(lambda: box is not None and box.isVisible(), timeout=5_000)
+    assert f"engram {engram_version()}" in box.informativeText()
+    assert "Chroma: " in box.informativeText()
+    box.close()
