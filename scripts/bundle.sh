@@ -15,15 +15,20 @@ BUILD=${ENGRAM_BUNDLE_BUILD:-build/bundle}
 DIST=${ENGRAM_BUNDLE_DIST:-dist}
 start=$(date +%s)
 
-bash scripts/setup.sh
-"$PY" -m pip -q --disable-pip-version-check install -e ".[bundle]"
+# --pack-only: pack an existing $DIST/engram again (the PyInstaller step is the slow one)
+if [ "${1-}" != "--pack-only" ]; then
+    bash scripts/setup.sh
+    "$PY" -m pip -q --disable-pip-version-check install -e ".[bundle]"
+fi
 version=$("$PY" -c "from app.version import engram_version; print(engram_version())")
 models=$("$PY" -c "from app.paths import models_dir; print(models_dir())")
-echo "bundle: engram $version, models from $models"
-
-rm -rf "$DIST/engram" "$BUILD/pyinstaller"
-ENGRAM_BUNDLE_MODELS="$models" "$VENV/bin/pyinstaller" --noconfirm --log-level WARN \
-    --distpath "$DIST" --workpath "$BUILD/pyinstaller" packaging/pyinstaller/engram.spec
+if [ "${1-}" != "--pack-only" ]; then
+    echo "bundle: engram $version, models from $models"
+    rm -rf "$DIST/engram" "$BUILD/pyinstaller"
+    ENGRAM_BUNDLE_MODELS="$models" "$VENV/bin/pyinstaller" --noconfirm --log-level WARN \
+        --distpath "$DIST" --workpath "$BUILD/pyinstaller" packaging/pyinstaller/engram.spec
+fi
+[ -x "$DIST/engram/engram" ] || { echo "bundle: no $DIST/engram/engram to pack" >&2; exit 1; }
 
 echo "bundle: packing the tarball"
 tarball="$DIST/engram-$version-linux-x86_64.tar.gz"
