@@ -9,3 +9,13 @@ run: setup
 
 test: setup
 	bash scripts/test.sh
+
+# The self-contained Linux bundle (issue 16): dist/engram/, a tarball and a .deb.
+.PHONY: bundle bundle-test
+bundle: setup
+	bash scripts/bundle.sh
+
+# Unpacks the .deb into a scratch root and starts the bundled app under Xvfb (tests/test_bundle.py).
+bundle-test: bundle
+	ENGRAM_BUNDLE_DEB=$$(ls -t dist/engram_*_amd64.deb | head -1) \
+		.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_bundle.py

@@ -330,8 +330,27 @@ def cmd_default(args: argparse.Namespace) -> int:
     return cmd_stats(args)
 
 
+class _VersionAction(argparse.Action):
+    """argparse's own version action wants the text up front; this one computes it only when
+    asked, because it runs `tesseract --version`."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from app.version import version_text
+
+        print(version_text())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="engram", description=__doc__)
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the version of Engram and of its engines, and exit",
+    )
     parser.set_defaults(func=cmd_default)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import platformdirs
@@ -27,6 +28,15 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir("engram", appauthor=False))
 
 
+def bundled_models_dir() -> Path | None:
+    """The models a self-contained bundle (`make bundle`) carries beside its program, or None
+    when Engram runs from a checkout or a wheel."""
+    if not getattr(sys, "frozen", False):
+        return None
+    folder = Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent)) / "models"
+    return folder if folder.is_dir() else None
+
+
 def models_dir() -> Path:
     """The built-in models assembled by set-up: one copy per user, in the platform data folder
     even under ENGRAM_HOME (a second profile, or a test, should not need 1.6 GB of its own);
@@ -34,4 +44,7 @@ def models_dir() -> Path:
     override = os.environ.get("ENGRAM_MODELS_DIR")
     if override:
         return Path(override).expanduser()
+    bundled = bundled_models_dir()
+    if bundled is not None:
+        return bundled
     return Path(platformdirs.user_data_dir("engram", appauthor=False)) / "models"

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTabWidget,
@@ -105,6 +106,18 @@ class MainWindow(QMainWindow):
         self._action(tools, "&Re-index memories", self.reindex)
         self._action(tools, "&New conversation", self.chat.new_conversation)
         tools.addAction(self.activity_dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._action(help_menu, "&About Engram", self.show_about)
+
+    def show_about(self) -> None:
+        """The versions of Engram and its engines, as `engram --version` prints them."""
+        from app.version import version_text
+
+        box = QMessageBox(QMessageBox.Icon.Information, "About Engram", "", parent=self)
+        box.setText("Engram: a private, local-first memory of what you do on your computer.")
+        box.setInformativeText(version_text())
+        box.setObjectName("about-box")
+        box.open()
 
     def _action(
         self,

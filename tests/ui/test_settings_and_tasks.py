@@ -182,3 +182,16 @@ def test_settings_show_how_many_events_retention_will_remove_before_it_runs(qtbo
     dialog.keep_days.setValue(150)
     dialog.accept()
     qtbot.waitUntil(lambda: load_settings().keep_events_days == 150)
+
+
+def test_about_shows_the_versions_engram_version_prints(qtbot, engram):
+    from PySide6.QtWidgets import QMessageBox
+
+    from app.version import engram_version
+
+    engram.window.show_about()
+    box = engram.window.findChild(QMessageBox, "about-box")
+    qtbot.waitUntil(lambda: box is not None and box.isVisible(), timeout=5_000)
+    assert f"engram {engram_version()}" in box.informativeText()
+    assert "Chroma: " in box.informativeText()
+    box.close()
