@@ -24,6 +24,10 @@ class LLMSettings(BaseModel):
     #: The built-in model llama.cpp runs (app.model_files.CATALOGUE: "qwen-1.5b", "qwen-0.5b",
     #: "smollm2", the tiny one that needs no set-up); scripts/setup.sh assembles the Qwen files.
     model: str = "smollm2"
+    #: The built-in model the memory agents run; None = the chat model's. Different from the
+    #: chat model or not, the agents get an instance of their own (llama.cpp maps the weights
+    #: of one file once), with their own threads and prompt cache.
+    agent_model: str | None = None
     #: Any other GGUF file run by llama.cpp; when set it is used instead of `model`.
     model_path: Path | None = None
     #: http://host:port[/v1] of an OpenAI-compatible server (llama-server, Ollama, vLLM);
@@ -31,13 +35,21 @@ class LLMSettings(BaseModel):
     #: read from the ENGRAM_OPENAI_API_KEY environment variable, never saved here.
     openai_base_url: str | None = None
     openai_model: str = "default"
+    #: Minutes a model may sit idle before it is unloaded (loaded again on the next call);
+    #: 0 keeps it loaded.
+    unload_after_min: float = Field(default=10.0, ge=0, le=24 * 60)
+    #: Memory for each model's saved prompt states (llama.cpp's RAM cache), so prompts that
+    #: take turns (the memory agents', chat and its query rewrite) each reuse their prefix.
+    prompt_cache_mb: int = Field(default=192, ge=0, le=16_384)
     #: Context window in tokens; prompts are trimmed to fit it.
     n_ctx: int = Field(default=4096, ge=512, le=262_144)
     #: Layers offloaded to the GPU: None = all when llama.cpp was built with GPU support,
     #: 0 = CPU only, -1 = all.
     n_gpu_layers: int | None = Field(default=None, ge=-1)
-    #: CPU threads for llama.cpp; None = a sensible default for this machine.
+    #: CPU threads of the chat model; None = the cores the agents leave (at most 8).
     threads: int | None = Field(default=None, ge=1, le=256)
+    #: CPU threads of the memory agents' model; None = 1 (a quarter of the cores on 8+).
+    agent_threads: int | None = Field(default=None, ge=1, le=256)
     #: Tokens of memories in a chat prompt. Small by default: prompt evaluation is most of the
     #: time to first token on a CPU. Raise it for a bigger model or a GPU.
     chat_context_tokens: int = Field(default=256, ge=32, le=131_072)
@@ -47,10 +59,10 @@ class LLMSettings(BaseModel):
     #: Seconds one model call may take before it is abandoned (and the batch retried).
     call_timeout_s: float = Field(default=180.0, gt=0, le=3600)
 
-    @field_validator("model")
+    @field_validator("model", "agent_model")
     @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in CATALOGUE:
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in CATALOGUE:
             raise ValueError(f"model must be one of {', '.join(CATALOGUE)}")
         return value
 
