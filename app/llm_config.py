@@ -59,6 +59,20 @@ class LLMSettings(BaseModel):
     #: Seconds one model call may take before it is abandoned (and the batch retried).
     call_timeout_s: float = Field(default=180.0, gt=0, le=3600)
 
+    def agents_builtin(self) -> str | None:
+        """The built-in model the memory agents run; None for a picked file or a server."""
+        if self.openai_base_url:
+            return None
+        if self.agent_model is not None:
+            return self.agent_model
+        return None if self.model_path else self.model
+
+    def agents_bound_strings(self) -> bool:
+        """Whether the agents' JSON grammars keep string bounds: a model not known to need
+        them goes without; one not known at all keeps them (safe, a little slower)."""
+        key = self.agents_builtin()
+        return True if key is None else CATALOGUE[key].bound_strings
+
     @field_validator("model", "agent_model")
     @classmethod
     def _known(cls, value: str | None) -> str | None:

@@ -61,6 +61,8 @@ class ModelFile:
     sha256: str
     #: Assembled by set-up from these parts, in order; empty for the embedded model.
     parts: tuple[Part, ...] = ()
+    #: Needs `maxLength` in its JSON grammars (it loops inside strings without them).
+    bound_strings: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -104,6 +106,7 @@ CATALOGUE: dict[str, ModelFile] = {
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             98_362_432,
             "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            bound_strings=True,
         ),
     )
 }

@@ -174,7 +174,10 @@ class Runtime:
         with self._lock:
             if self._worker is None:
                 llm = self.settings.llm
-                loop = MemoryLoop(store, model, options=CallOptions(timeout_s=llm.call_timeout_s))
+                options = CallOptions(
+                    timeout_s=llm.call_timeout_s, bound_strings=llm.agents_bound_strings()
+                )
+                loop = MemoryLoop(store, model, options=options)
                 self._worker = MemoryWorker(
                     store,
                     loop,

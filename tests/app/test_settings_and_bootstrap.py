@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from app import bootstrap
+from app.llm_config import LLMSettings
 from app.settings import Settings, SettingsError, load_settings, save_settings, settings_path
 from storage.fakes import HashEmbedder
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory
@@ -71,3 +72,11 @@ def test_store_in_client_server_mode(tmp_path: Path, engram_home: Path) -> None:
             assert counting.texts == 0  # nothing was re-embedded on open
             hit = store.search("passport expiry")[0]
             assert hit.record.kind is MemoryType.SEMANTIC and "vector" in hit.ranks
+
+
+def test_only_a_model_known_to_loop_in_strings_gets_string_bounds() -> None:
+    assert LLMSettings(model="smollm2").agents_bound_strings()
+    assert not LLMSettings(model="qwen-1.5b").agents_bound_strings()
+    assert not LLMSettings(model="smollm2", agent_model="qwen-0.5b").agents_bound_strings()
+    server = LLMSettings(model="qwen-0.5b", openai_base_url="http://localhost:8080")
+    assert server.agents_bound_strings()  # a model not known: bounded, to be safe
