@@ -89,8 +89,9 @@ def check_model_files() -> CheckResult:
 @check
 def check_chat_model() -> CheckResult:
     """Loads the configured chat model and times a short generation."""
+    from agents.llm.llamacpp import agent_threads
     from agents.llm.port import measure_speed, template_family
-    from app.model_files import chosen_label
+    from app.model_files import chosen_label, record_speed
     from app.runtime import Runtime
     from app.settings import load_settings
 
@@ -115,10 +116,16 @@ def check_chat_model() -> CheckResult:
     )
     llm = settings.llm
     name = info.name if llm.openai_base_url else chosen_label(llm.model, llm.model_path)
+    if not (llm.openai_base_url or llm.model_path) and speed.tokens > 1:
+        record_speed(llm.model, speed.tokens_per_s, info.threads)  # for the settings dialog
+    agents = llm.agents_builtin()
+    details["agent_model"] = chosen_label(agents) if agents else name
+    details["agent_threads"] = llm.agent_threads or agent_threads()
     summary = (
         f"{name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
         f"template {details['chat_template']}, context {info.n_ctx}, "
-        f"{info.threads} threads; {flags}"
+        f"{info.threads} threads; {flags}; memory agents: {details['agent_model']} on "
+        f"{details['agent_threads']} thread(s)"
     )
     return CheckResult("chat model", speed.tokens > 0, summary, details)
 

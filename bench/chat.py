@@ -19,6 +19,7 @@ cached prefix (the system prompt) is not paid again.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -112,6 +113,7 @@ def run_models(args: argparse.Namespace) -> dict[str, Any]:
     for key in keys:
         before = loadavg()
         results[key] = {**run(args, key), "loadavg_before": before, "loadavg_after": loadavg()}
+        print(json.dumps({key: results[key]}), file=sys.stderr, flush=True)  # a long run
     first = results[keys[0]]
     for key in keys[1:]:
         results[key]["vs_" + keys[0]] = {

@@ -11,6 +11,7 @@ the same events through each built-in model in turn (as the agents' model), side
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -87,6 +88,7 @@ def run_models(args: argparse.Namespace) -> dict[str, Any]:
     for key in [k.strip() for k in args.models.split(",") if k.strip()]:
         before = loadavg()
         out[key] = {**run(args, key), "loadavg_before": before, "loadavg_after": loadavg()}
+        print(json.dumps({key: out[key]}), file=sys.stderr, flush=True)  # a long run
     return {"models": out}
 
 

