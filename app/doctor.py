@@ -75,15 +75,23 @@ def check_model_files() -> CheckResult:
 
     llm = load_settings().llm
     statuses = model_statuses()
-    chosen = catalogue_entry(llm.model)
-    usable = bool(llm.model_path or llm.openai_base_url) or any(
-        s.model.key == chosen.key and s.problem is None for s in statuses
-    )
+    own_chat = bool(llm.model_path or llm.openai_base_url)
+    wanted = {"chosen": None if own_chat else llm.model, "agents": llm.agents_builtin()}
+    verified = {s.model.key for s in statuses if s.problem is None}
+    usable = all(key is None or key in verified for key in wanted.values())
     details = {s.model.key: s.line() for s in statuses}
     summary = "; ".join(s.line() for s in statuses)
-    if not (llm.model_path or llm.openai_base_url):
-        summary = f"chosen: {chosen.label()}; {summary}"
-    return CheckResult("model files", usable, summary, {"chosen": chosen.key, **details})
+    if wanted["agents"] is not None and wanted["agents"] != wanted["chosen"]:
+        summary = f"memory agents: {catalogue_entry(wanted['agents']).label()}; {summary}"
+    if not own_chat:
+        summary = f"chosen: {catalogue_entry(llm.model).label()}; {summary}"
+    chosen = catalogue_entry(llm.model)
+    return CheckResult(
+        "model files",
+        usable,
+        summary,
+        {"chosen": chosen.key, "agents": wanted["agents"] or "the chat model's", **details},
+    )
 
 
 @check

@@ -18,16 +18,27 @@ def http_url(value: str | None, field: str) -> str | None:
     return value
 
 
+#: The default pairing, chosen by measurement (bench.chat and bench.ingest side by side, issue
+#: 11): Qwen 1.5B answers (its answer F1 is the only one above SmolLM2's) and Qwen 0.5B keeps
+#: the memory agents up with capture (2-3x the 1.5B's speed; a one-shot example per agent keeps
+#: two people's facts apart). SmolLM2 stays the tiny choice that needs no set-up.
+DEFAULT_CHAT_MODEL = "qwen-1.5b"
+DEFAULT_AGENT_MODEL = "qwen-0.5b"
+#: `agent_model` saying "the chat model's" (a word, not None: saved files leave None out).
+SAME_AS_CHAT = "chat"
+
+
 class LLMSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    #: The built-in model llama.cpp runs (app.model_files.CATALOGUE: "qwen-1.5b", "qwen-0.5b",
-    #: "smollm2", the tiny one that needs no set-up); scripts/setup.sh assembles the Qwen files.
-    model: str = "smollm2"
-    #: The built-in model the memory agents run; None = the chat model's. Different from the
-    #: chat model or not, the agents get an instance of their own (llama.cpp maps the weights
-    #: of one file once), with their own threads and prompt cache.
-    agent_model: str | None = None
+    #: The built-in model llama.cpp runs for chat (app.model_files.CATALOGUE: "qwen-1.5b",
+    #: "qwen-0.5b", "smollm2", the tiny one that needs no set-up); scripts/setup.sh assembles
+    #: the Qwen files.
+    model: str = DEFAULT_CHAT_MODEL
+    #: The built-in model the memory agents run; "chat" = the chat model's (a picked file or
+    #: a server included). Different from the chat model or not, the agents get an instance
+    #: of their own (llama.cpp maps one file's weights once), with its own threads and cache.
+    agent_model: str = DEFAULT_AGENT_MODEL
     #: Any other GGUF file run by llama.cpp; when set it is used instead of `model`.
     model_path: Path | None = None
     #: http://host:port[/v1] of an OpenAI-compatible server (llama-server, Ollama, vLLM);
@@ -38,8 +49,8 @@ class LLMSettings(BaseModel):
     #: Minutes a model may sit idle before it is unloaded (loaded again on the next call);
     #: 0 keeps it loaded.
     unload_after_min: float = Field(default=10.0, ge=0, le=24 * 60)
-    #: Memory for each model's saved prompt states (llama.cpp's RAM cache), so prompts that
-    #: take turns (the memory agents', chat and its query rewrite) each reuse their prefix.
+    #: Memory for the agents' model's saved prompt states (llama.cpp's RAM cache), so the
+    #: prompts that take turns (the meta manager's, each agent's) each reuse their prefix.
     prompt_cache_mb: int = Field(default=192, ge=0, le=16_384)
     #: Context window in tokens; prompts are trimmed to fit it.
     n_ctx: int = Field(default=4096, ge=512, le=262_144)
@@ -63,7 +74,7 @@ class LLMSettings(BaseModel):
         """The built-in model the memory agents run; None for a picked file or a server."""
         if self.openai_base_url:
             return None
-        if self.agent_model is not None:
+        if self.agent_model != SAME_AS_CHAT:
             return self.agent_model
         return None if self.model_path else self.model
 
@@ -73,11 +84,18 @@ class LLMSettings(BaseModel):
         key = self.agents_builtin()
         return True if key is None else CATALOGUE[key].bound_strings
 
-    @field_validator("model", "agent_model")
+    @field_validator("model")
     @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        if value is not None and value not in CATALOGUE:
+    def _known(cls, value: str) -> str:
+        if value not in CATALOGUE:
             raise ValueError(f"model must be one of {', '.join(CATALOGUE)}")
+        return value
+
+    @field_validator("agent_model")
+    @classmethod
+    def _known_or_chat(cls, value: str) -> str:
+        if value != SAME_AS_CHAT and value not in CATALOGUE:
+            raise ValueError(f"agent_model must be {SAME_AS_CHAT} or one of {', '.join(CATALOGUE)}")
         return value
 
     @field_validator("model_path")

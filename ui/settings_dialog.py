@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.llm_config import SAME_AS_CHAT
 from app.model_files import model_statuses
 from app.services import settings_with
 from app.settings import Settings, SettingsError
@@ -59,7 +60,7 @@ class SettingsDialog(QDialog):
         statuses = model_statuses()
         self.builtin = QComboBox()
         self.agent_builtin = QComboBox()
-        self.agent_builtin.addItem("The chat model", None)
+        self.agent_builtin.addItem("The chat model", SAME_AS_CHAT)
         for status in statuses:
             self.builtin.addItem(status.choice(), status.model.key)
             self.agent_builtin.addItem(status.choice(), status.model.key)

@@ -179,7 +179,7 @@ def test_the_model_drop_downs_name_size_speed_and_a_broken_file(
         in (items["qwen-1.5b"])
     )
     assert f"cannot be used: {broken} is 4 bytes" in items["qwen-0.5b"]
-    assert dialog.agent_builtin.itemData(0) is None  # "the chat model"
+    assert dialog.agent_builtin.itemData(0) == "chat"  # "the chat model"
     dialog.builtin.setCurrentIndex(dialog.builtin.findData("smollm2"))
     dialog.agent_builtin.setCurrentIndex(dialog.agent_builtin.findData("qwen-1.5b"))
     dialog.accept()
