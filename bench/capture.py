@@ -14,6 +14,12 @@ Prints {"unchanged_frame_ms", "changed_frame_ms", "ocr_ms_p50", "skip_ratio", "b
   (unchanged, or an excluded window in front);
 - bytes_per_hour: growth of the SQLite files (events and gaps, after a WAL checkpoint), per hour.
 Targets: unchanged_frame_ms <= 30, bytes_per_hour <= 5 MB.
+
+`--drain N` then runs the memory agents (the configured agents' model, as the worker does) over
+the queued events for at most N batches and reports, under "drain", how many events those
+batches took, what they showed the model after coalescing, and the time the whole queue would
+take at that rate (`projected_s`; keeps up when it is under the simulated time). A share is
+measured and extrapolated because on a loaded 2-core machine a whole hour's drain runs long.
 """
 
 from __future__ import annotations
@@ -80,7 +86,31 @@ def _db_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
-def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) -> dict[str, Any]:
+def _drain(runtime: Runtime, batches: int, minutes: int) -> dict[str, Any]:
+    """The agents over a share of the queue, extrapolated to all of it."""
+    queued = runtime.store().events.counts()["pending"]
+    drained = runtime.drain(max_batches=batches, max_failures=batches)
+    done = drained.events
+    projected = drained.seconds * queued / done if done else None
+    return {
+        "events_queued": queued,
+        "batches": len(drained.reports),
+        "failed_batches": drained.failures,
+        "events_done": done,
+        "events_shown": sum(r.shown for r in drained.reports),
+        "batches_skipped": sum(1 for r in drained.reports if r.llm_calls == 0),
+        "llm_calls": drained.llm_calls,
+        "writes": drained.writes,
+        "seconds": round(drained.seconds, 1),
+        "projected_s": round(projected, 1) if projected is not None else None,
+        "keeps_up": projected is not None and projected < minutes * 60,
+        "model": runtime.agent_model().info.name,
+    }
+
+
+def run(
+    minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7, drain: int = 0
+) -> dict[str, Any]:
     rng = random.Random(seed)
     settings = CaptureSettings(interval_s=3.0, force_reread_s=300.0)
     actions = _script(minutes, settings.interval_s, rng)
@@ -135,6 +165,7 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
                     changed_wall.append((time.perf_counter() - wall) * 1000)
             runtime.capture_log().flush()
             grown = _db_bytes(db_path) - start_bytes
+            drained = _drain(runtime, drain, minutes) if drain else None
         finally:
             window.close()
             vault.close()
@@ -153,6 +184,7 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
         "unchanged": c.unchanged,
         "events": c.events,
         "screen": f"{width}x{height}",
+        **({"drain": drained} if drained else {}),
     }
 
 
@@ -161,9 +193,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--minutes", type=int, default=60, help="simulated minutes (default 60)")
     parser.add_argument("--size", default="1280x800", help="screen size, e.g. 1920x1080")
+    parser.add_argument("--drain", type=int, default=0, help="then N agent batches (see above)")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    result = run(args.minutes, width, height)
+    result = run(args.minutes, width, height, drain=args.drain)
     if args.json:
         print(json.dumps(result))
     else:
