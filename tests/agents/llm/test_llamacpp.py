@@ -1,6 +1,7 @@
 """What the llama.cpp backend promises beyond the port's contract, on the embedded SmolLM2:
 prompt prefixes evaluated once (the last prompt's, and with the RAM cache, earlier ones that
-take turns with it), and the model unloaded when idle, loaded again on the next call."""
+take turns with it), and the model unloaded when idle, loaded again on the next call; and how
+the cores are split between chat and the memory agents."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ import time
 
 import pytest
 
+from agents.llm import llamacpp
 from agents.llm.llamacpp import LlamaCppModel
 from agents.llm.port import Request, complete, messages
-
-pytestmark = pytest.mark.real
 
 #: Two system prompts of ~150 tokens, as two memory agents' would be.
 RULES_A = "You file facts. " + " ".join(f"Rule {i}: keep each fact short." for i in range(18))
@@ -24,6 +24,7 @@ def evaluated(model: LlamaCppModel, system: str, user: str) -> int:
     return model.last_prompt_eval
 
 
+@pytest.mark.real
 def test_a_repeated_prefix_is_evaluated_once_even_when_prompts_take_turns() -> None:
     model = LlamaCppModel(n_ctx=1024, threads=1, prompt_cache_mb=64)
     try:
@@ -38,6 +39,7 @@ def test_a_repeated_prefix_is_evaluated_once_even_when_prompts_take_turns() -> N
     assert again_a < first_a // 4 and again_b < first_b // 4
 
 
+@pytest.mark.real
 def test_an_idle_model_is_unloaded_and_loaded_again_on_the_next_call() -> None:
     model = LlamaCppModel(n_ctx=512, threads=1, idle_unload_s=0.3)
     try:
@@ -53,3 +55,13 @@ def test_an_idle_model_is_unloaded_and_loaded_again_on_the_next_call() -> None:
         assert model.call(lambda llama: llama is not None)
     finally:
         model.close()
+
+
+@pytest.mark.parametrize(
+    ("cores", "agents", "chat"), [(1, 1, 1), (2, 1, 1), (4, 1, 3), (8, 2, 6), (32, 4, 8)]
+)
+def test_the_agents_get_one_thread_and_chat_the_cores_they_leave(
+    monkeypatch: pytest.MonkeyPatch, cores: int, agents: int, chat: int
+) -> None:
+    monkeypatch.setattr(llamacpp, "_cores", lambda: cores)
+    assert (llamacpp.agent_threads(), llamacpp.default_threads()) == (agents, chat)
