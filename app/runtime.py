@@ -147,7 +147,12 @@ class Runtime:
         chat = self.model()
         with self._model_lock:
             if self._agent_model is None:
-                self._agent_model = self._agent_model_factory(self.settings, chat)
+                try:
+                    self._agent_model = self._agent_model_factory(self.settings, chat)
+                except Exception as exc:  # reported as the chat model's are; tried again
+                    self.model_state, self.model_error = "error", f"memory agents: {exc}"
+                    raise
+                self.model_state, self.model_error = "ready", None
             return self._agent_model
 
     @property

@@ -309,3 +309,27 @@ def test_an_injected_model_serves_the_agents_too(recorder: Recorder) -> None:
     with recorder.runtime() as runtime:
         assert runtime.agent_model() is runtime.model() is recorder.model
     assert recorder.order.count("model") == 1
+
+
+def test_a_failing_agents_model_is_reported_and_retried(recorder: Recorder) -> None:
+    attempts: list[int] = []
+
+    def make_agents(_settings: Settings, chat: object) -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("qwen file is missing")
+        return chat
+
+    runtime = Runtime(
+        Settings(),
+        store_opener=recorder.open_store,
+        model_factory=recorder.make_model,
+        agent_model_factory=make_agents,  # type: ignore[arg-type]
+    )
+    with runtime:
+        with pytest.raises(RuntimeError, match="qwen file is missing"):
+            runtime.agent_model()
+        assert runtime.model_state == "error"
+        assert runtime.model_error == "memory agents: qwen file is missing"
+        assert runtime.agent_model() is recorder.model and len(attempts) == 2
+        assert runtime.model_state == "ready" and runtime.model_error is None
