@@ -237,6 +237,7 @@ class LlamaCppModel:
                 job = self._jobs.get(timeout=idle)
             except queue.Empty:
                 self._unload()
+                log.info("unloaded %s after %.0f s idle", self._path.name, idle)
                 continue
             if job is None:
                 break
@@ -254,7 +255,6 @@ class LlamaCppModel:
                 self._llm.close()
             self._llm = None
             gc.collect()
-            log.info("unloaded %s after %.0f s idle", self._path.name, self._idle_unload_s or 0)
 
     def _reload(self, job: _Job) -> bool:
         """Load the model again after an idle unload; a failure fails only this job."""
