@@ -37,7 +37,8 @@ class LLMSettings(BaseModel):
     model: str = DEFAULT_CHAT_MODEL
     #: The built-in model the memory agents run; "chat" = the chat model's (a picked file or
     #: a server included). Different from the chat model or not, the agents get an instance
-    #: of their own (llama.cpp maps one file's weights once), with its own threads and cache.
+    #: of their own, with its own threads and prompt cache ("chat" and the same model as chat
+    #: cost the same memory: on a CPU each instance holds its own repacked weights).
     agent_model: str = DEFAULT_AGENT_MODEL
     #: Any other GGUF file run by llama.cpp; when set it is used instead of `model`.
     model_path: Path | None = None

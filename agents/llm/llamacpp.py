@@ -285,6 +285,9 @@ class LlamaCppModel:
             n_threads_batch=self._threads,
             n_gpu_layers=layers,
             seed=self._seed,
+            # On a CPU llama.cpp repacks the weights for its kernels: a mapped file then stays
+            # resident beside its repacked copy (Qwen 1.5B: 1865 MiB mapped, 1274 MiB read).
+            use_mmap=layers != 0,
             verbose=False,
         )
         if self._prompt_cache_mb:
