@@ -335,12 +335,19 @@ class ModelStatus:
         return text if self.problem is None else f"{text} — cannot be used: {self.problem}"
 
 
-SPEEDS_FILE = "speeds.json"
+SPEEDS_FILE = "model_speeds.json"
 
 
-def record_speed(key: str, tokens_per_s: float, threads: int, folder: Path | None = None) -> None:
+def _speeds_path() -> Path:
+    """Beside the settings: what this machine measured (the models folder is shared)."""
+    from app import paths
+
+    return paths.config_dir() / SPEEDS_FILE
+
+
+def record_speed(key: str, tokens_per_s: float, threads: int) -> None:
     """Keep what `engram doctor` measured of a built-in model on this machine."""
-    path = (folder or _default_folder()) / SPEEDS_FILE
+    path = _speeds_path()
     speeds = _speeds(path)
     speeds[key] = {"tokens_per_s": round(tokens_per_s, 1), "threads": threads}
     with contextlib.suppress(OSError):  # a read-only folder: the reference figure stays
@@ -358,9 +365,10 @@ def _speeds(path: Path) -> dict[str, dict[str, float]]:
     return data if isinstance(data, dict) else {}
 
 
-def speed_label(model: ModelFile, folder: Path | None = None) -> str:
-    """ "23 tokens/s measured here (2 threads)", else the reference figure, said as such."""
-    measured = _speeds((folder or _default_folder()) / SPEEDS_FILE).get(model.key)
+def speed_label(model: ModelFile) -> str:
+    """What doctor measured here ("23 tokens/s measured here (2 threads)"), else the
+    reference figure, said as such."""
+    measured = _speeds(_speeds_path()).get(model.key)
     if isinstance(measured, dict) and isinstance(measured.get("tokens_per_s"), int | float):
         threads = measured.get("threads")
         return f"{measured['tokens_per_s']:.0f} tokens/s measured here ({threads} threads)"

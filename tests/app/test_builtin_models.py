@@ -387,3 +387,13 @@ def test_the_assembled_qwen_05b_streams_through_llama_cpp() -> None:
         assert 1 <= len(tokens) <= 6 and "".join(tokens).strip()
     finally:
         model.close()
+
+
+def test_a_speed_doctor_measured_replaces_the_reference_figure(engram_home: Path) -> None:
+    from app.model_files import record_speed, speed_label
+
+    small = CATALOGUE["qwen-0.5b"]
+    assert speed_label(small) == "about 27 tokens/s on one thread"
+    record_speed("qwen-0.5b", 31.26, 1)
+    assert speed_label(small) == "31 tokens/s measured here (1 threads)"
+    assert speed_label(CATALOGUE["qwen-1.5b"]) == "about 20 tokens/s on one thread"

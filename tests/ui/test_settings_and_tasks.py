@@ -168,7 +168,7 @@ def test_the_model_drop_downs_name_size_speed_and_a_broken_file(
     monkeypatch.setenv("ENGRAM_MODELS_DIR", str(folder))
     broken = folder / CATALOGUE["qwen-0.5b"].file_name
     broken.write_bytes(b"GGUF")
-    record_speed("smollm2", 61.04, 1, folder)
+    record_speed("smollm2", 61.04, 1)
     dialog = _open_settings(qtbot, engram)
     items = {dialog.builtin.itemData(i): dialog.builtin.itemText(i) for i in range(3)}
     assert set(items) == set(CATALOGUE) and dialog.builtin.count() == len(CATALOGUE)
