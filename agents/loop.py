@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from agents.batching import KnownText, coalesce
 from agents.grounding import Observations
 from agents.llm.port import Cancelled, ChatModel, ModelError
 from agents.memory_agent import CallOptions, Candidate, MemoryAgent, Proposal
@@ -72,6 +73,8 @@ class BatchReport:
     suggestions: list[Suggestion] = field(default_factory=list)
     llm_calls: int = 0
     seconds: float = 0.0
+    #: Events the agents were shown after coalescing (0: nothing new, no model was asked).
+    shown: int = 0
 
 
 @dataclass
@@ -98,7 +101,8 @@ class BatchPlan:
 
     @property
     def event_ids(self) -> tuple[str, ...]:
-        return tuple(e.id for e in self.seen.events)
+        """Every event of the batch, coalesced or not: what its memories cite."""
+        return self.report.event_ids
 
     def get(self, memory_id: str, agent: MemoryAgent) -> Record:
         """A stored memory of `agent`'s type."""
@@ -281,6 +285,7 @@ class MemoryLoop:
         self.meta = meta or MetaMemoryManager()
         self.options = options or CallOptions()
         self.max_writes = max_writes
+        self.known = KnownText()
 
     def process(
         self, events: Sequence[Event], cancel: threading.Event | None = None
@@ -291,6 +296,25 @@ class MemoryLoop:
         started = time.perf_counter()
         report = BatchReport(batch_id(events), tuple(e.id for e in events))
         actor = f"agents:{report.batch_id}"
+        shown = self.known.fresh(coalesce(events))
+        report.shown = len(shown)
+        if not shown:  # nothing new: the events are searchable already, no model is asked
+            self._apply([], actor, report)
+            report.seconds = time.perf_counter() - started
+            return report
+        writes = self._read(shown, report, cancel)
+        self._apply(writes, actor, report)
+        self.known.remember(shown)
+        report.seconds = time.perf_counter() - started
+        for why in report.rejected:
+            log.info("%s: rejected (%s) %s", report.batch_id, why.reason, why)
+        return report
+
+    def _read(
+        self, events: Sequence[Event], report: BatchReport, cancel: threading.Event | None
+    ) -> list[Write]:
+        """The model calls of a batch: the meta manager, then each chosen agent; the writes
+        they plan."""
         try:
             scrub = self.store.secrets().scrub  # no prompt shows a vault secret
             chosen = self.meta.choose(self.model, events, cancel, self.options, scrub)
@@ -306,16 +330,11 @@ class MemoryLoop:
                     agent.propose(self.model, events, candidates, cancel, self.options, scrub)
                 )
                 report.llm_calls += 1
-            writes = self._plan(proposals, events, report, cancel)
+            return self._plan(proposals, events, report, cancel)
         except Cancelled:
             raise
         except ModelError as exc:
             raise BatchFailed(f"the memory agents could not read this batch: {exc}") from exc
-        self._apply(writes, actor, report)
-        report.seconds = time.perf_counter() - started
-        for why in report.rejected:
-            log.info("%s: rejected (%s) %s", report.batch_id, why.reason, why)
-        return report
 
     # ----- planning: validation without writes ---------------------------------------------
 

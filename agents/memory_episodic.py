@@ -32,6 +32,22 @@ def same_event_time(a: datetime, b: datetime) -> bool:
     return abs((a - b).total_seconds()) <= SAME_EVENT_S
 
 
+def actor_of(events: Sequence[Event]) -> str | None:
+    """Who acted, when the batch says so: the user for their screen, notes and chat turns, the
+    one speaker of imported messages; None when several speak (the model names the actor).
+    Neither Qwen model names the user as the subject of a screen event: the code does."""
+    speakers = set()
+    for event in events:
+        speaker = str(event.metadata.get("speaker", "")).strip()
+        if event.source == "import" and speaker:
+            speakers.add(speaker)
+        elif event.source != "import":
+            speakers.add("user")
+        else:
+            return None
+    return speakers.pop() if len(speakers) == 1 else None
+
+
 def details_of(events: Sequence[Event]) -> str:
     return clip(" / ".join(without_instructions(e.text) for e in events), MAX_DETAILS_CHARS)
 
@@ -55,8 +71,13 @@ class EpisodicAgent(MemoryAgent):
             details=details_of(events),
             tree_path=(fields["event_type"],),
             provenance=provenance,
-            **fields,
+            **self.derived(fields, events),
         )
+
+    def derived(self, fields: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
+        """The model says what happened; the code says who, when the batch knows."""
+        actor = actor_of(events)
+        return fields if actor is None or "actor" not in fields else {**fields, "actor": actor}
 
     def plan_update(self, op: Update, plan: BatchPlan) -> list[Write]:
         """An update whose news is from another time than the episode is a new episode."""

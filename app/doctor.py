@@ -84,22 +84,31 @@ def check_model_files() -> CheckResult:
 
     llm = load_settings().llm
     statuses = model_statuses()
-    chosen = catalogue_entry(llm.model)
-    usable = bool(llm.model_path or llm.openai_base_url) or any(
-        s.model.key == chosen.key and s.problem is None for s in statuses
-    )
+    own_chat = bool(llm.model_path or llm.openai_base_url)
+    wanted = {"chosen": None if own_chat else llm.model, "agents": llm.agents_builtin()}
+    verified = {s.model.key for s in statuses if s.problem is None}
+    usable = all(key is None or key in verified for key in wanted.values())
     details = {s.model.key: s.line() for s in statuses}
     summary = "; ".join(s.line() for s in statuses)
-    if not (llm.model_path or llm.openai_base_url):
-        summary = f"chosen: {chosen.label()}; {summary}"
-    return CheckResult("model files", usable, summary, {"chosen": chosen.key, **details})
+    if wanted["agents"] is not None and wanted["agents"] != wanted["chosen"]:
+        summary = f"memory agents: {catalogue_entry(wanted['agents']).label()}; {summary}"
+    if not own_chat:
+        summary = f"chosen: {catalogue_entry(llm.model).label()}; {summary}"
+    chosen = catalogue_entry(llm.model)
+    return CheckResult(
+        "model files",
+        usable,
+        summary,
+        {"chosen": chosen.key, "agents": wanted["agents"] or "the chat model's", **details},
+    )
 
 
 @check
 def check_chat_model() -> CheckResult:
     """Loads the configured chat model and times a short generation."""
+    from agents.llm.llamacpp import agent_threads
     from agents.llm.port import measure_speed, template_family
-    from app.model_files import chosen_label
+    from app.model_files import chosen_label, record_speed
     from app.runtime import Runtime
     from app.settings import load_settings
 
@@ -124,10 +133,16 @@ def check_chat_model() -> CheckResult:
     )
     llm = settings.llm
     name = info.name if llm.openai_base_url else chosen_label(llm.model, llm.model_path)
+    if not (llm.openai_base_url or llm.model_path) and speed.tokens > 1:
+        record_speed(llm.model, speed.tokens_per_s, info.threads)  # for the settings dialog
+    agents = llm.agents_builtin()
+    details["agent_model"] = chosen_label(agents) if agents else name
+    details["agent_threads"] = llm.agent_threads or agent_threads()
     summary = (
         f"{name} via {info.backend}: {speed.tokens_per_s:.0f} tokens/s, "
         f"template {details['chat_template']}, context {info.n_ctx}, "
-        f"{info.threads} threads; {flags}"
+        f"{info.threads} threads; {flags}; memory agents: {details['agent_model']} on "
+        f"{details['agent_threads']} thread(s)"
     )
     return CheckResult("chat model", speed.tokens > 0, summary, details)
 

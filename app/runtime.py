@@ -18,6 +18,7 @@ from typing import Literal
 
 from agents.chat import ChatAgent, ChatConfig
 from agents.llm.port import ChatModel, ModelInfo
+from agents.llm.scheduler import ScheduledChatModel
 from agents.loop import MemoryLoop
 from agents.memory_agent import CallOptions
 from agents.worker import Drained, Listener, MemoryWorker
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 ModelState = Literal["not loaded", "loading", "ready", "error"]
 StoreOpener = Callable[[Settings], MemoryStore]
 ModelFactory = Callable[[Settings], ChatModel]
+#: Builds the memory agents' model given the chat model (which it may share, or yield to).
+AgentModelFactory = Callable[[Settings, ChatModel], ChatModel]
 CaptureFactory = Callable[[MemoryStore, CaptureSettings], CaptureService]
 
 
@@ -63,9 +66,11 @@ class Runtime:
     """Builds and owns the parts of Engram for one set of settings.
 
     Tests and benchmarks inject what they need instead of wiring by hand: `store_opener`,
-    `model_factory` and `capture_factory` replace whole parts; `data_dir` (a benchmark's fresh
-    folder), `embedder` and `index_factory` change how the default store opens; `model` lends a
-    model that someone else owns and closes (one model across many stores).
+    `model_factory`, `agent_model_factory` and `capture_factory` replace whole parts (an
+    injected `model_factory` or `model` without an agent factory serves the agents too);
+    `data_dir` (a benchmark's fresh folder), `embedder` and `index_factory` change how the
+    default store opens; `model` lends a model that someone else owns and closes (one model
+    across many stores).
 
     `serve`: once the store is open, answer for its folder on the local socket, so the CLI
     and MCP servers run their commands here (app/instance.py): the desktop app and `engram
@@ -84,6 +89,7 @@ class Runtime:
         model: ChatModel | None = None,
         store_opener: StoreOpener | None = None,
         model_factory: ModelFactory | None = None,
+        agent_model_factory: AgentModelFactory | None = None,
         capture_factory: CaptureFactory | None = None,
         record_turns: bool = True,
         serve: bool = False,
@@ -96,6 +102,9 @@ class Runtime:
         self._index_factory = index_factory
         self._store_opener = store_opener or self._open_store
         self._model_factory = model_factory or (lambda s: bootstrap.make_chat_model(s))
+        if agent_model_factory is None and (model_factory is not None or model is not None):
+            agent_model_factory = _shared
+        self._agent_model_factory: AgentModelFactory = agent_model_factory or _own_agent_model
         self._capture_factory: CaptureFactory = capture_factory or build_service
         self._record_turns = record_turns
         self._lock = threading.RLock()
@@ -103,6 +112,7 @@ class Runtime:
         self._embedder = embedder
         self._store: MemoryStore | None = None
         self._model = model
+        self._agent_model: ChatModel | None = None
         self._owns_model = model is None
         self._agent: ChatAgent | None = None
         self._worker: MemoryWorker | None = None
@@ -180,6 +190,19 @@ class Runtime:
                 self.model_state = "ready"
             return self._model
 
+    def agent_model(self) -> ChatModel:
+        """The memory agents' model (loaded after the chat model, which it may share)."""
+        chat = self.model()
+        with self._model_lock:
+            if self._agent_model is None:
+                try:
+                    self._agent_model = self._agent_model_factory(self.settings, chat)
+                except Exception as exc:  # reported as the chat model's are; tried again
+                    self.model_state, self.model_error = "error", f"memory agents: {exc}"
+                    raise
+                self.model_state, self.model_error = "ready", None
+            return self._agent_model
+
     @property
     def model_info(self) -> ModelInfo | None:
         model = self._model
@@ -200,11 +223,14 @@ class Runtime:
 
     def worker(self, on_batch: Listener | None = None) -> MemoryWorker:
         """The memory worker over the memory loop (not started); `on_batch` hears each batch."""
-        store, model = self.store(), self.model()
+        store, model = self.store(), self.agent_model()
         with self._lock:
             if self._worker is None:
                 llm = self.settings.llm
-                loop = MemoryLoop(store, model, options=CallOptions(timeout_s=llm.call_timeout_s))
+                options = CallOptions(
+                    timeout_s=llm.call_timeout_s, bound_strings=llm.agents_bound_strings()
+                )
+                loop = MemoryLoop(store, model, options=options)
                 self._worker = MemoryWorker(
                     store,
                     loop,
@@ -280,8 +306,11 @@ class Runtime:
                 log.exception("closing capture failed")
         with self._model_lock:
             model, self._model = self._model, None
+            agents, self._agent_model = self._agent_model, None
             if self.model_state == "ready":
                 self.model_state = "not loaded"
+        if agents is not None and agents is not model:
+            agents.close()
         if model is not None and self._owns_model:
             model.close()
         self._owns_model = True
@@ -289,3 +318,14 @@ class Runtime:
             store, self._store, self._log = self._store, None, None
         if store is not None:
             store.close()
+
+
+def _shared(_settings: Settings, chat: ChatModel) -> ChatModel:
+    """The agents use the chat model itself (an injected model: a fake, a lent one)."""
+    return chat
+
+
+def _own_agent_model(settings: Settings, chat: ChatModel) -> ChatModel:
+    if isinstance(chat, ScheduledChatModel):
+        return bootstrap.make_agent_model(settings, chat)
+    return chat

@@ -11,7 +11,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from app import paths
-from app.llm_config import LLMSettings, http_url
+from app.llm_config import (
+    DEFAULT_AGENT_MODEL,
+    DEFAULT_CHAT_MODEL,
+    SAME_AS_CHAT,
+    LLMSettings,
+    http_url,
+)
 from capture.config import CaptureSettings
 from storage.errors import EngramError
 
@@ -98,6 +104,15 @@ def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
         # Version 1 started capture on every launch, so an existing user keeps it running
         # (no silent change); the first-run page still shows once, with capture switched on.
         raw.setdefault("capture_consent", True)
+        # Version 1 saved SmolLM2 as the model because it was the only built-in one: such a
+        # file moves to the measured default pairing (the tiny model is one choice away).
+        # One who picked a GGUF file or a server keeps it for the agents too.
+        llm = raw.setdefault("llm", {})
+        if isinstance(llm, dict) and llm.get("model", "smollm2") == "smollm2":
+            llm["model"] = DEFAULT_CHAT_MODEL
+        if isinstance(llm, dict) and "agent_model" not in llm:
+            own = llm.get("model_path") or llm.get("openai_base_url")
+            llm["agent_model"] = SAME_AS_CHAT if own else DEFAULT_AGENT_MODEL
     raw["version"] = SETTINGS_VERSION
     return raw
 

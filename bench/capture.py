@@ -14,6 +14,14 @@ Prints {"unchanged_frame_ms", "changed_frame_ms", "ocr_ms_p50", "skip_ratio", "b
   (unchanged, or an excluded window in front);
 - bytes_per_hour: growth of the SQLite files (events and gaps, after a WAL checkpoint), per hour.
 Targets: unchanged_frame_ms <= 30, bytes_per_hour <= 5 MB.
+
+`--drain-every M` also runs the memory agents (the configured agents' model, as the worker
+does) over the queue every M simulated minutes, as the background worker would take events
+while capture goes on (events the agents took are not merged into any more: later reads become
+new events, which the agents' batching coalesces). Under "drain": events, what the agents were
+shown after coalescing, skipped batches, model calls, and `agent_s`, the seconds the agents
+took; they keep up when that is under the simulated time. Run `--minutes` short of an hour on a
+loaded machine and scale (`agent_s_per_hour`).
 """
 
 from __future__ import annotations
@@ -80,7 +88,41 @@ def _db_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
 
 
-def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) -> dict[str, Any]:
+class _Drains:
+    """The agents' runs over the queue during a capture run, added up."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.reports: list[Any] = []
+        self.failures = 0
+        self.seconds = 0.0
+
+    def drain(self) -> None:
+        drained = self.runtime.drain(max_failures=3)
+        self.reports += drained.reports
+        self.failures += drained.failures
+        self.seconds += drained.seconds
+
+    def summary(self, minutes: int) -> dict[str, Any]:
+        reports = self.reports
+        return {
+            "batches": len(reports),
+            "failed_batches": self.failures,
+            "events_done": sum(len(r.event_ids) for r in reports),
+            "events_shown": sum(r.shown for r in reports),
+            "batches_skipped": sum(1 for r in reports if r.llm_calls == 0),
+            "llm_calls": sum(r.llm_calls for r in reports),
+            "writes": sum(len(r.writes) for r in reports),
+            "agent_s": round(self.seconds, 1),
+            "agent_s_per_hour": round(self.seconds * 60 / minutes, 1),
+            "keeps_up": self.seconds < minutes * 60,
+            "model": self.runtime.agent_model().info.name,
+        }
+
+
+def run(
+    minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7, drain_every: int = 0
+) -> dict[str, Any]:
     rng = random.Random(seed)
     settings = CaptureSettings(interval_s=3.0, force_reread_s=300.0)
     actions = _script(minutes, settings.interval_s, rng)
@@ -114,8 +156,12 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
         lines: list[str] = []
         unchanged_cpu: list[float] = []
         changed_wall: list[float] = []
+        drains = _Drains(runtime) if drain_every else None
+        every = int(drain_every * 60 / settings.interval_s)
         try:
             for tick, (action, arg) in enumerate(actions):
+                if drains is not None and tick and tick % every == 0:
+                    drains.drain()  # the worker takes what capture queued meanwhile
                 if action == "page":
                     lines = list(arg)
                     window.set_text("\n".join(lines))
@@ -135,6 +181,9 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
                     changed_wall.append((time.perf_counter() - wall) * 1000)
             runtime.capture_log().flush()
             grown = _db_bytes(db_path) - start_bytes
+            if drains is not None:
+                drains.drain()  # what is left at the end
+            drained = drains.summary(minutes) if drains is not None else None
         finally:
             window.close()
             vault.close()
@@ -153,6 +202,7 @@ def run(minutes: int = 60, width: int = 1280, height: int = 800, seed: int = 7) 
         "unchanged": c.unchanged,
         "events": c.events,
         "screen": f"{width}x{height}",
+        **({"drain": drained} if drained else {}),
     }
 
 
@@ -161,9 +211,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--minutes", type=int, default=60, help="simulated minutes (default 60)")
     parser.add_argument("--size", default="1280x800", help="screen size, e.g. 1920x1080")
+    parser.add_argument("--drain-every", type=int, default=0, help="agents every M minutes")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
-    result = run(args.minutes, width, height)
+    result = run(args.minutes, width, height, drain_every=args.drain_every)
     if args.json:
         print(json.dumps(result))
     else:

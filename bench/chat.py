@@ -8,11 +8,18 @@ SmolLM2 by default). Reports the median time to first token (retrieval + prompt 
 the median retrieval time, and generation speed through the agent next to llama.cpp alone on
 the very same prompt (`raw_tokens_per_s`). Targets on a 2-core CPU with the embedded model:
 ttft_ms_p50 <= 1000 and tokens_per_s >= 0.9 x raw_tokens_per_s.
+
+`--models smollm2,qwen-0.5b,qwen-1.5b` measures several built-in models side by side in one
+run (one after another, the load average beside each), with ratios to the first; `--rss` also
+loads the memory agents' model (`--agent-model`) and reports the process's resident memory
+with both loaded. `prompt_eval_tokens_p50` is what llama.cpp evaluated of each prompt: the
+cached prefix (the system prompt) is not paid again.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -73,9 +80,57 @@ def _rate(chunks: Any) -> float:
     return (n - 1) / (last - first) if n > 1 and last > first else 0.0
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return ""
+
+
+def rss_mb() -> dict[str, float]:
+    """Resident memory of this process now and at its peak (Linux)."""
+    out = {}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = round(int(value.split()[0]) / 1024, 1)
+    except OSError:
+        pass
+    return out
+
+
+def _prompt_eval(model: ChatModel) -> int | None:
+    inner = getattr(model, "inner", model)
+    value = getattr(inner, "last_prompt_eval", None)
+    return value if isinstance(value, int) else None
+
+
+def run_models(args: argparse.Namespace) -> dict[str, Any]:
+    """Each model of `--models` in turn, with ratios of its figures to the first one's."""
+    keys = [k.strip() for k in args.models.split(",") if k.strip()]
+    results: dict[str, Any] = {}
+    for key in keys:
+        before = loadavg()
+        results[key] = {**run(args, key), "loadavg_before": before, "loadavg_after": loadavg()}
+        print(json.dumps({key: results[key]}), file=sys.stderr, flush=True)  # a long run
+    first = results[keys[0]]
+    for key in keys[1:]:
+        results[key]["vs_" + keys[0]] = {
+            name: round(results[key][name] / first[name], 2)
+            for name in ("ttft_ms_p50", "tokens_per_s")
+            if first.get(name)
+        }
+    return {"models": results}
+
+
+def run(args: argparse.Namespace, model_key: str | None = None) -> dict[str, Any]:
     rng = random.Random(args.seed)
     llm: dict[str, Any] = {"answer_tokens": args.answer_tokens}
+    if model_key:
+        llm["model"] = model_key
+    if args.agent_model:
+        llm["agent_model"] = args.agent_model
     if args.context_tokens:
         llm["chat_context_tokens"] = args.context_tokens
     with (
@@ -90,11 +145,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         warm = agent.ask(synthetic_query(rng)).result  # first-call costs are not latency
         assert warm.tokens > 0, "the model produced nothing"
         ttft, retrieval, rates, raws, prompt_tokens = [], [], [], [], []
+        evaluated: list[int] = []
         for _ in range(args.questions):
             question = synthetic_query(rng)
             result = agent.ask(question).result
             if result.ttft_ms is None:
                 continue
+            if (n := _prompt_eval(model)) is not None:
+                evaluated.append(n)
             ttft.append(result.ttft_ms)
             retrieval.append(result.context.retrieval_ms)
             gen_s = result.seconds - result.ttft_ms / 1000
@@ -104,21 +162,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             raws.append(raw_speed(model, request))
             prompt_tokens.append(sum(len(m.content) for m in request.messages) / 3.2)
         info = model.info
+        memory: dict[str, Any] = {}
+        if args.rss:  # both models loaded and used once, as in the app
+            from agents.llm.port import Request, complete, messages
+
+            agents = runtime.agent_model()
+            say = Request(messages("Be brief.", "Say hi."), max_tokens=4, background=True)
+            complete(agents, say)
+            memory = {
+                "rss_mb_both_loaded": rss_mb(),
+                "agent_model": agents.info.name,
+                "agent_threads": agents.info.threads,
+            }
     return {
         "ttft_ms_p50": round(statistics.median(ttft), 1),
         "retrieval_ms_p50": round(statistics.median(retrieval), 2),
         "tokens_per_s": round(statistics.median(rates), 1),
         "raw_tokens_per_s": round(statistics.median(raws), 1),
-        "ttft_ms_p95": round(sorted(ttft)[int(0.95 * (len(ttft) - 1))], 1),
+        "ttft_ms_p95": round(sorted(ttft)[-(-len(ttft) * 95 // 100) - 1], 1),  # nearest rank
         "questions": len(ttft),
         "memories": args.memories,
         "fill_s": round(fill_s, 1),
         "prompt_tokens_est_p50": round(statistics.median(prompt_tokens)),
+        "prompt_eval_tokens_p50": round(statistics.median(evaluated)) if evaluated else None,
         "model": info.name,
         "backend": info.backend,
         "gpu_offload": info.gpu_offload,
         "threads": info.threads,
         "embedder": embedder.name,
+        **memory,
     }
 
 
@@ -130,10 +202,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--context-tokens", type=int, help="memory budget (default: settings)")
     parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--models", help="built-in models to compare, e.g. smollm2,qwen-1.5b")
+    parser.add_argument("--agent-model", help="the memory agents' model (with --rss)")
+    parser.add_argument("--rss", action="store_true", help="resident memory, both loaded")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     offline_environment()
-    emit(run(args), args.json)
+    emit(run_models(args) if args.models else run(args), args.json)
     return 0
 
 

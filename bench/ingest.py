@@ -4,12 +4,14 @@
 
 Queues synthetic screen and chat events in a fresh store (real SQLite and Chroma, the embedded
 MiniLM), then drains the queue through the meta manager and the memory agents with the
-configured model (the embedded SmolLM2 by default), exactly as the background worker does.
+configured memory agents' model, exactly as the background worker does. `--models` drains
+the same events through each built-in model in turn (as the agents' model), side by side.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
@@ -79,16 +81,28 @@ def synthetic_event(i: int, rng: random.Random) -> Event:
     )
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run_models(args: argparse.Namespace) -> dict[str, Any]:
+    from bench.chat import loadavg
+
+    out: dict[str, Any] = {}
+    for key in [k.strip() for k in args.models.split(",") if k.strip()]:
+        before = loadavg()
+        out[key] = {**run(args, key), "loadavg_before": before, "loadavg_after": loadavg()}
+        print(json.dumps({key: out[key]}), file=sys.stderr, flush=True)  # a long run
+    return {"models": out}
+
+
+def run(args: argparse.Namespace, agent_model: str | None = None) -> dict[str, Any]:
     rng = random.Random(args.seed)
+    llm: dict[str, Any] = {"memory_batch_size": args.batch}
+    if agent_model:  # the chat model is not used here: the tiny one, quick to load
+        llm.update(agent_model=agent_model, model="smollm2", model_path=None)
     with (
         tempfile.TemporaryDirectory(prefix="engram-bench-ingest-") as tmp,
-        bench_runtime(
-            Path(tmp), {"memory_batch_size": args.batch}, embedder=make_embedder(args.embedder)
-        ) as runtime,
+        bench_runtime(Path(tmp), llm, embedder=make_embedder(args.embedder)) as runtime,
     ):
         runtime.embedder().embed(["warm-up"])
-        store, model = runtime.store(), runtime.model()
+        store, model = runtime.store(), runtime.agent_model()
         seeded = seed_user_memories(store)
         store.events.put_many([synthetic_event(i, rng) for i in range(args.events)])
         drained = runtime.drain(max_failures=args.events, on_batch=progress())
@@ -120,6 +134,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "backlog": backlog,
         "model": info.name,
         "backend": info.backend,
+        "threads": info.threads,
         "seconds": round(drained.seconds, 1),
     }
 
@@ -130,10 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8, help="events per agent batch")
     parser.add_argument("--embedder", choices=["minilm", "hash"], default="minilm")
     parser.add_argument("--seed", type=int, default=5)
+    parser.add_argument("--models", help="agent models to compare, e.g. qwen-0.5b,qwen-1.5b")
     parser.add_argument("--json", action="store_true", help="print JSON only")
     args = parser.parse_args(argv)
     offline_environment()
-    emit(run(args), args.json)
+    emit(run_models(args) if args.models else run(args), args.json)
     return 0
 
 

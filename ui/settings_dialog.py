@@ -1,6 +1,7 @@
-"""The settings dialog: the chat model (embedded, a GGUF file, or an OpenAI-compatible endpoint),
-GPU layers, context size, capture interval and monitors, data folder, Chroma server URL, how
-long captured events are kept (with the count retention will remove) and start at login.
+"""The settings dialog: the chat model (a built-in one, a GGUF file, or an OpenAI-compatible
+endpoint) and the memory agents' built-in model, each listed by name, size and speed; GPU
+layers, context size, capture interval and monitors, data folder, Chroma server URL, how long
+captured events are kept (with the count retention will remove) and start at login.
 
 Values are validated by the one Settings model (app.services.settings_with); a bad value is
 explained in the dialog, which stays open, and nothing is saved.
@@ -15,6 +16,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -31,6 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.llm_config import SAME_AS_CHAT
+from app.model_files import model_statuses
 from app.services import settings_with
 from app.settings import Settings, SettingsError
 
@@ -50,12 +54,23 @@ class SettingsDialog(QDialog):
 
         model_box = QGroupBox("Chat model")
         model_form = QFormLayout(model_box)
-        self.use_embedded = QRadioButton("Embedded model (SmolLM2-135M, no set-up)")
+        self.use_embedded = QRadioButton("A built-in model")
         self.use_gguf = QRadioButton("A GGUF model file")
         self.use_endpoint = QRadioButton("An OpenAI-compatible server (llama-server, Ollama, vLLM)")
         group = QButtonGroup(self)
         for button in (self.use_embedded, self.use_gguf, self.use_endpoint):
             group.addButton(button)
+        # Each built-in model by name, size and speed; one whose file fails its check says so.
+        statuses = model_statuses()
+        self.builtin = QComboBox()
+        self.agent_builtin = QComboBox()
+        self.agent_builtin.addItem("The chat model", SAME_AS_CHAT)
+        for status in statuses:
+            self.builtin.addItem(status.choice(), status.model.key)
+            self.agent_builtin.addItem(status.choice(), status.model.key)
+        self.builtin.setCurrentIndex(max(self.builtin.findData(llm.model), 0))
+        self.agent_builtin.setCurrentIndex(max(self.agent_builtin.findData(llm.agent_model), 0))
+        self.builtin.activated.connect(lambda _i: self.use_embedded.setChecked(True))
         self.gguf = QLineEdit(str(llm.model_path) if llm.model_path else "")
         self.gguf.setPlaceholderText("/path/to/model.gguf")
         browse = QPushButton("Choose…")
@@ -77,6 +92,7 @@ class SettingsDialog(QDialog):
         self.n_ctx.setValue(llm.n_ctx)
         self.n_ctx.setSuffix(" tokens")
         model_form.addRow(self.use_embedded)
+        model_form.addRow("Chat model", self.builtin)
         model_form.addRow(self.use_gguf)
         model_form.addRow("Model file", gguf_row)
         model_form.addRow(self.use_endpoint)
@@ -84,6 +100,7 @@ class SettingsDialog(QDialog):
         model_form.addRow("Endpoint model", self.endpoint_model)
         model_form.addRow("GPU layers", self.gpu_layers)
         model_form.addRow("Context size", self.n_ctx)
+        model_form.addRow("Memory agents' model", self.agent_builtin)
         if llm.openai_base_url:
             self.use_endpoint.setChecked(True)
         elif llm.model_path:
@@ -172,6 +189,8 @@ class SettingsDialog(QDialog):
         layers = self.gpu_layers.value()
         return {
             "llm": {
+                "model": self.builtin.currentData(),
+                "agent_model": self.agent_builtin.currentData(),
                 "model_path": self.gguf.text().strip() or None
                 if self.use_gguf.isChecked()
                 else None,
@@ -205,7 +224,7 @@ class SettingsDialog(QDialog):
     def validated(self) -> Settings:
         changes = self.changes()
         if self.use_gguf.isChecked() and not changes["llm"]["model_path"]:
-            raise SettingsError("Model file: choose a .gguf file, or pick the embedded model")
+            raise SettingsError("Model file: choose a .gguf file, or pick a built-in model")
         if self.use_endpoint.isChecked() and not changes["llm"]["openai_base_url"]:
             raise SettingsError(
                 "Endpoint URL: enter the server's address, e.g. http://127.0.0.1:8080/v1"

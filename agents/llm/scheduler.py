@@ -5,6 +5,11 @@ requests (`Request.background=False`) go before queued background ones, and a ba
 generation in progress is stopped between chunks when a chat request arrives: its caller gets
 `Preempted` and may ask again later (the memory agents do), so the user never waits behind
 memory upkeep, whichever backend runs the model. The composition root wraps every backend.
+
+When the memory agents have a model instance of their own (llama.cpp: a second `Llama` with its
+own threads and its own prompt cache), its scheduler is built with `yield_to=` the chat one:
+background work then waits out chat at the next call boundary instead of being stopped mid-call,
+since the two instances do not share threads and a call's work is not thrown away.
 """
 
 from __future__ import annotations
@@ -36,8 +41,9 @@ class _Ticket:
 class ScheduledChatModel:
     """A `ChatModel` in front of `inner` that serialises and orders its generations."""
 
-    def __init__(self, inner: ChatModel) -> None:
+    def __init__(self, inner: ChatModel, yield_to: ScheduledChatModel | None = None) -> None:
         self._inner = inner
+        self._yield_to = yield_to
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._waiting: list[_Ticket] = []
@@ -59,6 +65,12 @@ class ScheduledChatModel:
         with self._cond:
             chat = sum(1 for t in self._waiting if not t.background)
             return chat, len(self._waiting) - chat
+
+    def chat_active(self) -> bool:
+        """A chat request runs or waits here now (what a `yield_to` follower waits out)."""
+        with self._cond:
+            running = self._running is not None and not self._running.background
+            return running or any(not t.background for t in self._waiting)
 
     def stream(self, request: Request, cancel: threading.Event | None = None) -> Iterator[str]:
         if self._closed:
@@ -110,7 +122,9 @@ class ScheduledChatModel:
             if not background and running is not None and running.background:
                 running.stop.set()  # preempt the memory work in progress
             try:
-                while not (self._running is None and self._first() is ticket):
+                while not (self._running is None and self._first() is ticket) or (
+                    background and self._yield_to is not None and self._yield_to.chat_active()
+                ):
                     if self._closed:
                         raise ModelError("the chat model was closed")
                     if _is_set(cancel):

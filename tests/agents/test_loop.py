@@ -528,3 +528,29 @@ def test_a_batch_the_vector_index_refuses_is_committed_once_and_done(engram_home
         assert hit.record.id == memory_id and hit.ranks.get("vector") == 1
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("speakers", "actor"),
+    [((None, None), "user"), (("Dana", "Dana"), "Dana"), (("Dana", "Sam"), "the model's")],
+)
+def test_the_code_says_who_acted_when_the_batch_knows(
+    fake_store: MemoryStore, speakers: tuple[str | None, str | None], actor: str
+) -> None:
+    """Screen reads are the user's doing and one speaker's messages are theirs, whatever the
+    model writes; only when several speak does its actor stand."""
+    model = ScriptedChatModel(
+        {"types": ["episodic"]},
+        {"operations": [{**EPISODE, "actor": "the model's"}]},
+    )
+    events = [
+        Event(text="Met Dana to plan the Q3 launch", source="screen", app="Zoom")
+        if who is None
+        else Event(
+            text="Met Dana to plan the Q3 launch", source="import", metadata={"speaker": who}
+        )
+        for who in speakers
+    ]
+    loop_for(fake_store, model).process(events)
+    [episode] = fake_store.browse(MemoryType.EPISODIC)
+    assert isinstance(episode, EpisodicMemory) and episode.actor == actor

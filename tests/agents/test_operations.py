@@ -3,17 +3,18 @@ shown; what the agents accept from a model is validated field by field."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from agents.llm.fakes import ScriptedChatModel
-from agents.llm.port import InvalidOutput
+from agents.llm.port import InvalidOutput, Request, messages
 from agents.loop import default_agents
-from agents.memory_agent import Candidate, MemoryAgent
+from agents.memory_agent import CallOptions, Candidate, MemoryAgent, ask_json
 from agents.memory_core import CoreAgent
 from agents.meta import SCHEMA as META_SCHEMA
-from agents.operations import Delete, Insert, Merge, Update
+from agents.operations import Delete, FieldSpec, Insert, Merge, Update, operations_schema
 from storage.records import (
     CoreBlock,
     EpisodicMemory,
@@ -172,3 +173,16 @@ def test_runaway_repetitions_are_rejected(value: str) -> None:
     agent = default_agents()[MemoryType.SEMANTIC]
     _, rejected = agent.parse({"operations": [{"op": "insert", "name": "x", "summary": value}]}, [])
     assert [r.reason for r in rejected] == ["runaway"] and "runaway" in rejected[0].detail
+
+
+def test_string_bounds_leave_the_grammar_when_the_model_needs_none() -> None:
+    """Qwen writes no runaway strings: its grammar goes without maxLength (cheaper), the lists
+    keep maxItems, and the code still clips each field to its length."""
+    schema = operations_schema((FieldSpec("summary", 20),), [])
+    request = Request(messages("s", "u"), schema=schema, background=True)
+    for bound in (True, False):
+        model = ScriptedChatModel({"operations": []})
+        ask_json(model, request, None, CallOptions(bound_strings=bound))
+        sent = json.dumps(model.calls[0].schema)
+        assert ('"maxLength"' in sent) is bound
+        assert '"maxItems"' in sent

@@ -271,9 +271,12 @@ def test_an_unknown_choice_is_refused() -> None:
         LLMSettings(model="qwen-7b")
 
 
-def test_smollm2_stays_the_default_and_switching_is_one_setting() -> None:
-    assert LLMSettings().model == "smollm2"
-    assert LLMSettings.model_validate({"model": "qwen-1.5b"}).model == "qwen-1.5b"
+def test_the_measured_pairing_is_the_default_and_switching_is_one_setting() -> None:
+    assert (LLMSettings().model, LLMSettings().agent_model) == ("qwen-1.5b", "qwen-0.5b")
+    assert LLMSettings.model_validate({"model": "smollm2"}).model == "smollm2"
+    assert LLMSettings.model_validate({"agent_model": "chat"}).agents_builtin() == "qwen-1.5b"
+    with pytest.raises(ValidationError, match="agent_model must be chat or one of"):
+        LLMSettings(agent_model="qwen-7b")
 
 
 def test_the_chosen_model_missing_is_an_error_before_loading(models_dir: Path) -> None:
@@ -297,19 +300,27 @@ def test_friendly_labels(tmp_path: Path) -> None:
 
 def test_doctor_lists_every_model_and_the_chosen_one(models_dir: Path) -> None:
     result = doctor.check_model_files()
-    assert result.ok  # the default, the embedded SmolLM2, is there
-    assert result.summary.startswith("chosen: SmolLM2 135M (98 MB); ")
-    assert "SmolLM2 135M (98 MB): verified" in result.summary
+    assert not result.ok  # the default pairing's files are not assembled here
+    assert result.summary.startswith(
+        "chosen: Qwen2.5-Coder 1.5B (1.12 GB); memory agents: Qwen2.5-Coder 0.5B (491 MB); "
+    )
     missing = models_dir / CATALOGUE["qwen-1.5b"].file_name
     assert f"Qwen2.5-Coder 1.5B (1.12 GB): {missing} is missing" in result.summary
-    assert result.details["chosen"] == "smollm2"
-    assert set(result.details) == {"chosen", *CATALOGUE}
+    assert (result.details["chosen"], result.details["agents"]) == ("qwen-1.5b", "qwen-0.5b")
+    assert set(result.details) == {"chosen", "agents", *CATALOGUE}
+    save_settings(Settings(llm=LLMSettings(model="smollm2", agent_model="chat")))
+    tiny = doctor.check_model_files()
+    assert tiny.ok  # the embedded SmolLM2 needs no set-up
+    assert tiny.summary.startswith("chosen: SmolLM2 135M (98 MB); ")
+    assert "SmolLM2 135M (98 MB): verified" in tiny.summary
+    save_settings(Settings(llm=LLMSettings(model="smollm2")))
+    assert not doctor.check_model_files().ok  # the agents' Qwen 0.5B is missing
 
 
 def test_doctor_fails_when_the_chosen_model_is_broken(
     models_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save_settings(Settings(llm=LLMSettings(model="qwen-0.5b")))
+    save_settings(Settings(llm=LLMSettings(model="qwen-0.5b", agent_model="chat")))
     result = doctor.check_model_files()
     assert not result.ok and result.summary.startswith("chosen: Qwen2.5-Coder 0.5B (491 MB); ")
     models_dir.mkdir()
@@ -327,7 +338,7 @@ def test_doctor_shows_a_verified_model(models_dir: Path, monkeypatch: pytest.Mon
     assemble(fake_model(), models_dir, download=FakePip())
     statuses = {s.model.key: s for s in model_statuses()}
     assert statuses["fake"].problem is None
-    assert statuses["fake"].line() == "Fake 3B (3 kB): verified"
+    assert statuses["fake"].line() == "Fake 3B (3 kB): verified, speed not measured yet"
 
 
 def test_the_command_line_refuses_an_unknown_model(
@@ -376,3 +387,13 @@ def test_the_assembled_qwen_05b_streams_through_llama_cpp() -> None:
         assert 1 <= len(tokens) <= 6 and "".join(tokens).strip()
     finally:
         model.close()
+
+
+def test_a_speed_doctor_measured_replaces_the_reference_figure(engram_home: Path) -> None:
+    from app.model_files import record_speed, speed_label
+
+    small = CATALOGUE["qwen-0.5b"]
+    assert speed_label(small) == "about 27 tokens/s on one thread"
+    record_speed("qwen-0.5b", 31.26, 1)
+    assert speed_label(small) == "31 tokens/s measured here (1 threads)"
+    assert speed_label(CATALOGUE["qwen-1.5b"]) == "about 20 tokens/s on one thread"

@@ -95,7 +95,7 @@ def test_doctor_model_check_reports_what_the_issue_lists(model: ScriptedChatMode
 
 
 @pytest.mark.real
-def test_doctor_with_the_embedded_model() -> None:
+def test_doctor_with_the_default_chat_model() -> None:
     result = check_chat_model()
     assert result.ok, result.summary
     details = result.details

@@ -270,3 +270,66 @@ DataDirLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 time.sleep(120)
 """
+
+
+def test_the_agents_get_a_model_of_their_own_closed_before_the_chat_one(
+    recorder: Recorder,
+) -> None:
+    """The agents' model comes from its own factory, given the chat model (to yield to); the
+    worker runs on it, not on the chat model, and closing takes it down first."""
+    agents_model = ScriptedChatModel()
+    given: list[object] = []
+
+    def make_agents(_settings: Settings, chat: object) -> ScriptedChatModel:
+        given.append(chat)
+        close = agents_model.close
+
+        def recorded() -> None:
+            recorder.order.append("agent model")
+            close()
+
+        agents_model.close = recorded  # type: ignore[method-assign]
+        return agents_model
+
+    runtime = Runtime(
+        Settings(),
+        store_opener=recorder.open_store,
+        model_factory=recorder.make_model,
+        agent_model_factory=make_agents,
+    )
+    with runtime:
+        assert runtime.agent_model() is agents_model and runtime.agent_model() is agents_model
+        assert given == [recorder.model]
+        assert runtime.worker().loop.model is agents_model
+        assert runtime.chat_agent().model is recorder.model
+    assert recorder.order == ["agent model", "model", "store"]
+
+
+def test_an_injected_model_serves_the_agents_too(recorder: Recorder) -> None:
+    with recorder.runtime() as runtime:
+        assert runtime.agent_model() is runtime.model() is recorder.model
+    assert recorder.order.count("model") == 1
+
+
+def test_a_failing_agents_model_is_reported_and_retried(recorder: Recorder) -> None:
+    attempts: list[int] = []
+
+    def make_agents(_settings: Settings, chat: object) -> object:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("qwen file is missing")
+        return chat
+
+    runtime = Runtime(
+        Settings(),
+        store_opener=recorder.open_store,
+        model_factory=recorder.make_model,
+        agent_model_factory=make_agents,  # type: ignore[arg-type]
+    )
+    with runtime:
+        with pytest.raises(RuntimeError, match="qwen file is missing"):
+            runtime.agent_model()
+        assert runtime.model_state == "error"
+        assert runtime.model_error == "memory agents: qwen file is missing"
+        assert runtime.agent_model() is recorder.model and len(attempts) == 2
+        assert runtime.model_state == "ready" and runtime.model_error is None

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from app import bootstrap
+from app.llm_config import LLMSettings
 from app.settings import Settings, SettingsError, load_settings, save_settings, settings_path
 from storage.fakes import HashEmbedder, MemoryVectorIndex
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory
@@ -103,3 +104,37 @@ def test_store_in_client_server_mode(tmp_path: Path, engram_home: Path) -> None:
             assert counting.texts == 0  # nothing was re-embedded on open
             hit = store.search("passport expiry")[0]
             assert hit.record.kind is MemoryType.SEMANTIC and "vector" in hit.ranks
+
+
+def test_only_a_model_known_to_loop_in_strings_gets_string_bounds() -> None:
+    assert LLMSettings(model="smollm2", agent_model="chat").agents_bound_strings()
+    assert LLMSettings(model="qwen-1.5b", agent_model="smollm2").agents_bound_strings()
+    assert not LLMSettings(model="qwen-1.5b", agent_model="chat").agents_bound_strings()
+    assert not LLMSettings(model="smollm2", agent_model="qwen-0.5b").agents_bound_strings()
+    server = LLMSettings(model="qwen-0.5b", openai_base_url="http://localhost:8080")
+    assert server.agents_bound_strings()  # a model not known: bounded, to be safe
+
+
+@pytest.mark.parametrize(
+    ("saved", "model", "agents"),
+    [
+        ({"model": "smollm2"}, "qwen-1.5b", "qwen-0.5b"),  # the old default: the new pairing
+        ({}, "qwen-1.5b", "qwen-0.5b"),
+        ({"model": "qwen-0.5b"}, "qwen-0.5b", "qwen-0.5b"),  # a choice stays
+        ({"model": "smollm2", "model_path": "PICKED"}, "qwen-1.5b", "chat"),  # own file: agents too
+    ],
+)
+def test_version_1_settings_move_to_the_measured_pairing(
+    engram_home: Path, tmp_path: Path, saved: dict[str, str], model: str, agents: str
+) -> None:
+    import json
+
+    picked = tmp_path / "own.gguf"
+    picked.write_bytes(b"GGUF")
+    llm = {k: str(picked) if v == "PICKED" else v for k, v in saved.items()}
+    settings_path().parent.mkdir(parents=True, exist_ok=True)
+    settings_path().write_text(json.dumps({"version": 1, "llm": llm}), encoding="utf-8")
+    loaded = load_settings()
+    assert loaded.version == 2
+    assert (loaded.llm.model, loaded.llm.agent_model) == (model, agents)
+    assert loaded.llm.model_path == (picked if "model_path" in saved else None)

@@ -62,7 +62,8 @@ def test_one_backlog_count_for_every_view() -> None:
 
 
 def test_the_model_is_named_as_a_person_knows_it(tmp_path: Path) -> None:
-    assert model_name(LLMSettings()) == "SmolLM2 135M"
+    assert model_name(LLMSettings()) == "Qwen2.5-Coder 1.5B"  # the default chat model
+    assert model_name(LLMSettings(model="smollm2")) == "SmolLM2 135M"
     assert model_name(LLMSettings(model="qwen-1.5b")) == "Qwen2.5-Coder 1.5B"
     picked = tmp_path / "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     picked.write_bytes(b"GGUF")

@@ -44,11 +44,23 @@ def _painted(image: Image.Image) -> float:
 
 
 def _model_mapped(pid: int) -> bool:
-    """llama.cpp maps the GGUF file once the model has loaded (in the background)."""
+    """The default chat model's weights are resident once it has loaded (in the background):
+    on a CPU llama.cpp reads them into memory (agents/llm/llamacpp.py), on a GPU it maps the
+    GGUF file."""
+    from app.llm_config import LLMSettings
+    from app.model_files import CATALOGUE
+
+    weights_kib = CATALOGUE[LLMSettings().model].size // 1024
     try:
-        return ".gguf" in Path(f"/proc/{pid}/maps").read_text()
+        if ".gguf" in Path(f"/proc/{pid}/maps").read_text():
+            return True
+        status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return False
+    rss = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")), 0
+    )
+    return rss > weights_kib * 0.8
 
 
 def _seed(home: Path) -> None:

@@ -195,3 +195,35 @@ def test_about_shows_the_versions_engram_version_prints(qtbot, engram):
     assert f"engram {engram_version()}" in box.informativeText()
     assert "Chroma: " in box.informativeText()
     box.close()
+
+
+def test_the_model_drop_downs_name_size_speed_and_a_broken_file(
+    qtbot, engram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Every built-in model is listed with its size and speed (measured here once doctor has
+    run, else the reference figure); a file that fails its check is named; the chat and the
+    agents' choices are saved."""
+    from app.model_files import CATALOGUE, record_speed
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    monkeypatch.setenv("ENGRAM_MODELS_DIR", str(folder))
+    broken = folder / CATALOGUE["qwen-0.5b"].file_name
+    broken.write_bytes(b"GGUF")
+    record_speed("smollm2", 61.04, 1)
+    dialog = _open_settings(qtbot, engram)
+    items = {dialog.builtin.itemData(i): dialog.builtin.itemText(i) for i in range(3)}
+    assert set(items) == set(CATALOGUE) and dialog.builtin.count() == len(CATALOGUE)
+    assert items["smollm2"] == "SmolLM2 135M (98 MB) · 61 tokens/s measured here (1 threads)"
+    assert items["qwen-1.5b"].startswith("Qwen2.5-Coder 1.5B (1.12 GB) · about 20 tokens/s")
+    assert (
+        f"cannot be used: {folder / CATALOGUE['qwen-1.5b'].file_name} is missing"
+        in (items["qwen-1.5b"])
+    )
+    assert f"cannot be used: {broken} is 4 bytes" in items["qwen-0.5b"]
+    assert dialog.agent_builtin.itemData(0) == "chat"  # "the chat model"
+    dialog.builtin.setCurrentIndex(dialog.builtin.findData("smollm2"))
+    dialog.agent_builtin.setCurrentIndex(dialog.agent_builtin.findData("qwen-1.5b"))
+    dialog.accept()
+    qtbot.waitUntil(lambda: load_settings().llm.agent_model == "qwen-1.5b")
+    assert load_settings().llm.model == "smollm2"

@@ -89,8 +89,12 @@ def test_the_model_is_shown_by_its_friendly_name(qtbot, engram):
         controller.model_changed, timeout=10_000, check_params_cb=lambda s, _d: s == "ready"
     ):
         controller.start_model()
-    assert window.model_label.text() == "Model: SmolLM2 135M"
-    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in window.model_label.toolTip()
+    from app.llm_config import DEFAULT_CHAT_MODEL
+    from app.model_files import CATALOGUE
+
+    default = CATALOGUE[DEFAULT_CHAT_MODEL]  # the settings name the default, Qwen2.5-Coder 1.5B
+    assert window.model_label.text() == f"Model: {default.name}"
+    assert default.file_name in window.model_label.toolTip()
 
 
 def test_the_activity_panel_shows_backlog_rate_memories_and_rejections(qtbot, engram, services):

@@ -157,3 +157,30 @@ def test_memory_work_preempted_by_chat_is_asked_again_and_finishes(
     assert complete(model, Request(SAY)) == "Hello there."
     assert memory_work.result(timeout=10) == {"types": ["semantic"]}
     assert [r.background for r in scripted.calls] == [True, False, True]
+
+
+def test_agents_on_their_own_instance_wait_out_chat_at_the_next_call(
+    pool: ThreadPoolExecutor,
+) -> None:
+    """Two instances (chat and agents, each with its own threads): a background call already
+    running when chat arrives finishes (its work is not thrown away); the next one waits until
+    chat is done."""
+    chat = ScheduledChatModel(ScriptedChatModel(Stall(30)))
+    agents_backend = ScriptedChatModel("one two three four five six", "second", delay_s=0.05)
+    agents = ScheduledChatModel(agents_backend, yield_to=chat)
+    background = Request(SAY, max_tokens=16, background=True)
+    stop_chat = threading.Event()
+
+    first = pool.submit(complete, agents, background, None, 10)
+    eventually(lambda: len(agents_backend.calls) == 1)
+    chatting = pool.submit(complete, chat, Request(SAY, max_tokens=16), stop_chat)
+    eventually(chat.chat_active)
+    assert first.result(timeout=10) == "one two three four five six"  # not preempted
+    second = pool.submit(complete, agents, background, None, 10)
+    time.sleep(0.3)
+    assert not second.done() and len(agents_backend.calls) == 1  # waiting out the chat
+    stop_chat.set()
+    with pytest.raises(ModelError):
+        chatting.result(timeout=10)
+    assert not chat.chat_active()
+    assert second.result(timeout=10) == "second"
