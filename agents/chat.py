@@ -4,6 +4,12 @@ Per question: derive a search topic from the question and the last turns, retrie
 memory types with per-type caps, build a prompt of tagged sections within a token budget,
 stream the answer, then resolve the tags it cites ("[M2]") to memory ids. Each finished (or
 cancelled) turn is put on the event queue, so the memory agents learn from conversations too.
+
+Whether memory holds anything on the question is decided here, from what retrieval found, not
+left to the model: a small model shown unrelated memories guesses from them. When no memory
+shares enough of the question's words (`support` below `ChatConfig.min_support`) the answer is
+`NOTHING_FOUND`, without a model call. Answers are also freed of the "The answer is:" openers
+small models put before the answer.
 """
 
 from __future__ import annotations
@@ -30,9 +36,14 @@ from storage.errors import InvalidText
 from storage.records import Event, MemoryType, check_text
 from storage.search import Kind
 from storage.store import MemoryStore
-from storage.text import clip, evidence_words
+from storage.text import clip, evidence_words, stems
 
 _TAG = re.compile(r"\[?\bM(\d{1,3})\b\]?")
+#: What the user reads when no memory bears on the question.
+NOTHING_FOUND = "I don't have anything about that in my memories."
+#: Openers small models put before the answer ("The answer is: …", "Answer: …"), dropped.
+_OPENER = re.compile(r"^\s*(?:the\s+)?(?:short\s+|final\s+)?answer\b(?:\s+is\b\s*:?|\s*:)\s*", re.I)
+_OPENERS = ("the answer is:", "the short answer is:", "the final answer is:", "answer:")
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,10 @@ class ChatConfig:
     topic_from_model: bool = False
     temperature: float = 0.0
     record_turns: bool = True
+    #: Least `support` (share of the question's content stems that the best-matching memory
+    #: shows) for the model to be asked; below it the answer is NOTHING_FOUND. Chosen with
+    #: `python -m bench.chat_support` on LoCoMo (see its docstring for the figures).
+    min_support: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,48 @@ def find_citations(
     return tuple(_citation(r, False) for r in inferred)
 
 
+def support(topic: str, context: Context) -> float:
+    """How much of the question memory speaks to: the largest share of the topic's content
+    stems that one shown memory (or core block) contains. 1.0 for a topic with no content word
+    ("hi", "thanks"): nothing to look up, so nothing to refuse."""
+    wanted = stems(topic)
+    if not wanted:
+        return 1.0
+    texts = [item.text or item.record.index_text() for item in context.items]
+    texts += [block.value for block in context.core]
+    return max((len(wanted & stems(t)) / len(wanted) for t in texts), default=0.0)
+
+
+def drop_opener(text: str) -> str:
+    """`text` without a leading "The answer is:" / "Answer:", its first letter capitalised."""
+    rest = _OPENER.sub("", text, count=1)
+    if rest is text or not rest:
+        return text
+    return rest[0].upper() + rest[1:]
+
+
+def _without_opener(chunks: Iterator[str]) -> Iterator[str]:
+    """The stream with `drop_opener` applied. Only while the text so far could still be an
+    opener is it held back ("The" might start "The answer is:"), so an answer that starts any
+    other way streams at once and time to first token is not spent waiting."""
+    head: str | None = ""
+    for chunk in chunks:
+        if head is None:
+            yield chunk
+            continue
+        head += chunk
+        opener = _OPENER.match(head)
+        said = re.sub(r"\s+", " ", head.lstrip().lower())
+        if (opener and opener.end() == len(head)) or (
+            not opener and any(o.startswith(said) for o in _OPENERS)
+        ):
+            continue  # still maybe an opener: wait for the next chunk
+        yield drop_opener(head.lstrip())
+        head = None
+    if head:
+        yield drop_opener(head.lstrip())
+
+
 def _citation(item: Retrieved, explicit: bool) -> Citation:
     record = item.record
     return Citation(item.tag, record.id, record.kind, record.headline(), explicit)
@@ -107,6 +164,7 @@ class ChatReply:
         self._cancel = threading.Event()
         self._started = time.perf_counter()
         self._result: ChatResult | None = None
+        self._tokens = 0  # chunks the model produced (the stream may merge the first few)
         self._iter: Iterator[str] = self._run()
 
     def __iter__(self) -> Iterator[str]:
@@ -126,15 +184,24 @@ class ChatReply:
         assert self._result is not None
         return self._result
 
+    def _counted(self, chunks: Iterator[str]) -> Iterator[str]:
+        for chunk in chunks:
+            self._tokens += 1
+            yield chunk
+
     def _run(self) -> Iterator[str]:
         agent = self._agent
         context = agent.context_for(self._question, self._history)
-        request = agent.request(self._question, self._history, context)
         parts: list[str] = []
         ttft: float | None = None
         cancelled = False
+        if support(context.topic, context) < agent.config.min_support:
+            stream: Iterator[str] = iter([NOTHING_FOUND])
+        else:
+            request = agent.request(self._question, self._history, context)
+            stream = _without_opener(self._counted(agent.model.stream(request, self._cancel)))
         try:
-            for chunk in agent.model.stream(request, self._cancel):
+            for chunk in stream:
                 if ttft is None:
                     ttft = (time.perf_counter() - self._started) * 1000
                 parts.append(chunk)
@@ -145,7 +212,13 @@ class ChatReply:
             answer = "".join(parts).strip()
             cancelled = cancelled or self._cancel.is_set()
             self._result = agent.finish(
-                self._question, answer, context, ttft, len(parts), self._started, cancelled
+                self._question,
+                answer,
+                context,
+                ttft,
+                self._tokens or len(parts),
+                self._started,
+                cancelled,
             )
 
 

@@ -64,7 +64,6 @@ def turn_memory(turns: Sequence[Turn], i: int, context: int = 2) -> EpisodicMemo
     )
 
 
-
 def run_raw(
     conversations: Sequence[Conversation],
     embedder: Embedder,
