@@ -32,6 +32,7 @@ from agents.llm.port import (
     scrubbed,
 )
 from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, timed_retrieve
+from storage.conversations import turn_text
 from storage.errors import InvalidText
 from storage.records import Event, MemoryType, check_text
 from storage.search import Kind
@@ -61,7 +62,7 @@ class ChatConfig:
     #: Least `support` (share of the question's content stems that the best-matching memory
     #: shows) for the model to be asked; below it the answer is NOTHING_FOUND. Chosen with
     #: `python -m bench.chat_support` on LoCoMo (see its docstring for the figures).
-    min_support: float = 0.25
+    min_support: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -157,14 +158,20 @@ class ChatReply:
     """A streaming answer: iterate it for text chunks; afterwards `result` holds the answer,
     the citations and timings. `cancel()` stops it between tokens."""
 
-    def __init__(self, agent: ChatAgent, question: str, history: Sequence[Message]) -> None:
+    def __init__(
+        self,
+        agent: ChatAgent,
+        question: str,
+        history: Sequence[Message],
+        conversation_id: str | None = None,
+    ) -> None:
         self._agent = agent
         self._question = question
         self._history = tuple(history)
+        self._conversation_id = conversation_id
         self._cancel = threading.Event()
         self._started = time.perf_counter()
         self._result: ChatResult | None = None
-        self._tokens = 0  # chunks the model produced (the stream may merge the first few)
         self._iter: Iterator[str] = self._run()
 
     def __iter__(self) -> Iterator[str]:
@@ -184,11 +191,6 @@ class ChatReply:
         assert self._result is not None
         return self._result
 
-    def _counted(self, chunks: Iterator[str]) -> Iterator[str]:
-        for chunk in chunks:
-            self._tokens += 1
-            yield chunk
-
     def _run(self) -> Iterator[str]:
         agent = self._agent
         context = agent.context_for(self._question, self._history)
@@ -199,7 +201,7 @@ class ChatReply:
             stream: Iterator[str] = iter([NOTHING_FOUND])
         else:
             request = agent.request(self._question, self._history, context)
-            stream = _without_opener(self._counted(agent.model.stream(request, self._cancel)))
+            stream = _without_opener(agent.model.stream(request, self._cancel))
         try:
             for chunk in stream:
                 if ttft is None:
@@ -216,9 +218,10 @@ class ChatReply:
                 answer,
                 context,
                 ttft,
-                self._tokens or len(parts),
+                len(parts),
                 self._started,
                 cancelled,
+                self._conversation_id,
             )
 
 
@@ -230,12 +233,18 @@ class ChatAgent:
         self.model = model
         self.config = config or ChatConfig()
 
-    def ask(self, question: str, history: Sequence[Message] = ()) -> ChatReply:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        conversation_id: str | None = None,
+    ) -> ChatReply:
         """Start answering `question` (after `history`, oldest first). Nothing runs until the
-        reply is iterated; the model's worker does the generation."""
+        reply is iterated; the model's worker does the generation. The recorded turn belongs
+        to `conversation_id` (storage/conversations.py), if given."""
         question = question.strip()
         check_text(question, field="the question")
-        return ChatReply(self, question, history)
+        return ChatReply(self, question, history, conversation_id)
 
     def budget(self, question: str) -> int:
         n_ctx = self.model.info.n_ctx
@@ -299,11 +308,12 @@ class ChatAgent:
         tokens: int,
         started: float,
         cancelled: bool,
+        conversation_id: str | None = None,
     ) -> ChatResult:
         citations = find_citations(answer, context.items, question)
         event_id = None
         if self.config.record_turns:
-            event_id = self._record_turn(question, answer, citations, cancelled)
+            event_id = self._record_turn(question, answer, citations, cancelled, conversation_id)
         return ChatResult(
             question=question,
             answer=answer,
@@ -317,19 +327,24 @@ class ChatAgent:
         )
 
     def _record_turn(
-        self, question: str, answer: str, citations: Sequence[Citation], cancelled: bool
+        self,
+        question: str,
+        answer: str,
+        citations: Sequence[Citation],
+        cancelled: bool,
+        conversation_id: str | None,
     ) -> str | None:
-        text = f"User asked: {question}\nEngram answered: {answer or '(no answer)'}"
+        metadata: dict[str, str | int | float | bool] = {
+            "turn_id": f"turn_{uuid.uuid4().hex}",
+            "cited": ",".join(c.memory_id for c in citations),
+            "tags": ",".join(c.tag for c in citations),
+            "cancelled": cancelled,
+        }
+        if conversation_id:
+            metadata["conversation_id"] = conversation_id
         try:
             event = Event(
-                source="chat",
-                app="engram",
-                text=text,
-                metadata={
-                    "turn_id": f"turn_{uuid.uuid4().hex}",
-                    "cited": ",".join(c.memory_id for c in citations),
-                    "cancelled": cancelled,
-                },
+                source="chat", app="engram", text=turn_text(question, answer), metadata=metadata
             )
         except InvalidText:
             return None
