@@ -7,9 +7,11 @@ The scoring follows LoCoMo's evaluation (snap-research/locomo, task_eval/evaluat
 text is lower-cased, commas, punctuation and the words "a", "an", "the" and "and" dropped, then
 token F1; a multi-hop answer (category 1) is a comma-separated list, each gold part scored
 against the best predicted part and the scores averaged; an open-domain gold answer (category 3)
-counts up to its first ";". One deliberate difference: LoCoMo Porter-stems every token (NLTK),
-which this project does not depend on, so an inflected word ("painted" for "painting") scores
-as a miss here and the figures run a little below the official scorer's.
+counts up to its first ";". The chat agent's citation tags ("[M3]") are taken out of the answer
+before it is scored: they are links for the reader, not words of the answer.
+One deliberate difference: LoCoMo Porter-stems every token (NLTK), which this project does not
+depend on, so an inflected word ("painted" for "painting") scores as a miss here and the
+figures run a little below the official scorer's.
 
 `--judge URL` also asks an OpenAI-compatible model whether each answer is right (LLM-as-judge
 accuracy, the figure MIRIX and Mem0 report), with Mem0's generous rule: an answer that names the
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
     from storage.store import MemoryStore
 
 _ARTICLES = re.compile(r"\b(a|an|the|and)\b")
+#: The chat agent's citation tags ("[M3]"): links for the reader, not words of the answer.
+_CITATION = re.compile(r"\s*\[M\d{1,3}\]")
 _PUNCTUATION = str.maketrans("", "", string.punctuation)
 
 
@@ -61,6 +65,11 @@ def answer_f1(prediction: str, gold: str) -> float:
         return 0.0
     precision, recall = common / len(pred), common / len(ref)
     return 2 * precision * recall / (precision + recall)
+
+
+def without_citations(answer: str) -> str:
+    """The answer as scored: its citation tags ("[M3]") taken out."""
+    return _CITATION.sub("", answer).strip()
 
 
 def locomo_f1(prediction: str, gold: str, category: int) -> float:
@@ -219,7 +228,7 @@ def answer_all(
             q.text,
             q.answer,
             result.answer,
-            locomo_f1(result.answer, q.answer, q.category),
+            locomo_f1(without_citations(result.answer), q.answer, q.category),
             result.ttft_ms,
             result.seconds,
             judge(q.text, q.answer, result.answer) if judge else None,

@@ -23,6 +23,7 @@ from bench.locomo_answer import (
     normalise_answer,
     spread,
     summarise_answers,
+    without_citations,
 )
 from bench.locomo_data import Question
 from storage.fakes import HashEmbedder
@@ -60,6 +61,12 @@ def test_category_rules() -> None:
     assert locomo_f1("Likely yes", "Likely yes; she said she loves it", 4) < 1.0
     # the rest: plain token F1 (a comma in the answer is no list there)
     assert locomo_f1("pottery, camping", "camping pottery", 4) == 1.0
+
+
+def test_citation_tags_are_not_scored() -> None:
+    assert without_citations("7 May 2023 [M3].") == "7 May 2023."
+    assert without_citations("Paris [M1], Rome [M12]") == "Paris, Rome"
+    assert locomo_f1(without_citations("7 May 2023 [M3]"), "7 May 2023", 2) == 1.0
 
 
 def test_spread_takes_categories_in_turn_in_data_order() -> None:
@@ -101,7 +108,7 @@ def _respond(request: Request) -> str:
     """Answers from the memories it is shown, when one holds what the question asks."""
     user = request.messages[-1].content
     if "cat?" in user and "cat called Miso" in user:
-        return "Miso"
+        return "Miso [M1]"
     return "3 hours" if "marathon take?" in user and "in 3 hours" in user else "?"
 
 
@@ -123,7 +130,7 @@ def test_raw_mode_answers_from_the_store(
     assert out["ttft_p50_ms"] is not None
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(a["question"], a["answer"]) for a in lines] == [
-        ("What is the name of Ann's cat?", "Miso"),
+        ("What is the name of Ann's cat?", "Miso [M1]"),
         ("How long did Bob's marathon take?", "3 hours"),
     ]
     # each question asked afresh, the memory it needs in the prompt
