@@ -154,3 +154,22 @@ def test_judge_against_an_openai_compatible_server(tmp_path: Path) -> None:
     sent = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(sent) == 2 and sent[0]["stream"] is True
     assert "Gold answer: 8 May 2023" in sent[0]["messages"][-1]["content"]
+
+
+def test_chat_support_separates_own_questions_from_another_conversations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import chat_support
+
+    other = json.loads(json.dumps(CONVERSATION).replace("Ann", "Zoe").replace("Bob", "Kai"))
+    for qa in other["qa"]:
+        qa["question"] = qa["question"].replace("cat", "violin").replace("marathon", "flight")
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps([CONVERSATION, other]))
+    monkeypatch.setattr(bootstrap, "make_embedder", lambda _s: HashEmbedder())
+    assert chat_support.main(["--data", str(data), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["questions"] == {"answerable": 2, "adversarial": 1, "foreign": 2}
+    chosen = out["thresholds"]["0.3"]
+    assert chosen["answered_answerable"] == 100.0 and chosen["stopped_foreign"] == 100.0
+    assert chat_support.main(["--data", str(data), "--conversation", "5"]) == 2
