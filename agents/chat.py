@@ -43,8 +43,20 @@ _TAG = re.compile(r"\[?\bM(\d{1,3})\b\]?")
 #: What the user reads when no memory bears on the question.
 NOTHING_FOUND = "I don't have anything about that in my memories."
 #: Openers small models put before the answer ("The answer is: …", "Answer: …"), dropped.
-_OPENER = re.compile(r"^\s*(?:the\s+)?(?:short\s+|final\s+)?answer\b(?:\s+is\b\s*:?|\s*:)\s*", re.I)
-_OPENERS = ("the answer is:", "the short answer is:", "the final answer is:", "answer:")
+_OPENER = re.compile(
+    r"^\s*(?:the\s+)?(?:short\s+|final\s+)?answer\b"
+    r"(?:\s+to\s+(?:this|the|your)\s+question)?(?:\s+is\b\s*:?|\s*:)\s*",
+    re.I,
+)
+_OPENERS = (
+    "the answer is:",
+    "the short answer is:",
+    "the final answer is:",
+    "the answer to this question is:",
+    "the answer to the question is:",
+    "the answer to your question is:",
+    "answer:",
+)
 
 
 @dataclass(frozen=True)

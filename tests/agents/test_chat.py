@@ -192,18 +192,27 @@ def test_events_are_retrieved_beside_memories_and_their_citations_resolve(
 
 
 def test_the_answer_is_opener_is_dropped_from_the_stream(seeded: MemoryStore) -> None:
-    model = ScriptedChatModel("The answer is: in May [M2].", "Answer: 8:05 [M1]")
+    model = ScriptedChatModel(
+        "The answer is: in May [M2].",
+        "Answer: 8:05 [M1]",
+        "The answer to this question is: Lyon [M1]",
+        "The train leaves at 8:05 [M1]",
+    )
     agent = ChatAgent(seeded, model, ChatConfig(record_turns=False))
     reply = agent.ask("When is the Lyon conference?")
     streamed = "".join(reply)
     assert streamed == reply.result.answer == "In May [M2]."
     assert reply.result.citations and reply.result.tokens > 1
     assert agent.ask("When does the Lyon train leave?").result.answer == "8:05 [M1]"
+    assert agent.ask("Where is the conference?").result.answer == "Lyon [M1]"
+    # an answer that only starts like an opener streams unchanged
+    assert "".join(agent.ask("When does the Lyon train leave?")) == "The train leaves at 8:05 [M1]"
 
 
 def test_drop_opener_leaves_other_answers_alone() -> None:
     assert drop_opener("The answer is 7 May 2023.") == "7 May 2023."
     assert drop_opener("the short answer is: no") == "No"
+    assert drop_opener("The answer to this question is: 8 May 2023.") == "8 May 2023."
     for text in ("The answers vary by day.", "Answered on Monday.", "The train at 8:05", ""):
         assert drop_opener(text) == text
 
