@@ -121,6 +121,7 @@ class ChatView(QWidget):
         self.conversations = QListWidget()
         self.conversations.setAccessibleName("Past conversations")
         self.conversations.setWordWrap(True)
+        self.conversations.setSpacing(3)
         self.conversations.itemActivated.connect(self._activated)
         self.conversations.currentItemChanged.connect(lambda *_: self._busy(self.task is not None))
         self.open_button = QPushButton("Open")
