@@ -86,9 +86,9 @@ def locomo_f1(prediction: str, gold: str, category: int) -> float:
 
 
 def spread(questions: Sequence[Question], n: int | None) -> list[Question]:
-    """The scored questions (categories 1-4, with evidence), or `n` of them taken a category at
-    a time in turn (1, 2, 3, 4, 1, …) so a quick run still covers every category; data order
-    within each."""
+    """The scored questions (categories 1-4, with evidence), or `n` of them, taken a category
+    at a time in turn (1, 2, 3, 4, 1, …; data order within each) and asked in that order, so a
+    quick run, or one cut short, still covers every category."""
     scored = [q for q in questions if q.category in SCORED_CATEGORIES and q.evidence]
     if n is None or n >= len(scored):
         return scored
@@ -98,8 +98,7 @@ def spread(questions: Sequence[Question], n: int | None) -> list[Question]:
         for cat in SCORED_CATEGORIES:
             if queues[cat] and len(chosen) < n:
                 chosen.append(queues[cat].pop(0))
-    keep = {id(q) for q in chosen}
-    return [q for q in scored if id(q) in keep]  # data order, as the conversation asks them
+    return chosen
 
 
 @dataclass(frozen=True)

@@ -72,8 +72,8 @@ def test_citation_tags_are_not_scored() -> None:
 def test_spread_takes_categories_in_turn_in_data_order() -> None:
     qs = [Question(f"q{i}", c, ("D1:1",), "a") for i, c in enumerate([4, 4, 4, 1, 2, 2, 3, 5])]
     qs.append(Question("no evidence", 1, (), "a"))
-    # one of each category, then the second temporal one (multi-hop has no second)
-    assert [q.text for q in spread(qs, 5)] == ["q0", "q3", "q4", "q5", "q6"]
+    # one of each category in turn (1, 2, 3, 4), then the second temporal one (no second 1)
+    assert [q.text for q in spread(qs, 5)] == ["q3", "q4", "q6", "q0", "q5"]
     assert [q.text for q in spread(qs, None)] == [f"q{i}" for i in range(7)]
     assert len(spread(qs, 100)) == 7  # category 5 and questions without evidence are not asked
 
