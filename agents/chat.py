@@ -4,6 +4,12 @@ Per question: derive a search topic from the question and the last turns, retrie
 memory types with per-type caps, build a prompt of tagged sections within a token budget,
 stream the answer, then resolve the tags it cites ("[M2]") to memory ids. Each finished (or
 cancelled) turn is put on the event queue, so the memory agents learn from conversations too.
+
+Whether memory holds anything on the question is decided here, from what retrieval found, not
+left to the model: a small model shown unrelated memories guesses from them. When no memory
+shares enough of the question's words (`support` below `ChatConfig.min_support`) the answer is
+`NOTHING_FOUND`, without a model call. Answers are also freed of the "The answer is:" openers
+small models put before the answer.
 """
 
 from __future__ import annotations
@@ -26,13 +32,31 @@ from agents.llm.port import (
     scrubbed,
 )
 from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, timed_retrieve
+from storage.conversations import turn_text
 from storage.errors import InvalidText
 from storage.records import Event, MemoryType, check_text
 from storage.search import Kind
 from storage.store import MemoryStore
-from storage.text import clip, evidence_words
+from storage.text import clip, evidence_words, stems
 
 _TAG = re.compile(r"\[?\bM(\d{1,3})\b\]?")
+#: What the user reads when no memory bears on the question.
+NOTHING_FOUND = "I don't have anything about that in my memories."
+#: Openers small models put before the answer ("The answer is: …", "Answer: …"), dropped.
+_OPENER = re.compile(
+    r"^\s*(?:the\s+)?(?:short\s+|final\s+)?answer\b"
+    r"(?:\s+to\s+(?:this|the|your)\s+question)?(?:\s+is\b\s*:?|\s*:)\s*",
+    re.I,
+)
+_OPENERS = (
+    "the answer is:",
+    "the short answer is:",
+    "the final answer is:",
+    "the answer to this question is:",
+    "the answer to the question is:",
+    "the answer to your question is:",
+    "answer:",
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +71,10 @@ class ChatConfig:
     topic_from_model: bool = False
     temperature: float = 0.0
     record_turns: bool = True
+    #: Least `support` (share of the question's content stems that the best-matching memory
+    #: shows) for the model to be asked; below it the answer is NOTHING_FOUND. Chosen with
+    #: `python -m bench.chat_support` on LoCoMo (see its docstring for the figures).
+    min_support: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -91,6 +119,48 @@ def find_citations(
     return tuple(_citation(r, False) for r in inferred)
 
 
+def support(topic: str, context: Context) -> float:
+    """How much of the question memory speaks to: the largest share of the topic's content
+    stems that one shown memory (or core block) contains. 1.0 for a topic with no content word
+    ("hi", "thanks"): nothing to look up, so nothing to refuse."""
+    wanted = stems(topic)
+    if not wanted:
+        return 1.0
+    texts = [item.text or item.record.index_text() for item in context.items]
+    texts += [block.value for block in context.core]
+    return max((len(wanted & stems(t)) / len(wanted) for t in texts), default=0.0)
+
+
+def drop_opener(text: str) -> str:
+    """`text` without a leading "The answer is:" / "Answer:", its first letter capitalised."""
+    rest = _OPENER.sub("", text, count=1)
+    if rest is text or not rest:
+        return text
+    return rest[0].upper() + rest[1:]
+
+
+def _without_opener(chunks: Iterator[str]) -> Iterator[str]:
+    """The stream with `drop_opener` applied. Only while the text so far could still be an
+    opener is it held back ("The" might start "The answer is:"), so an answer that starts any
+    other way streams at once and time to first token is not spent waiting."""
+    head: str | None = ""
+    for chunk in chunks:
+        if head is None:
+            yield chunk
+            continue
+        head += chunk
+        opener = _OPENER.match(head)
+        said = re.sub(r"\s+", " ", head.lstrip().lower())
+        if (opener and opener.end() == len(head)) or (
+            not opener and any(o.startswith(said) for o in _OPENERS)
+        ):
+            continue  # still maybe an opener: wait for the next chunk
+        yield drop_opener(head.lstrip())
+        head = None
+    if head:
+        yield drop_opener(head.lstrip())
+
+
 def _citation(item: Retrieved, explicit: bool) -> Citation:
     record = item.record
     return Citation(item.tag, record.id, record.kind, record.headline(), explicit)
@@ -100,10 +170,17 @@ class ChatReply:
     """A streaming answer: iterate it for text chunks; afterwards `result` holds the answer,
     the citations and timings. `cancel()` stops it between tokens."""
 
-    def __init__(self, agent: ChatAgent, question: str, history: Sequence[Message]) -> None:
+    def __init__(
+        self,
+        agent: ChatAgent,
+        question: str,
+        history: Sequence[Message],
+        conversation_id: str | None = None,
+    ) -> None:
         self._agent = agent
         self._question = question
         self._history = tuple(history)
+        self._conversation_id = conversation_id
         self._cancel = threading.Event()
         self._started = time.perf_counter()
         self._result: ChatResult | None = None
@@ -129,12 +206,16 @@ class ChatReply:
     def _run(self) -> Iterator[str]:
         agent = self._agent
         context = agent.context_for(self._question, self._history)
-        request = agent.request(self._question, self._history, context)
         parts: list[str] = []
         ttft: float | None = None
         cancelled = False
+        if support(context.topic, context) < agent.config.min_support:
+            stream: Iterator[str] = iter([NOTHING_FOUND])
+        else:
+            request = agent.request(self._question, self._history, context)
+            stream = _without_opener(agent.model.stream(request, self._cancel))
         try:
-            for chunk in agent.model.stream(request, self._cancel):
+            for chunk in stream:
                 if ttft is None:
                     ttft = (time.perf_counter() - self._started) * 1000
                 parts.append(chunk)
@@ -145,7 +226,14 @@ class ChatReply:
             answer = "".join(parts).strip()
             cancelled = cancelled or self._cancel.is_set()
             self._result = agent.finish(
-                self._question, answer, context, ttft, len(parts), self._started, cancelled
+                self._question,
+                answer,
+                context,
+                ttft,
+                len(parts),
+                self._started,
+                cancelled,
+                self._conversation_id,
             )
 
 
@@ -157,12 +245,18 @@ class ChatAgent:
         self.model = model
         self.config = config or ChatConfig()
 
-    def ask(self, question: str, history: Sequence[Message] = ()) -> ChatReply:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Message] = (),
+        conversation_id: str | None = None,
+    ) -> ChatReply:
         """Start answering `question` (after `history`, oldest first). Nothing runs until the
-        reply is iterated; the model's worker does the generation."""
+        reply is iterated; the model's worker does the generation. The recorded turn belongs
+        to `conversation_id` (storage/conversations.py), if given."""
         question = question.strip()
         check_text(question, field="the question")
-        return ChatReply(self, question, history)
+        return ChatReply(self, question, history, conversation_id)
 
     def budget(self, question: str) -> int:
         n_ctx = self.model.info.n_ctx
@@ -226,11 +320,12 @@ class ChatAgent:
         tokens: int,
         started: float,
         cancelled: bool,
+        conversation_id: str | None = None,
     ) -> ChatResult:
         citations = find_citations(answer, context.items, question)
         event_id = None
         if self.config.record_turns:
-            event_id = self._record_turn(question, answer, citations, cancelled)
+            event_id = self._record_turn(question, answer, citations, cancelled, conversation_id)
         return ChatResult(
             question=question,
             answer=answer,
@@ -244,19 +339,24 @@ class ChatAgent:
         )
 
     def _record_turn(
-        self, question: str, answer: str, citations: Sequence[Citation], cancelled: bool
+        self,
+        question: str,
+        answer: str,
+        citations: Sequence[Citation],
+        cancelled: bool,
+        conversation_id: str | None,
     ) -> str | None:
-        text = f"User asked: {question}\nEngram answered: {answer or '(no answer)'}"
+        metadata: dict[str, str | int | float | bool] = {
+            "turn_id": f"turn_{uuid.uuid4().hex}",
+            "cited": ",".join(c.memory_id for c in citations),
+            "tags": ",".join(c.tag for c in citations),
+            "cancelled": cancelled,
+        }
+        if conversation_id:
+            metadata["conversation_id"] = conversation_id
         try:
             event = Event(
-                source="chat",
-                app="engram",
-                text=text,
-                metadata={
-                    "turn_id": f"turn_{uuid.uuid4().hex}",
-                    "cited": ",".join(c.memory_id for c in citations),
-                    "cancelled": cancelled,
-                },
+                source="chat", app="engram", text=turn_text(question, answer), metadata=metadata
             )
         except InvalidText:
             return None

@@ -10,7 +10,6 @@ that may know agents.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -19,14 +18,16 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.chat import ChatAgent, ChatReply, ChatResult
+from agents.chat import ChatAgent, ChatReply, ChatResult, Citation
 from agents.llm.port import ChatModel, Message, ModelInfo
 from agents.worker import Listener
 from app import autostart
+from app.chat_session import ChatSession
 from app.runtime import CaptureFactory, ModelFactory, ModelState, Runtime, StoreOpener
 from app.settings import Settings, SettingsError, save_settings
 from capture.service import CaptureService, CaptureStatus
 from storage.capture_log import CaptureGap
+from storage.conversations import ChatTurn, Conversation
 from storage.history import Change
 from storage.records import EpisodicMemory, Event, MemoryType, Record
 from storage.store import Hit, MemoryStore
@@ -159,8 +160,7 @@ class Services:
             claim=serve,
         )
         self._save = save
-        self._lock = threading.Lock()
-        self._history: list[Message] = []
+        self.chat = ChatSession(self.store, self.chat_agent)
 
     @property
     def settings(self) -> Settings:
@@ -201,12 +201,21 @@ class Services:
         return self.runtime.chat_agent()
 
     def history(self) -> tuple[Message, ...]:
-        with self._lock:
-            return tuple(self._history)
+        return self.chat.history()
 
     def new_conversation(self) -> None:
-        with self._lock:
-            self._history.clear()
+        self.chat.new()
+
+    def conversations(self) -> list[Conversation]:
+        return self.chat.conversations()
+
+    def open_conversation(
+        self, conversation_id: str
+    ) -> list[tuple[ChatTurn, tuple[Citation, ...]]]:
+        return self.chat.open(conversation_id)
+
+    def delete_conversation(self, conversation_id: str) -> int:
+        return self.chat.delete(conversation_id)
 
     def ask(
         self,
@@ -214,21 +223,9 @@ class Services:
         on_token: Callable[[str], None],
         on_reply: Callable[[ChatReply], None] | None = None,
     ) -> ChatResult:
-        """Answer `question` after the conversation so far, calling `on_token` with each chunk.
+        """Answer `question` in the current conversation, calling `on_token` with each chunk.
         `on_reply` receives the reply first, so the caller can hook its `cancel()` to a button."""
-        reply = self.chat_agent().ask(question, self.history())
-        if on_reply is not None:
-            on_reply(reply)
-        for chunk in reply:
-            on_token(chunk)
-        result = reply.result
-        if result.answer:
-            with self._lock:
-                self._history += [
-                    Message("user", result.question),
-                    Message("assistant", result.answer),
-                ]
-                del self._history[:-16]
+        result = self.chat.ask(question, on_token, on_reply)
         self.runtime.wake_worker()  # the turn is an event for the memory agents
         return result
 

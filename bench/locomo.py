@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.locomo_answer import Answerer, add_arguments
 from bench.locomo_data import (
     SCORED_CATEGORIES,
     BadData,
@@ -63,15 +64,16 @@ def turn_memory(turns: Sequence[Turn], i: int, context: int = 2) -> EpisodicMemo
     )
 
 
-
 def run_raw(
     conversations: Sequence[Conversation],
     embedder: Embedder,
     k: int,
     index_factory: IndexFactory | None = None,
     progress: Callable[[str], None] | None = None,
+    answerer: Answerer | None = None,
 ) -> dict[str, Any]:
-    """One fresh store per conversation; every scored question searched once, top k scored."""
+    """One fresh store per conversation; every scored question searched once, top k scored;
+    with an `answerer`, the chat agent then answers them from that store."""
     from bench._setup import bench_runtime
 
     scores: list[tuple[int, Score]] = []
@@ -98,6 +100,8 @@ def run_raw(
                 latencies.append((time.perf_counter() - t0) * 1000)
                 retrieved = [p for h in hits for p in h.record.provenance]
                 scores.append((q.category, score_question(retrieved, q.evidence)))
+            if answerer is not None:
+                answerer.run(store, conv)
         if progress:
             progress(f"{conv.sample_id}: {len(conv.turns)} turns, {len(scores)} questions so far")
     turns = sum(len(c.turns) for c in conversations)
@@ -138,6 +142,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="ingest only the first N turns, and score only the questions they answer",
     )
     agents.add_argument("--max-questions", type=int, help="score only the first N questions")
+    add_arguments(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p.parse_args(argv)
 
@@ -184,8 +189,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     embedder = Runtime(bench_settings()).embedder()  # one for every conversation's store
     embedder.embed(["warm-up"])  # loading the model is not insert time
-    out = run_raw(conversations, embedder, args.k, factory, say)
+    answerer = Answerer(args) if args.answer else None
+    out = run_raw(conversations, embedder, args.k, factory, say, answerer)
     out["index"] = args.index
+    if answerer is not None:
+        out.update(answerer.summary())
+        answerer.close()
     emit(out, args.json)
     return 0
 

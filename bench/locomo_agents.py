@@ -6,9 +6,9 @@ holds the events it came from, so each question's top-k memories map back to dia
 frac@k is scored on the first k distinct dialogue ids so reached (the same k turns raw mode
 gets), and on all of them as a second figure. Search returns the raw events beside the memories
 (an event hit is its own turn), so `frac_at_k` scores everything and `frac_at_k_memories_only`
-the memories alone: how much the agents add to what capture already made searchable. Then the
-chat agent answers every question of categories 1-4 with the configured model and is scored
-by token F1 against the gold answer.
+the memories alone: how much the agents add to what capture already made searchable. With
+`--answer` the chat agent then answers the questions of categories 1-4 on the model the agents
+used, scored by LoCoMo's token F1 (bench/locomo_answer.py).
 Honest numbers for the embedded 135M model are low; the harness is what a bigger GGUF needs.
 `--batch` (events per agent batch, default 8), `--max-turns` (ingest only the first N turns, and
 score only the questions whose evidence lies in them) and `--max-questions` (score only the first
@@ -18,18 +18,16 @@ N questions) make a quicker run.
 from __future__ import annotations
 
 import argparse
-import re
-import string
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents.llm.port import ChatModel
 from bench._setup import bench_runtime, bench_settings, progress, reasons
+from bench.locomo_answer import Answerer
 from bench.locomo_data import (
     SCORED_CATEGORIES,
     Conversation,
@@ -44,25 +42,6 @@ from storage.store import EventHit, MemoryStore
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
-
-_ARTICLES = re.compile(r"\b(a|an|the|and)\b")
-
-
-def normalise_answer(text: str) -> list[str]:
-    """SQuAD-style: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower().translate(str.maketrans("", "", string.punctuation))
-    return _ARTICLES.sub(" ", text).split()
-
-
-def answer_f1(prediction: str, gold: str) -> float:
-    pred, ref = normalise_answer(prediction), normalise_answer(gold)
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
@@ -122,6 +101,7 @@ def run_conversation(
     model: ChatModel,
     args: argparse.Namespace,
     factory: IndexFactory | None,
+    answerer: Answerer | None = None,
 ) -> dict[str, Any]:
     k, max_turns = args.k, args.max_turns
     if max_turns is not None:  # a prefix of the conversation, and the questions it answers
@@ -147,9 +127,7 @@ def run_conversation(
         capped: list[tuple[int, Score]] = []
         uncapped: list[tuple[int, Score]] = []
         memories_only: list[tuple[int, Score]] = []
-        f1: list[tuple[int, float]] = []
         turns_reached: list[int] = []
-        chat = runtime.chat_agent()
         questions = [q for q in conv.questions if q.category in SCORED_CATEGORIES and q.evidence][
             : args.max_questions
         ]
@@ -160,13 +138,12 @@ def run_conversation(
             uncapped.append((q.category, score_question(ids, q.evidence)))
             alone = retrieved_dia_ids(store, q.text, k, dia_of, events=False)
             memories_only.append((q.category, score_question(alone[:k], q.evidence)))
-            answer = chat.ask(q.text).result.answer
-            f1.append((q.category, answer_f1(answer, q.answer)))
+        if answerer is not None:
+            answerer.run(store, conv, runtime.chat_agent())
     return {
         "capped": capped,
         "uncapped": uncapped,
         "memories_only": memories_only,
-        "f1": f1,
         "turns_reached": turns_reached,
         "stats": stats,
     }
@@ -183,21 +160,20 @@ def run(
     embedder = shared.embedder()
     embedder.embed(["warm-up"])  # loading the model is not ingest time
     model = shared.model()
+    answerer = Answerer(args) if args.answer else None
     started = time.perf_counter()
     capped: list[tuple[int, Score]] = []
     uncapped: list[tuple[int, Score]] = []
     memories_only: list[tuple[int, Score]] = []
-    f1: list[tuple[int, float]] = []
     reached: list[int] = []
     per_conv = []
     with shared:
         for conv in conversations:
             print(f"{conv.sample_id}: {len(conv.turns)} turns", file=sys.stderr)
-            out = run_conversation(conv, embedder, model, args, factory)
+            out = run_conversation(conv, embedder, model, args, factory, answerer)
             capped += out["capped"]
             uncapped += out["uncapped"]
             memories_only += out["memories_only"]
-            f1 += out["f1"]
             reached += out["turns_reached"]
             per_conv.append({"sample_id": conv.sample_id, **out["stats"]})
         info = model.info
@@ -212,7 +188,7 @@ def run(
             if k in ("frac_at_k", "hit_at_k", "all_at_k")
         },
         "turns_reached_mean": round(sum(reached) / max(len(reached), 1), 1),
-        "answer_f1": _f1_summary(f1),
+        **(answerer.summary() if answerer is not None else {}),
         "model": info.name,
         "backend": info.backend,
         "conversations": per_conv,
@@ -223,13 +199,3 @@ def run(
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
-
-
-def _f1_summary(scores: list[tuple[int, float]]) -> dict[str, Any]:
-    def mean(values: list[float]) -> float:
-        return round(100 * sum(values) / len(values), 2) if values else 0.0
-
-    by_cat = {
-        str(c): mean([s for cat, s in scores if cat == c]) for c in sorted({c for c, _ in scores})
-    }
-    return {"f1": mean([s for _, s in scores]), "by_category": by_cat, "questions": len(scores)}

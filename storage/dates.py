@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-__all__ = ["UnknownDateFormat", "parse_when"]
+__all__ = ["UnknownDateFormat", "parse_when", "spoken"]
 
 
 class UnknownDateFormat(ValueError):
@@ -157,3 +157,11 @@ def _zone(zone: str | None, default: tzinfo, value: str) -> tzinfo:
     if hours > 14 or minutes > 59:
         raise UnknownDateFormat(value, f"{zone} is not a time-zone offset")
     return timezone(sign * timedelta(hours=hours, minutes=minutes))
+
+
+def spoken(when: datetime) -> str:
+    """`when` as a person writes it, in local time: "8 May 2023, 13:56". The chat prompt shows
+    dates this way so a model copies them in the form people (and LoCoMo's gold answers) use,
+    not as "2023-05-08"."""
+    local = when.astimezone()
+    return f"{local.day} {local:%B %Y, %H:%M}"

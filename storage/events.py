@@ -217,18 +217,30 @@ class EventQueue:
                 "SELECT seq, id, occurred_at FROM events WHERE status = 'done' AND last_seen < ?",
                 (before.timestamp(),),
             ).fetchall()
-            conn.executemany("DELETE FROM event_fts WHERE rowid = ?", [(r[0],) for r in rows])
-            conn.executemany("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])
-            conn.executemany(
-                "INSERT OR REPLACE INTO vector_deletes(id, type) VALUES(?, ?)",
-                [(r[1], EVENT_COLLECTION) for r in rows],
-            )
-            conn.executemany(
-                "INSERT OR REPLACE INTO expired_events(id, occurred_at, expired_at) "
-                "VALUES(?, ?, ?)",
-                [(r[1], r[2], now) for r in rows],
-            )
+            self.remove_rows(conn, [(r[0], r[1], r[2]) for r in rows], now)
         return [str(r[1]) for r in rows]
+
+    def remove_rows(
+        self,
+        conn: sqlite3.Connection,
+        rows: Sequence[tuple[int, str, float]],
+        now: float | None = None,
+    ) -> None:
+        """Inside the caller's transaction, remove the events given as (seq, id, occurred_at)
+        with their keyword rows, queue their vectors for deletion and remember their ids as
+        expired, so a memory's provenance says its source is gone (retention, or a deleted
+        conversation)."""
+        now = time.time() if now is None else now
+        conn.executemany("DELETE FROM event_fts WHERE rowid = ?", [(r[0],) for r in rows])
+        conn.executemany("DELETE FROM events WHERE seq = ?", [(r[0],) for r in rows])
+        conn.executemany(
+            "INSERT OR REPLACE INTO vector_deletes(id, type) VALUES(?, ?)",
+            [(r[1], EVENT_COLLECTION) for r in rows],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO expired_events(id, occurred_at, expired_at) VALUES(?, ?, ?)",
+            [(r[1], r[2], now) for r in rows],
+        )
 
     def expired(self, ids: Sequence[str]) -> list[str]:
         """Those of `ids` that name an event retention removed, in the order given."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from storage.dates import spoken
 from storage.records import (
     RECORD_CLASSES,
     CoreBlock,
@@ -110,7 +111,7 @@ def _episodic_candidate(r: Record) -> str:
 
 def _episodic_context(r: Record) -> str:
     assert isinstance(r, EpisodicMemory)
-    body = f"{r.occurred_at.astimezone():%Y-%m-%d %H:%M} {r.actor}: {r.summary}"
+    body = f"{spoken(r.occurred_at)} {r.actor}: {r.summary}"
     return clip(f"{body}. {r.details}" if r.details else body, 400)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from storage.errors import StoreCorrupt, StoreLocked, from_os_error, from_sqlite_error
 from storage.origin import carry_line_origins, origin_of
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -140,10 +140,26 @@ def _migrate_events_searchable(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_conversations(conn: sqlite3.Connection) -> None:
+    """Schema step 4 (issue 14): chat conversations outlive a restart. A row names each one;
+    its turns are the chat events already stored, found by the conversation id in their
+    metadata (an index on it). Chat events from before this step belong to no conversation.
+    Idempotent."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL, "
+        "created_at REAL NOT NULL, updated_at REAL NOT NULL)"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS events_conversation ON events"
+        "(json_extract(data, '$.metadata.conversation_id')) WHERE source = 'chat'"
+    )
+
+
 #: Schema steps by the version they bring the database to; each is idempotent.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _migrate_origins,
     3: _migrate_events_searchable,
+    4: _migrate_conversations,
 }
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal, overload
 
 from storage.capture_log import CaptureLog
 from storage.codec import RecordCodec
+from storage.conversations import ConversationLog
 from storage.crypto import VaultCipher, load_or_create_key
 from storage.errors import (
     CoreLimitExceeded,
@@ -124,6 +125,7 @@ class MemoryStore:
         self.skipped_damaged: set[str] = set()
         self.events = EventQueue(db, redact=lambda text: self.secrets().scrub(text))
         self.suggestions = SuggestionBook(db)
+        self.conversations = ConversationLog(db, self.events)
         self.searcher = HybridSearcher(db, index, embedder, self.namespace)
         if db.get_meta("embedder") != embedder.name:
             _mark_all_unindexed(db)
@@ -620,6 +622,13 @@ class MemoryStore:
         if removed:
             self._index_after_commit([], None, flush=True)
         return len(removed)
+
+    def delete_conversation(self, conversation_id: str) -> int:
+        """Forget a chat conversation and its turns' events (keyword rows and vectors too);
+        how many turns went. Raises NotFound for an unknown id."""
+        removed = self.conversations.delete(conversation_id)
+        self._index_after_commit([], None, flush=True)
+        return removed
 
     def history(self, memory_id: str | None = None, limit: int = 50) -> list[Change]:
         if memory_id is None:

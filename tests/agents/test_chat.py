@@ -1,5 +1,6 @@
 """The chat agent on the scripted model: retrieval across types, the prompt it builds,
-citations, cancellation, and the chat turn recorded as an event."""
+citations, cancellation, the chat turn recorded as an event, the "nothing found" decision made
+from retrieval, and answers freed of "The answer is:"."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agents.chat import ChatAgent, ChatConfig, find_citations
+from agents.chat import (
+    NOTHING_FOUND,
+    ChatAgent,
+    ChatConfig,
+    drop_opener,
+    find_citations,
+    support,
+)
 from agents.llm.fakes import ScriptedChatModel
 from agents.llm.port import Message, approx_tokens
 from agents.retrieval import derive_topic
@@ -124,7 +132,7 @@ def test_each_turn_becomes_an_event(seeded: MemoryStore) -> None:
 
 def test_cancel_stops_the_stream_and_keeps_the_partial_turn(seeded: MemoryStore) -> None:
     model = ScriptedChatModel("one two three four five six seven eight nine ten")
-    reply = ChatAgent(seeded, model).ask("Count for me")
+    reply = ChatAgent(seeded, model).ask("Count the Lyon facts for me")
     received = []
     for chunk in reply:
         received.append(chunk)
@@ -181,3 +189,53 @@ def test_events_are_retrieved_beside_memories_and_their_citations_resolve(
         .result.citations
     )
     assert [(c.memory_id, c.memory_type) for c in cited] == [(event.id, "event")]
+
+
+def test_the_answer_is_opener_is_dropped_from_the_stream(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        "The answer is: in May [M2].",
+        "Answer: 8:05 [M1]",
+        "The answer to this question is: Lyon [M1]",
+        "The train leaves at 8:05 [M1]",
+    )
+    agent = ChatAgent(seeded, model, ChatConfig(record_turns=False))
+    reply = agent.ask("When is the Lyon conference?")
+    streamed = "".join(reply)
+    assert streamed == reply.result.answer == "In May [M2]."
+    assert reply.result.citations and reply.result.tokens > 1
+    assert agent.ask("When does the Lyon train leave?").result.answer == "8:05 [M1]"
+    assert agent.ask("Where is the conference?").result.answer == "Lyon [M1]"
+    # an answer that only starts like an opener streams unchanged
+    assert "".join(agent.ask("When does the Lyon train leave?")) == "The train leaves at 8:05 [M1]"
+
+
+def test_drop_opener_leaves_other_answers_alone() -> None:
+    assert drop_opener("The answer is 7 May 2023.") == "7 May 2023."
+    assert drop_opener("the short answer is: no") == "No"
+    assert drop_opener("The answer to this question is: 8 May 2023.") == "8 May 2023."
+    for text in ("The answers vary by day.", "Answered on Monday.", "The train at 8:05", ""):
+        assert drop_opener(text) == text
+
+
+def test_nothing_relevant_is_said_without_asking_the_model(seeded: MemoryStore) -> None:
+    model = ScriptedChatModel(default=lambda _r: "Guessing from Lyon [M1].")
+    agent = ChatAgent(seeded, model)
+    result = agent.ask("Who is my dentist?").result
+    assert result.answer == NOTHING_FOUND and not result.citations
+    assert model.calls == [] and result.ttft_ms is not None
+    assert result.event_id and NOTHING_FOUND in seeded.events.get(result.event_id).text
+    # a question the memories speak to is answered by the model
+    assert agent.ask("When is the Lyon conference?").result.answer == "Guessing from Lyon [M1]."
+    assert len(model.calls) == 1
+
+
+def test_support_is_the_best_shown_memory_share_of_the_question(seeded: MemoryStore) -> None:
+    agent = ChatAgent(seeded, ScriptedChatModel(), ChatConfig(context_tokens=2000))
+    context = agent.context_for("Lyon train platform", ())
+    assert support("Lyon train platform", context) == 1.0  # the itinerary has all three
+    assert support("Lyon dentist appointment", context) == pytest.approx(1 / 3)
+    assert support("dentist appointment", context) == 0.0
+    assert support("hi there", context) == 1.0  # nothing to look up: the model answers
+    # core memory counts: "what is my name" is answered from the human block
+    name = agent.context_for("Sam's name", ())
+    assert support("Sam's name", name) == 1.0

@@ -12,7 +12,7 @@ from agents.llm.fakes import ScriptedChatModel
 from agents.llm.port import Request
 from app import bootstrap
 from bench import locomo
-from bench.locomo_agents import answer_f1
+from bench.locomo_answer import answer_f1
 from storage.fakes import HashEmbedder
 
 CONVERSATION = {
@@ -68,7 +68,7 @@ def test_agents_mode_scores_retrieval_and_answers(
     monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: ScriptedChatModel(default=respond))
     code = locomo.main(
         ["--data", str(data), "--mode", "agents", "--k", "2", "--index", "memory", "--batch", "1",
-         "--json"]
+         "--answer", "--json"]
     )  # fmt: skip
     assert code == 0
     out = json.loads(capsys.readouterr().out)
@@ -77,7 +77,8 @@ def test_agents_mode_scores_retrieval_and_answers(
     assert {c: v["frac_at_k"] for c, v in out["by_category"].items()} == {"1": 100.0, "4": 100.0}
     # the memories alone reach them too; `frac_at_k` also counts the raw events search returns
     assert out["frac_at_k"] == out["frac_at_k_memories_only"] == 100.0
-    assert 0 < out["answer_f1"]["f1"] <= 100 and out["answer_f1"]["questions"] == 2
+    assert 0 < out["answer_f1"] <= 100 and out["answer_questions"] == 2
+    assert set(out["answer_f1_by_category"]) == {"1", "4"}
     [conv] = out["conversations"]
     assert conv["batches"] == 4 and conv["memories"]["episodic"] == 4
     assert conv["writes"] == 4 and conv["rejected_operations"] == 0

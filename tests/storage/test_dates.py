@@ -66,3 +66,24 @@ def test_an_unknown_or_impossible_date_is_a_clear_error_naming_the_value(text: s
     with pytest.raises(UnknownDateFormat) as caught:
         parse_when(text)
     assert repr(text) in str(caught.value)
+
+
+def test_spoken_dates_read_as_people_write_them() -> None:
+    import os
+    import time
+
+    from storage.dates import spoken
+
+    old = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"  # spoken() writes local time
+    time.tzset()
+    try:
+        assert spoken(datetime(2023, 5, 8, 13, 56, tzinfo=UTC)) == "8 May 2023, 13:56"
+        at = parse_when("12:09 am on 13 September, 2023")
+        assert spoken(at) == "13 September 2023, 00:09"
+    finally:
+        if old is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = old
+        time.tzset()

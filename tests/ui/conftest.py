@@ -82,6 +82,13 @@ def screen() -> FakeScreen:
 
 @pytest.fixture
 def services(engram_home: Path, model: ScriptedChatModel, screen: FakeScreen) -> Services:
+    return make_services(engram_home, model, screen)
+
+
+def make_services(engram_home: Path, model: ScriptedChatModel, screen: FakeScreen) -> Services:
+    """The app's services on `engram_home` with the scripted model and a fake screen (a test
+    that restarts the app makes a second one on the same folder)."""
+
     def open_store(_settings: Settings) -> MemoryStore:
         return MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
 
