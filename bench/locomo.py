@@ -8,7 +8,9 @@ scores the top k against the gold evidence ids. frac@k is the LoCoMo paper's "re
 mean fraction of evidence turns retrieved); hit@k asks for any evidence turn, all@k for every one.
 A turn's memory holds what a chat capture would have: the speaker, the words, BLIP's caption of a
 shared photo, and the two turns before it (see `turn_memory`); the data set's image-search `query`
-field is not used, since no capture would know it. search_p50_ms includes embedding the question.
+field is not used, since no capture would know it. search_p50_ms and search_p95_ms include
+embedding the question. `by_half` scores the conversations 0-4 and 5-9 of the file apart (tune on
+the first half, `--conversations-from 5` checks on the second).
 `--mode agents` hands over to `bench.locomo_agents.run`; both modes load and score with
 `bench.locomo_data`.
 """
@@ -63,6 +65,15 @@ def turn_memory(turns: Sequence[Turn], i: int, context: int = 2) -> EpisodicMemo
     )
 
 
+#: Conversations are split in halves by their place in the file: tune on "0-4", check on "5-9".
+HALF = 5
+
+
+def half_of(index: int) -> str:
+    """The half ("0-4", "5-9", …) the conversation at `index` in the file belongs to."""
+    lo = index // HALF * HALF
+    return f"{lo}-{lo + HALF - 1}"
+
 
 def run_raw(
     conversations: Sequence[Conversation],
@@ -70,15 +81,20 @@ def run_raw(
     k: int,
     index_factory: IndexFactory | None = None,
     progress: Callable[[str], None] | None = None,
+    first_index: int = 0,
 ) -> dict[str, Any]:
-    """One fresh store per conversation; every scored question searched once, top k scored."""
+    """One fresh store per conversation; every scored question searched once, top k scored.
+    `first_index` is the first conversation's place in the file, so `by_half` names the
+    halves of the file whatever subset runs."""
     from bench._setup import bench_runtime
 
     scores: list[tuple[int, Score]] = []
+    halves: dict[str, list[tuple[int, Score]]] = {}
     latencies: list[float] = []
     insert_s = 0.0
     skipped = 0
-    for conv in conversations:
+    for n, conv in enumerate(conversations, start=first_index):
+        half = halves.setdefault(half_of(n), [])
         with (
             tempfile.TemporaryDirectory(prefix="engram-locomo-") as tmp,
             bench_runtime(Path(tmp), embedder=embedder, index_factory=index_factory) as runtime,
@@ -98,6 +114,7 @@ def run_raw(
                 latencies.append((time.perf_counter() - t0) * 1000)
                 retrieved = [p for h in hits for p in h.record.provenance]
                 scores.append((q.category, score_question(retrieved, q.evidence)))
+                half.append(scores[-1])
         if progress:
             progress(f"{conv.sample_id}: {len(conv.turns)} turns, {len(scores)} questions so far")
     turns = sum(len(c.turns) for c in conversations)
@@ -105,6 +122,7 @@ def run_raw(
         "mode": "raw",
         "k": k,
         **summarise(scores),
+        "by_half": {name: summarise(group) for name, group in halves.items() if group},
         "skipped_no_evidence": skipped,
         "conversations": len(conversations),
         "turns": turns,
@@ -124,6 +142,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mode", choices=("raw", "agents"), default="raw")
     p.add_argument("--k", type=int, default=10, help="how many memories each search returns")
     p.add_argument("--conversations", type=int, default=None, help="only the first N")
+    p.add_argument(
+        "--conversations-from",
+        type=int,
+        default=0,
+        metavar="N",
+        help="skip the first N conversations (with --conversations: N of those after them)",
+    )
     p.add_argument(
         "--index",
         choices=("chroma", "memory"),
@@ -145,7 +170,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def prepare(args: argparse.Namespace) -> tuple[list[Conversation], IndexFactory | None]:
     """The conversations to run (raises `BadData`) and the vector index to run them on
     (None: a real Chroma folder per conversation)."""
-    conversations = load(args.data)
+    conversations = load(args.data)[args.conversations_from :]
     if args.conversations is not None:
         conversations = conversations[: args.conversations]
     if args.index == "chroma":
@@ -163,8 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     offline_environment()
-    if args.k <= 0 or args.batch <= 0:
-        print("--k and --batch must be at least 1", file=sys.stderr)
+    if args.k <= 0 or args.batch <= 0 or args.conversations_from < 0:
+        print("--k, --batch: at least 1; --conversations-from: at least 0", file=sys.stderr)
         return 2
     try:
         conversations, factory = prepare(args)
@@ -184,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     embedder = Runtime(bench_settings()).embedder()  # one for every conversation's store
     embedder.embed(["warm-up"])  # loading the model is not insert time
-    out = run_raw(conversations, embedder, args.k, factory, say)
+    out = run_raw(conversations, embedder, args.k, factory, say, args.conversations_from)
     out["index"] = args.index
     emit(out, args.json)
     return 0
