@@ -40,6 +40,7 @@ from bench.locomo_data import (
 from bench.retrieval import percentile
 from storage.protocols import Embedder, VectorIndex
 from storage.records import EpisodicMemory, MemoryType
+from storage.search import SearchOptions
 
 # ----- raw mode --------------------------------------------------------------------------------
 
@@ -82,10 +83,12 @@ def run_raw(
     index_factory: IndexFactory | None = None,
     progress: Callable[[str], None] | None = None,
     first_index: int = 0,
+    options: SearchOptions | None = None,
 ) -> dict[str, Any]:
     """One fresh store per conversation; every scored question searched once, top k scored.
     `first_index` is the first conversation's place in the file, so `by_half` names the
-    halves of the file whatever subset runs."""
+    halves of the file whatever subset runs. `options`: the search's knobs (None: the plain
+    search's defaults)."""
     from bench._setup import bench_runtime
 
     scores: list[tuple[int, Score]] = []
@@ -110,7 +113,7 @@ def run_raw(
                     skipped += 1
                     continue
                 t0 = time.perf_counter()
-                hits = store.search(q.text, [MemoryType.EPISODIC], k)
+                hits = store.search(q.text, [MemoryType.EPISODIC], k, options=options)
                 latencies.append((time.perf_counter() - t0) * 1000)
                 retrieved = [p for h in hits for p in h.record.provenance]
                 scores.append((q.category, score_question(retrieved, q.evidence)))
@@ -127,6 +130,7 @@ def run_raw(
         "conversations": len(conversations),
         "turns": turns,
         "embedder": embedder.name,
+        "search": "deep" if options is not None else "plain",
         "insert_per_s": round(turns / insert_s, 1) if insert_s else None,
         "search_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
         "search_p95_ms": round(percentile(latencies, 95), 2) if latencies else None,
@@ -163,6 +167,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="ingest only the first N turns, and score only the questions they answer",
     )
     agents.add_argument("--max-questions", type=int, help="score only the first N questions")
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="raw mode: search as the chat agent does (agents.retrieval.DEEP_SEARCH)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p.parse_args(argv)
 
@@ -209,7 +218,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     embedder = Runtime(bench_settings()).embedder()  # one for every conversation's store
     embedder.embed(["warm-up"])  # loading the model is not insert time
-    out = run_raw(conversations, embedder, args.k, factory, say, args.conversations_from)
+    options = None
+    if args.deep:
+        from agents.retrieval import DEEP_SEARCH
+
+        options = DEEP_SEARCH
+    out = run_raw(conversations, embedder, args.k, factory, say, args.conversations_from, options)
     out["index"] = args.index
     emit(out, args.json)
     return 0

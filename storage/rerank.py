@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from storage.sqlite_db import Database
-from storage.text import content_words, is_content, query_words, words
+from storage.text import content_words, is_content, query_words, word_spans
 
 #: Ids per SQL `IN (…)` list, well under SQLite's limit on bound parameters.
 CHUNK = 500
@@ -55,18 +55,29 @@ def indexed_texts(
 
 def expansion_words(query: str, texts: Sequence[str], limit: int) -> list[str]:
     """Up to `limit` content words of `texts` the query lacks, those shared by the most texts
-    first; among equals, names and numbers (capitalised or holding a digit) before other
-    words, then the earlier-seen. A word found in one text only is the text's own business,
-    not the topic's, unless it is a name or a number."""
+    first; among equals, names and numbers before other words, then the earlier-seen. A name
+    is capitalised mid-sentence ("went to Porto", not "Training starts"); a number holds a
+    digit. A line's leading label ("Ann: …", who said it) is not a word of the text. A word
+    found in one text only is the text's own business, not the topic's, unless
+    it is a name or a number."""
     asked = set(query_words(query))
     seen: dict[str, tuple[int, bool, int]] = {}  # word: (texts holding it, is a name, order)
     for text in texts:
-        for word in dict.fromkeys(words(text, keep_case=True)):
+        named_here: dict[str, bool] = {}
+        for m in word_spans(text):
+            word = m.group()
             low = word.lower()
             number = any(ch.isdigit() for ch in word)
             if low in asked or not (is_content(low) or (number and len(low) > 1)):
                 continue
-            named = word[0].isupper() or number
+            line_start = text[: m.start()].rstrip(" \t")
+            if (not line_start or line_start.endswith("\n")) and text.startswith(":", m.end()):
+                continue  # a line's "Ann:" label says who, not what about
+            before = line_start.rstrip()
+            mid_sentence = bool(before) and before[-1] not in ".!?:;\n\"'"
+            named = number or (word[0].isupper() and mid_sentence)
+            named_here[low] = named_here.get(low, False) or named
+        for low, named in named_here.items():
             count, was_named, order = seen.get(low, (0, False, len(seen)))
             seen[low] = (count + 1, was_named or named, order)
     ranked = sorted(seen.items(), key=lambda kv: (-kv[1][0], not kv[1][1], kv[1][2]))

@@ -10,6 +10,7 @@ layer may import it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 #: A word is a run of letters and digits; "_" and punctuation separate words.
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
@@ -35,6 +36,11 @@ def words(text: str, *, keep_case: bool = False) -> list[str]:
     """Every word of `text`, in order, lower-cased unless `keep_case`."""
     found = _WORD.findall(text)
     return found if keep_case else [w.lower() for w in found]
+
+
+def word_spans(text: str) -> Iterator[re.Match[str]]:
+    """Each word of `text` (as `words` finds them) with where it stands, case kept."""
+    return _WORD.finditer(text)
 
 
 def is_content(word: str) -> bool:

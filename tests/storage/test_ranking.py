@@ -35,9 +35,10 @@ def test_a_named_actor_lifts_their_own_memories_over_mentions_of_them(
     about = fake_store.add(_turn("Caroline", "Melanie loves pottery and pottery loves Melanie"))
     fake_store.add(_turn("Caroline", "I went to a support group"))
     query = "What does Melanie love about pottery?"
-    plain = [h.record.id for h in fake_store.search(query, [E], k=2)]
+    unboosted = SearchOptions(actor_weight=0.0)
+    plain = [h.record.id for h in fake_store.search(query, [E], k=2, options=unboosted)]
     assert plain[0] == about.id  # more shared words
-    boosted = fake_store.search(query, [E], k=2, options=SearchOptions(actor_weight=1.0))
+    boosted = fake_store.search(query, [E], k=2)  # the default boost
     assert [h.record.id for h in boosted] == [hers.id, about.id]
     assert boosted[0].ranks.get("actor") == 1 and "actor" not in boosted[1].ranks
 
@@ -85,10 +86,20 @@ def test_a_second_round_finds_the_hop_the_question_does_not_name(fake_store: Mem
     for i in range(6):
         fake_store.add(_turn("Bob", f"Training plan week {i}: long runs on Sunday"))
     query = "Where did Ann's sister move?"
-    opts = SearchOptions(expand_weight=0.0, vector_weight=0.0)
+    opts = SearchOptions(vector_weight=0.0)
     plain = [h.record.id for h in fake_store.search(query, [E], k=2, options=opts)]
     assert plain[0] == first.id and second.id not in plain
     opts = SearchOptions(expand_weight=1.0, vector_weight=0.0, expand_from=1)
     hits = fake_store.search(query, [E], k=2, options=opts)
     assert [h.record.id for h in hits] == [first.id, second.id]
     assert "expanded" in hits[1].ranks and "keyword" not in hits[1].ranks
+
+
+def test_expansion_words_skip_speaker_labels_and_sentence_starts() -> None:
+    texts = [
+        "Bob: Training starts at dawn. Then we met Zoe\nAnn: Lovely",
+        "Bob: my printer jammed",
+    ]
+    out = expansion_words("what happened?", texts, limit=10)
+    assert "bob" not in out and "ann" not in out  # who said it, in both texts
+    assert out == ["zoe"]  # "Training", "Then", "Lovely" only start a sentence
