@@ -14,6 +14,7 @@ from agents.grounding import shown
 from agents.llm.port import Message, approx_tokens
 from storage.kinds import kind_spec
 from storage.records import CoreBlock, Event, MemoryType, Record
+from storage.search import SearchOptions
 from storage.secrets import SecretSet
 from storage.store import EventHit, MemoryStore
 from storage.text import clip, is_content, words
@@ -36,6 +37,10 @@ EVENT_SHARE = 0.4
 #: Characters of an event's text the prompt shows.
 EVENT_CHARS = 240
 EVENT_SECTION = "seen_events"
+#: The chat agent's deeper search: the plain one plus a second keyword round on the words its
+#: best hits share (storage.search.SearchOptions.expand_weight), for questions whose evidence
+#: shares words with other evidence rather than with the question.
+DEEP_SEARCH = SearchOptions(expand_weight=0.3)
 
 Item = Record | Event
 
@@ -94,7 +99,11 @@ def retrieve(
     capped per kind; the core blocks are always part of the context, not searched."""
     types = [t for t in SECTION_ORDER if caps.get(t, 0) > 0]
     k = max(pool, sum(caps.values()) + event_cap)
-    hits = store.search(topic, types=types, k=k, events=event_cap > 0) if types else []
+    hits = (
+        store.search(topic, types=types, k=k, options=DEEP_SEARCH, events=event_cap > 0)
+        if types
+        else []
+    )
     taken: dict[str, int] = {}
     found: list[tuple[Item, float]] = []
     for hit in hits:

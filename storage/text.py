@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterator
 from typing import Literal
 
 #: A word is a run of letters and digits; "_" and punctuation separate words.
@@ -37,6 +38,11 @@ def words(text: str, *, keep_case: bool = False) -> list[str]:
     """Every word of `text`, in order, lower-cased unless `keep_case`."""
     found = _WORD.findall(text)
     return found if keep_case else [w.lower() for w in found]
+
+
+def word_spans(text: str) -> Iterator[re.Match[str]]:
+    """Each word of `text` (as `words` finds them) with where it stands, case kept."""
+    return _WORD.finditer(text)
 
 
 def is_content(word: str) -> bool:

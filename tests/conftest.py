@@ -35,6 +35,19 @@ def real_embedder() -> Embedder:
     return SentenceTransformerEmbedder()
 
 
+@pytest.fixture(scope="session")
+def onnx_embedder() -> Embedder:
+    """The int8 ONNX all-MiniLM-L6-v2 as set-up assembles it (skipped where it has not)."""
+    from app.embedder_files import ONNX_MINILM_NAME, onnx_model_path
+    from storage.embedder_onnx import OnnxEmbedder
+    from storage.embedder_st import default_model_path
+
+    path = onnx_model_path()
+    if path is None:
+        pytest.skip("the ONNX embedding model is not assembled: run scripts/setup.sh")
+    return OnnxEmbedder(path, default_model_path() / "tokenizer.json", ONNX_MINILM_NAME)
+
+
 @pytest.fixture
 def fake_store(engram_home: Path) -> Iterator[MemoryStore]:
     """A store on real SQLite with a deterministic embedder and an in-memory vector index."""

@@ -135,3 +135,48 @@ def test_raw_run_end_to_end_on_a_real_store(tmp_path: Path, real_embedder: Embed
     assert out["turns"] == 7
     assert out["frac_at_k"] >= 75.0  # a tiny conversation: the right turns are easy to find
     assert out["search_p50_ms"] > 0
+
+
+def test_halves_are_named_by_place_in_the_file() -> None:
+    assert [locomo.half_of(i) for i in (0, 4, 5, 9)] == ["0-4", "0-4", "5-9", "5-9"]
+
+
+def test_conversations_from_skips_the_first_ones(tmp_path: Path) -> None:
+    data = _synthetic() * 3
+    for n, item in enumerate(data):
+        item = item | {"sample_id": f"syn-{n}"}
+        data[n] = item
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps(data))
+    args = locomo.parse_args(
+        ["--data", str(path), "--conversations-from", "1", "--index", "memory"]
+    )
+    conversations, factory = locomo.prepare(args)
+    assert [c.sample_id for c in conversations] == ["syn-1", "syn-2"]
+    assert factory is not None
+    args = locomo.parse_args(
+        ["--data", str(path), "--conversations-from", "1", "--conversations", "1"]
+    )
+    assert [c.sample_id for c in locomo.prepare(args)[0]] == ["syn-1"]
+
+
+def test_raw_run_scores_each_half_apart(tmp_path: Path) -> None:
+    from storage.fakes import HashEmbedder, MemoryVectorIndex
+
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps(_synthetic() * 2))
+    conversations = locomo_data.load(path)
+    out = locomo.run_raw(
+        conversations,
+        HashEmbedder(64),
+        k=3,
+        index_factory=lambda _p: MemoryVectorIndex(),
+        first_index=4,
+    )
+    assert set(out["by_half"]) == {"0-4", "5-9"}
+    for half in out["by_half"].values():
+        assert half["questions"] == 4
+        assert set(half["by_category"]) == {"1", "2", "3", "4"}
+        assert half["frac_at_k"] == out["frac_at_k"]  # the same conversation twice
+    assert out["questions"] == 8
+    assert out["search_p95_ms"] >= out["search_p50_ms"] > 0

@@ -77,11 +77,12 @@ def test_many_ids_round_trip(index: VectorIndex) -> None:
     assert len(index.query("many", vectors[17], k=10)) == 10
 
 
-@pytest.fixture(params=["hash", "sentence-transformers"])
+@pytest.fixture(params=["hash", "sentence-transformers", "onnx"])
 def embedder(request: pytest.FixtureRequest) -> Embedder:
     if request.param == "hash":
         return HashEmbedder()
-    return request.getfixturevalue("real_embedder")  # type: ignore[no-any-return]
+    name = "real_embedder" if request.param == "sentence-transformers" else "onnx_embedder"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 def test_embedder_contract(embedder: Embedder) -> None:
@@ -98,3 +99,20 @@ def test_embedder_contract(embedder: Embedder) -> None:
 
     assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
     assert embedder.name
+
+
+@pytest.mark.real
+def test_the_onnx_embedder_gives_the_torch_models_vectors(
+    real_embedder: Embedder, onnx_embedder: Embedder
+) -> None:
+    """The int8 export is the same model: switching re-embeds, but search means the same."""
+    texts = ["Melanie: I signed up for a pottery class yesterday.", "What does Melanie do?", "ok"]
+    long = " ".join(["a very long turn about camping by the lake"] * 80)  # past 256 tokens
+    torch_vectors, onnx_vectors = (
+        real_embedder.embed([*texts, long]),
+        onnx_embedder.embed([*texts, long]),
+    )
+    for a, b in zip(torch_vectors, onnx_vectors, strict=True):
+        assert sum(x * y for x, y in zip(a, b, strict=True)) > 0.99
+    assert onnx_embedder.dimension == real_embedder.dimension == 384
+    assert onnx_embedder.name != real_embedder.name
