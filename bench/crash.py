@@ -303,7 +303,8 @@ def trial(n: int, base: Path, rng: random.Random, n_events: int) -> dict[str, An
     t0 = time.perf_counter()
     ended, detail = forked(lambda: work(home, fault, child_rng), kill_after_s=kill_after)
     t1 = time.perf_counter()
-    how, counted = forked(lambda: recover(home, n, n_events))
+    # A recovery that hangs (it never should) ends as a failed recovery, not a stuck bench.
+    how, counted = forked(lambda: recover(home, n, n_events), kill_after_s=600.0)
     t2 = time.perf_counter()
     if how != "ok":
         counted = {"recovery_failed": str(counted)}
