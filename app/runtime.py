@@ -70,7 +70,7 @@ class Runtime:
     injected `model_factory` or `model` without an agent factory serves the agents too);
     `data_dir` (a benchmark's fresh folder), `embedder` and `index_factory` change how the
     default store opens; `model` lends a model that someone else owns and closes (one model
-    across many stores).
+    across many stores), and `agent_model` lends the memory agents' model the same way.
 
     `serve`: once the store is open, answer for its folder on the local socket, so the CLI
     and MCP servers run their commands here (app/instance.py): the desktop app and `engram
@@ -90,6 +90,7 @@ class Runtime:
         store_opener: StoreOpener | None = None,
         model_factory: ModelFactory | None = None,
         agent_model_factory: AgentModelFactory | None = None,
+        agent_model: ChatModel | None = None,
         capture_factory: CaptureFactory | None = None,
         record_turns: bool = True,
         serve: bool = False,
@@ -102,8 +103,12 @@ class Runtime:
         self._index_factory = index_factory
         self._store_opener = store_opener or self._open_store
         self._model_factory = model_factory or (lambda s: bootstrap.make_chat_model(s))
-        if agent_model_factory is None and (model_factory is not None or model is not None):
+        if agent_model is not None:  # lent, like `model`: its owner closes it
+            lent = agent_model
+            agent_model_factory = lambda _settings, _chat: lent  # noqa: E731
+        elif agent_model_factory is None and (model_factory is not None or model is not None):
             agent_model_factory = _shared
+        self._owns_agent_model = agent_model is None
         self._agent_model_factory: AgentModelFactory = agent_model_factory or _own_agent_model
         self._capture_factory: CaptureFactory = capture_factory or build_service
         self._record_turns = record_turns
@@ -309,7 +314,7 @@ class Runtime:
             agents, self._agent_model = self._agent_model, None
             if self.model_state == "ready":
                 self.model_state = "not loaded"
-        if agents is not None and agents is not model:
+        if agents is not None and agents is not model and self._owns_agent_model:
             agents.close()
         if model is not None and self._owns_model:
             model.close()

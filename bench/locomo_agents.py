@@ -102,7 +102,10 @@ def run_conversation(
     args: argparse.Namespace,
     factory: IndexFactory | None,
     answerer: Answerer | None = None,
+    agent_model: ChatModel | None = None,
 ) -> dict[str, Any]:
+    """One conversation through a fresh store: `model` answers, `agent_model` (default:
+    `model`) runs the memory agents, both lent, as the app pairs them."""
     k, max_turns = args.k, args.max_turns
     if max_turns is not None:  # a prefix of the conversation, and the questions it answers
         kept = conv.turns[:max_turns]
@@ -117,7 +120,12 @@ def run_conversation(
     with (
         tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp,
         bench_runtime(
-            Path(tmp), llm, embedder=embedder, index_factory=factory, model=model
+            Path(tmp),
+            llm,
+            embedder=embedder,
+            index_factory=factory,
+            model=model,
+            agent_model=agent_model,
         ) as runtime,
     ):
         events, dia_of = turn_events(conv)
@@ -160,6 +168,7 @@ def run(
     embedder = shared.embedder()
     embedder.embed(["warm-up"])  # loading the model is not ingest time
     model = shared.model()
+    agent_model = shared.agent_model()  # the app's pairing: Qwen 0.5B for the agents by default
     answerer = Answerer(args) if args.answer else None
     started = time.perf_counter()
     capped: list[tuple[int, Score]] = []
@@ -170,7 +179,7 @@ def run(
     with shared:
         for conv in conversations:
             print(f"{conv.sample_id}: {len(conv.turns)} turns", file=sys.stderr)
-            out = run_conversation(conv, embedder, model, args, factory, answerer)
+            out = run_conversation(conv, embedder, model, args, factory, answerer, agent_model)
             capped += out["capped"]
             uncapped += out["uncapped"]
             memories_only += out["memories_only"]
@@ -190,6 +199,7 @@ def run(
         "turns_reached_mean": round(sum(reached) / max(len(reached), 1), 1),
         **(answerer.summary() if answerer is not None else {}),
         "model": info.name,
+        "agent_model": agent_model.info.name,
         "backend": info.backend,
         "conversations": per_conv,
         "limits": {

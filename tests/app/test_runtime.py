@@ -170,6 +170,19 @@ def test_a_lent_model_is_used_but_not_closed(recorder: Recorder) -> None:
     assert recorder.order == ["store"]  # its owner closes it
 
 
+def test_a_lent_agents_model_runs_the_worker_but_is_not_closed(recorder: Recorder) -> None:
+    """A benchmark lends one agents' model to many stores, as it lends the chat model."""
+    chat, agents = ScriptedChatModel(), ScriptedChatModel()
+    chat.close = lambda: recorder.order.append("chat model")  # type: ignore[method-assign]
+    agents.close = lambda: recorder.order.append("agent model")  # type: ignore[method-assign]
+    with Runtime(
+        Settings(), store_opener=recorder.open_store, model=chat, agent_model=agents
+    ) as runtime:
+        assert runtime.agent_model() is agents and runtime.worker().loop.model is agents
+        assert runtime.chat_agent().model is chat
+    assert recorder.order == ["store"]  # their owner closes them
+
+
 def test_the_default_store_opens_in_data_dir_with_the_given_parts(
     tmp_path: Path, engram_home: Path
 ) -> None:
