@@ -54,11 +54,11 @@ def test_headless_capture_runs_until_interrupted(
         assert ready, "no event printed within 60 s"
         event = json.loads(proc.stdout.readline())
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()  # and close its pipes: a failure here must not leak into the next test
     assert event["app"] == "Gedit" and "Headless capture" in event["text"]
     assert proc.returncode == 0
     assert "stopped: 1 event(s)" in err
