@@ -58,7 +58,7 @@ def test_headless_capture_runs_until_interrupted(
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()  # and close its pipes: a failure here must not leak into the next test
+            proc.communicate()  # closes its pipes: a failure must not leak into the next test
     assert event["app"] == "Gedit" and "Headless capture" in event["text"]
     assert proc.returncode == 0
     assert "stopped: 1 event(s)" in err
