@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.api import TYPE_NAMES
 from app.routing import ROUTABLE, SERVING, forward_cli, user_path
 from app.settings import load_settings
 from storage.errors import EngramError, InvalidText, NotFound, from_os_error
@@ -30,7 +31,6 @@ from storage.records import (
 )
 from storage.store import EventHit, Hit, MemoryStore
 
-TYPE_NAMES = [t.value for t in MemoryType]
 VAULT = kind_spec(MemoryType.KNOWLEDGE_VAULT)
 
 #: Modules that add subcommands: each has `register(subparsers)`. Keeps feature CLIs apart.
