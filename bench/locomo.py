@@ -35,6 +35,7 @@ from bench.locomo_data import (
     Score,
     Turn,
     load,
+    prefix,
     score_question,
     summarise,
 )
@@ -163,7 +164,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default="chroma",
         help="vector index: a real Chroma folder (default) or the in-memory one, for quick trials",
     )
-    agents = p.add_argument_group("agents mode (a quicker run)")
+    agents = p.add_argument_group("a quicker run (--max-turns, --max-questions: both modes)")
     agents.add_argument("--batch", type=int, default=8, help="events per agent batch")
     agents.add_argument(
         "--max-turns",
@@ -187,6 +188,7 @@ def prepare(args: argparse.Namespace) -> tuple[list[Conversation], IndexFactory 
     conversations = load(args.data)[args.conversations_from :]
     if args.conversations is not None:
         conversations = conversations[: args.conversations]
+    conversations = [prefix(c, args.max_turns, args.max_questions) for c in conversations]
     if args.index == "chroma":
         return conversations, None
     from storage.fakes import MemoryVectorIndex

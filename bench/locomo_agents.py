@@ -106,16 +106,7 @@ def run_conversation(
 ) -> dict[str, Any]:
     """One conversation through a fresh store: `model` answers, `agent_model` (default:
     `model`) runs the memory agents, both lent, as the app pairs them."""
-    k, max_turns = args.k, args.max_turns
-    if max_turns is not None:  # a prefix of the conversation, and the questions it answers
-        kept = conv.turns[:max_turns]
-        known = {t.dia_id for t in kept}
-        conv = Conversation(
-            conv.sample_id,
-            conv.speakers,
-            kept,
-            tuple(q for q in conv.questions if q.evidence and set(q.evidence) <= known),
-        )
+    k = args.k  # a --max-turns prefix was cut by bench.locomo.prepare
     llm = {"memory_batch_size": args.batch, "answer_tokens": 48}
     with (
         tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp,

@@ -60,6 +60,22 @@ class Score:
     all: bool  # every one found
 
 
+def prefix(conv: Conversation, max_turns: int | None, max_questions: int | None) -> Conversation:
+    """The first `max_turns` turns and the scored questions they answer (the first
+    `max_questions` of them): the quicker run, the same for raw and agents mode so their
+    figures compare."""
+    if max_turns is None and max_questions is None:
+        return conv
+    kept = conv.turns[:max_turns]
+    known = {t.dia_id for t in kept}
+    questions = [
+        q
+        for q in conv.questions
+        if q.category in SCORED_CATEGORIES and q.evidence and set(q.evidence) <= known
+    ]
+    return Conversation(conv.sample_id, conv.speakers, kept, tuple(questions[:max_questions]))
+
+
 # ----- parsing ---------------------------------------------------------------------------------
 
 

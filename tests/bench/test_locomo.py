@@ -180,3 +180,22 @@ def test_raw_run_scores_each_half_apart(tmp_path: Path) -> None:
         assert half["frac_at_k"] == out["frac_at_k"]  # the same conversation twice
     assert out["questions"] == 8
     assert out["search_p95_ms"] >= out["search_p50_ms"] > 0
+
+
+def test_a_quicker_run_is_the_same_prefix_in_both_modes(tmp_path: Path) -> None:
+    """--max-turns keeps the first turns and only the scored questions they answer; raw and
+    agents mode cut it in one place (prepare), so their figures compare."""
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps(_synthetic()))
+    (conv,) = locomo_data.load(path)
+    cut = locomo_data.prefix(conv, 4, None)
+    assert [t.dia_id for t in cut.turns] == [t.dia_id for t in conv.turns[:4]]
+    kept = {t.dia_id for t in cut.turns}
+    assert cut.questions and all(set(q.evidence) <= kept for q in cut.questions)
+    assert all(q.category in locomo_data.SCORED_CATEGORIES for q in cut.questions)
+    assert len(locomo_data.prefix(conv, None, 1).questions) == 1
+    assert locomo_data.prefix(conv, None, None) is conv
+    for mode in ("raw", "agents"):
+        args = locomo.parse_args(["--data", str(path), "--mode", mode, "--max-turns", "4"])
+        (prepared,), _factory = locomo.prepare(args)
+        assert prepared == cut
