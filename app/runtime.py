@@ -113,6 +113,7 @@ class Runtime:
         self._capture_factory: CaptureFactory = capture_factory or build_service
         self._record_turns = record_turns
         self._lock = threading.RLock()
+        self._embedder_lock = threading.Lock()
         self._model_lock = threading.Lock()  # loading takes seconds: the store must not wait
         self._embedder = embedder
         self._store: MemoryStore | None = None
@@ -136,7 +137,9 @@ class Runtime:
     # ----- the parts, built on first need ----------------------------------------------------
 
     def embedder(self) -> Embedder:
-        with self._lock:
+        # Its own lock: a load takes seconds (the serving warm-up runs one in the background),
+        # and the store, the worker and close() must not wait for it.
+        with self._embedder_lock:
             if self._embedder is None:
                 self._embedder = bootstrap.make_embedder(self.settings)
             return self._embedder

@@ -41,6 +41,7 @@ def test_headless_capture_runs_until_interrupted(
 ) -> None:
     show("Headless capture writes this down", app="Gedit", title="todo.txt - Gedit")
     env = {**os.environ, "DISPLAY": xvfb.display, "ENGRAM_HOME": str(engram_home)}
+    env["PYTHONFAULTHANDLER"] = "1"  # a hang below is shown with every thread's stack
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "capture", "--interval", "0.5", "--json"],
         stdout=subprocess.PIPE,
@@ -54,7 +55,12 @@ def test_headless_capture_runs_until_interrupted(
         assert ready, "no event printed within 60 s"
         event = json.loads(proc.stdout.readline())
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)  # faulthandler prints where each thread is
+            _, err = proc.communicate(timeout=30)
+            pytest.fail(f"headless capture did not stop within 60 s of Ctrl-C:\n{err[-6000:]}")
     finally:
         if proc.poll() is None:
             proc.kill()
