@@ -153,11 +153,19 @@ def _where(
     if len(types) < len(MemoryType):
         sql.append(f"AND m.type IN ({','.join('?' * len(types))})")
         params.extend(t.value for t in types)
+    _time_where(sql, params, "m.ts", since, until)
+
+
+def _time_where(
+    sql: list[str], params: list[object], column: str, since: datetime | None,
+    until: datetime | None,
+) -> None:  # fmt: skip
+    """A [since, until) window on `column` (a memory's or an event's time)."""
     if since is not None:
-        sql.append("AND m.ts >= ?")
+        sql.append(f"AND {column} >= ?")
         params.append(since.timestamp())
     if until is not None:
-        sql.append("AND m.ts < ?")
+        sql.append(f"AND {column} < ?")
         params.append(until.timestamp())
 
 
@@ -251,12 +259,7 @@ def _memory_keywords(
 def _event_where(
     sql: list[str], params: list[object], since: datetime | None, until: datetime | None
 ) -> None:
-    if since is not None:
-        sql.append("AND e.occurred_at >= ?")
-        params.append(since.timestamp())
-    if until is not None:
-        sql.append("AND e.occurred_at < ?")
-        params.append(until.timestamp())
+    _time_where(sql, params, "e.occurred_at", since, until)
 
 
 def event_keyword_ranking(
