@@ -11,27 +11,16 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from app.api import TYPE_NAMES
-from app.routing import ROUTABLE, SERVING, forward_cli, user_path
-from app.settings import load_settings
+from app.routing import SERVING, route, user_path
 from storage.errors import EngramError, InvalidText, NotFound, from_os_error
-from storage.kinds import kind_spec
-from storage.records import (
-    CoreBlock,
-    EpisodicMemory,
-    MemoryType,
-    ProceduralMemory,
-    Record,
-    ResourceMemory,
-    SemanticMemory,
-    VaultEntry,
-    check_text,
-)
-from storage.store import EventHit, Hit, MemoryStore
 
-VAULT = kind_spec(MemoryType.KNOWLEDGE_VAULT)
+# A command routed to the running app needs none of these (app/routing.py: `route`), so they
+# load where a command runs here, not when this module is imported.
+if TYPE_CHECKING:
+    from storage.records import MemoryType, Record
+    from storage.store import Hit, MemoryStore
 
 #: Modules that add subcommands: each has `register(subparsers)`. Keeps feature CLIs apart.
 COMMAND_MODULES: list[str] = [
@@ -47,6 +36,17 @@ COMMAND_MODULES: list[str] = [
 
 def record_from_text(memory_type: MemoryType, text: str, args: argparse.Namespace) -> Record:
     """Build a record of `memory_type` whose main field is `text`; options fill the rest."""
+    from storage.records import (
+        CoreBlock,
+        EpisodicMemory,
+        MemoryType,
+        ProceduralMemory,
+        ResourceMemory,
+        SemanticMemory,
+        VaultEntry,
+        check_text,
+    )
+
     check_text(text)
     for option in ("name", "label", "caption", "actor", "tree", "occurred_at"):
         value = getattr(args, option, None)
@@ -92,6 +92,9 @@ def _parse_time(value: str) -> datetime:
 
 
 def _hit_json(hit: Hit) -> dict[str, Any]:
+    from storage.records import VaultEntry
+    from storage.store import EventHit
+
     if isinstance(hit, EventHit):
         event = hit.event
         return {
@@ -122,6 +125,7 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
 def _open(args: argparse.Namespace) -> Iterator[MemoryStore]:
     """The store: the running instance's when this command runs there (app/routing.py)."""
     from app.runtime import Runtime
+    from app.settings import load_settings
 
     serving = SERVING.get()
     if serving is not None:
@@ -132,6 +136,8 @@ def _open(args: argparse.Namespace) -> Iterator[MemoryStore]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
+    from storage.records import MemoryType, check_text
+
     text = sys.stdin.read() if args.text == "-" else args.text
     memory_type = MemoryType(args.type)
     with _open(args) as store:
@@ -181,6 +187,9 @@ def _warn_if_damaged(store: MemoryStore) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    from storage.records import MemoryType, check_text
+    from storage.store import EventHit
+
     check_text(args.query, field="the search query")
     types = [MemoryType(args.type)] if args.type else None
     since = _parse_time(args.since) if args.since else None
@@ -213,6 +222,8 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 def cmd_get(args: argparse.Namespace) -> int:
     """A memory with its sources ("why do I know this?"), or a raw event, its own source."""
+    from storage.records import VaultEntry
+
     with _open(args) as store:
         try:
             record = store.get(args.id)
@@ -249,6 +260,8 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def cmd_retention(args: argparse.Namespace) -> int:
     """Remove raw events older than the retention setting (or `--days`); `--dry-run` counts."""
+    from app.settings import load_settings
+
     days = args.days if args.days is not None else load_settings().keep_events_days
     with _open(args) as store:
         n = store.expire_events(days, dry_run=args.dry_run)
@@ -345,6 +358,11 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from app.api import TYPE_NAMES
+    from storage.kinds import kind_spec
+    from storage.records import MemoryType
+
+    vault = kind_spec(MemoryType.KNOWLEDGE_VAULT)
     parser = argparse.ArgumentParser(prog="engram", description=__doc__)
     parser.add_argument(
         "--version",
@@ -361,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="core block label (default: human)")
     p.add_argument("--append", action="store_true", help="core: append to the block")
     p.add_argument("--caption", help="knowledge_vault: what the secret is")
-    p.add_argument("--sensitivity", choices=VAULT.choices("sensitivity"), default="medium")
+    p.add_argument("--sensitivity", choices=vault.choices("sensitivity"), default="medium")
     p.add_argument("--actor", help="episodic: who acted (default: user)")
     p.add_argument("--occurred-at", help="episodic: ISO 8601 time (default: now)")
     p.add_argument("--tree", help="tree path, e.g. work/projects/engram")
@@ -427,12 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
     try:
-        if getattr(args, "command", None) in ROUTABLE:  # the app holds the store: ask it
-            routed = forward_cli(argv, load_settings().resolved_data_dir())
-            if routed is not None:
-                return routed
+        routed = route(argv)  # the app holds the store: ask it, before anything heavy loads
+        if routed is not None:
+            return routed
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
     except EngramError as exc:
         print(f"engram: error: {exc}", file=sys.stderr)

@@ -28,6 +28,18 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir("engram", appauthor=False))
 
 
+def resolved_data_dir(configured: Path | None) -> Path:
+    """The data folder: ENGRAM_HOME, else the one the settings name (`configured`), else the
+    platform's."""
+    if os.environ.get("ENGRAM_HOME") or configured is None:
+        return data_dir()
+    return configured
+
+
+def settings_file() -> Path:
+    return config_dir() / "settings.json"
+
+
 def bundled_models_dir() -> Path | None:
     """The models a self-contained bundle (`make bundle`) carries beside its program, or None
     when Engram runs from a checkout or a wheel."""

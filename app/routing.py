@@ -4,19 +4,22 @@
 (run here, on this runtime's store, with their output sent back as they print) and a request to
 give the store up. `forward_cli` is the other side: a short `engram` command that finds the
 data folder held by another process sends itself there instead of failing on the lock.
+
+This module is the routed command's whole path on the caller's side (`route`, run by app/cli.py
+before it builds its parser), so it imports nothing heavy: no pydantic, no store, no engine.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from app import instance
-from app.api import Api, ApiError
+from app import instance, paths
 from storage.errors import EngramError
 from storage.sqlite_db import lock_holder
 
@@ -65,6 +68,8 @@ def serve(
     runtime: Runtime, data_dir: Path, on_yield: Callable[[], bool] | None = None
 ) -> instance.InstanceServer:
     """Answer for `data_dir`, `runtime`'s folder (once its store is open: the lock is held)."""
+    from app.api import Api, ApiError
+
     api = Api(runtime.store, lambda: runtime.settings.mcp)
 
     def handle(request: dict[str, Any], send: Callable[[dict[str, Any]], None]) -> None:
@@ -118,6 +123,35 @@ def _run_cli(
 def held_elsewhere(data_dir: Path) -> bool:
     holder = lock_holder(data_dir)
     return holder is not None and holder != os.getpid()
+
+
+def route(argv: Sequence[str]) -> int | None:
+    """`engram ARGV` run by the instance that holds the data folder, decided from the command's
+    name alone, before the parser and what it imports exist: the exit code, or None to run it
+    here (nobody holds the folder, a command that is not routed, or help, printed here). The
+    holder parses `argv` with the same parser, so a usage error still reads as one."""
+    if (argv[0] if argv else None) not in ROUTABLE or "-h" in argv or "--help" in argv:
+        return None
+    data_dir = _configured_data_dir()
+    return None if data_dir is None else forward_cli(argv, data_dir)
+
+
+def _configured_data_dir() -> Path | None:
+    """`Settings.resolved_data_dir()` from the settings file as it is, unvalidated (pydantic is
+    what a routed command must not wait for); None when the file cannot be read that way: then
+    the command runs the long way, where `load_settings` says what is wrong with it."""
+    if os.environ.get("ENGRAM_HOME"):
+        return paths.data_dir()
+    try:
+        raw = json.loads(paths.settings_file().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return paths.data_dir()
+    except (OSError, ValueError):
+        return None
+    configured = raw.get("data_dir") if isinstance(raw, dict) else None
+    if configured is not None and not isinstance(configured, str):
+        return None
+    return paths.resolved_data_dir(None if configured is None else Path(configured))
 
 
 def forward_cli(argv: Sequence[str], data_dir: Path) -> int | None:

@@ -84,13 +84,11 @@ class Settings(BaseModel):
         return value
 
     def resolved_data_dir(self) -> Path:
-        if os.environ.get("ENGRAM_HOME") or self.data_dir is None:
-            return paths.data_dir()
-        return self.data_dir
+        return paths.resolved_data_dir(self.data_dir)
 
 
 def settings_path() -> Path:
-    return paths.config_dir() / "settings.json"
+    return paths.settings_file()
 
 
 def _migrate(raw: dict[str, Any]) -> dict[str, Any]:
