@@ -132,11 +132,11 @@ def route(argv: Sequence[str]) -> int | None:
     holder parses `argv` with the same parser, so a usage error still reads as one."""
     if (argv[0] if argv else None) not in ROUTABLE or "-h" in argv or "--help" in argv:
         return None
-    data_dir = _configured_data_dir()
+    data_dir = configured_data_dir()
     return None if data_dir is None else forward_cli(argv, data_dir)
 
 
-def _configured_data_dir() -> Path | None:
+def configured_data_dir() -> Path | None:
     """`Settings.resolved_data_dir()` from the settings file as it is, unvalidated (pydantic is
     what a routed command must not wait for); None when the file cannot be read that way: then
     the command runs the long way, where `load_settings` says what is wrong with it."""

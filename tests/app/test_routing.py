@@ -113,6 +113,89 @@ def test_cli_commands_run_in_the_process_that_holds_the_store(
     assert app_process.poll() is None
 
 
+#: What a routed command must not wait for: the models, the store, the engines, Qt.
+HEAVY = (
+    "pydantic",
+    "storage.records",
+    "storage.store",
+    "app.api",
+    "app.settings",
+    "app.runtime",
+    "agents",
+    "capture",
+    "numpy",
+    "chromadb",
+    "onnxruntime",
+    "torch",
+    "sentence_transformers",
+    "llama_cpp",
+    "PySide6",
+    "mcp",
+)
+
+
+def _imported(stderr: str) -> set[str]:
+    """The modules a `python -X importtime` run imported, from what it printed."""
+    return {
+        line.split("|")[2].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    } - {"package"}  # the header line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("entry", "argv"),
+    [
+        (["-m", "app"], ["stats"]),
+        (["-m", "app"], ["search", "Priya", "--json"]),
+        (["-m", "app"], ["add", "--type", "semantic", "Priya moved to Lisbon"]),
+        # the console script's entry point (pyproject: engram = ui.launcher:main)
+        (["-c", "import sys; from ui.launcher import main; sys.exit(main(sys.argv[1:]))"], []),
+    ],
+)
+def test_a_routed_command_imports_nothing_heavy(
+    app_process: subprocess.Popen[str], engram_home: Path, entry: list[str], argv: list[str]
+) -> None:
+    argv = argv or ["search", "Priya"]
+    run = subprocess.run(
+        [sys.executable, "-X", "importtime", *entry, *argv],
+        env=_env(engram_home),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip()  # the holder answered (the stats, the hits, the new id)
+    imported = _imported(run.stderr)
+    assert "app.routing" in imported  # it went the routed way
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY or m in HEAVY)
+    assert heavy == [], f"a routed `engram {' '.join(argv)}` imported {heavy}"
+    assert app_process.poll() is None
+
+
+def test_the_routed_path_finds_the_data_folder_the_settings_name(
+    engram_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read without pydantic, the settings file names the same folder `load_settings` does."""
+    from app.routing import configured_data_dir
+    from app.settings import settings_path
+
+    assert configured_data_dir() == load_settings().resolved_data_dir() == engram_home
+    monkeypatch.delenv("ENGRAM_HOME")  # now the settings file may name it
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))  # the platform's folder
+    assert configured_data_dir() == load_settings().resolved_data_dir()  # no file
+    assert configured_data_dir() == tmp_path / "xdg-data" / "engram"
+    settings_path().parent.mkdir(parents=True)
+    settings_path().write_text(json.dumps({"version": 2, "data_dir": str(tmp_path / "there")}))
+    assert configured_data_dir() == load_settings().resolved_data_dir() == tmp_path / "there"
+    settings_path().write_text(json.dumps({"version": 2, "data_dir": None}))
+    assert configured_data_dir() == load_settings().resolved_data_dir() != tmp_path / "there"
+    settings_path().write_text("{not json")  # the long way, which says what is wrong
+    assert configured_data_dir() is None
+
+
 @pytest.mark.slow
 def test_mcp_server_goes_through_the_app(app_process: subprocess.Popen[str], engram_home: Path):
     from mcp import ClientSession
