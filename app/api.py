@@ -151,26 +151,18 @@ class Api:
             raise ApiError(f"unknown type {unknown[0]!r}; one of {known}")
         memory_types = [MemoryType(t) for t in names if t != "event"]
         with_events = not names or "event" in names
-        only_events = bool(names) and not memory_types
         k = _limit(limit, self._settings())
         hits = self._store().search(
             query,
-            memory_types or None,
-            # the store ranks events among memories: ask for many, keep the events (a store
-            # whose memories crowd the events out of the first 100 returns fewer)
-            max(k * 8, 100) if only_events else k,
+            memory_types if names else None,  # ["event"]: no memory types, the events alone
+            k,
             _when(since, "since"),
             _when(until, "until"),
             events=with_events,
         )
         results = []
         for hit in hits:
-            if isinstance(hit, EventHit):
-                item = self._event(hit.event)
-            elif only_events:
-                continue
-            else:
-                item = self._memory(hit.record)
+            item = self._event(hit.event) if isinstance(hit, EventHit) else self._memory(hit.record)
             item["score"] = round(hit.score, 4)
             results.append(item)
         results = results[:k]

@@ -564,12 +564,14 @@ class MemoryStore:
         events: bool | None = None,
     ) -> Sequence[Hit]:
         """Hybrid search across `types` (default all six), optionally within [since, until),
-        and across the raw events when `events` (by default: when no types are named)."""
+        and across the raw events when `events` (by default: when no types are named); `types=[]`
+        with `events=True` ranks the events alone."""
         if not query.strip():
             raise InvalidText("the search query is empty")
         if k <= 0:
             raise InvalidText("k must be at least 1")
-        chosen = list(types) if types else list(MemoryType)
+        chosen = list(MemoryType) if types is None else list(types)
+        chosen = chosen if chosen or events else list(MemoryType)
         with_events = types is None if events is None else events
         candidates = self.searcher.search(
             query, chosen, k, since, until, options or SearchOptions(), with_events

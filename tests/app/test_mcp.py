@@ -256,6 +256,22 @@ def test_api_bounds_and_refuses_writes_when_off(fake_store: MemoryStore) -> None
         calls.call("get_memory", {"id": "a", "extra": 1})
 
 
+def test_an_events_only_search_returns_as_many_events_as_asked(fake_store: MemoryStore) -> None:
+    """`types: ["event"]` when memories match better than the events and outnumber the pool."""
+    from app.settings import McpSettings
+
+    for n in range(150):
+        fake_store.add(SemanticMemory(name=f"k{n}", summary=f"kayak kayak {n}"))
+    for n in range(30):
+        fake_store.events.put(Event(source="screen", app="xterm", text=f"{n}: the kayak club"))
+    calls = api.Api(lambda: fake_store, lambda: McpSettings())
+    asked = {"query": "kayak", "types": ["event"], "limit": 20}
+    events = calls.call("search_memories", asked)["results"]
+    assert len(events) == 20 and {r["type"] for r in events} == {"event"}
+    mixed = calls.call("search_memories", {**asked, "types": ["event", "semantic"]})["results"]
+    assert len(mixed) == 20 and "semantic" in {r["type"] for r in mixed}
+
+
 def test_recent_activity_groups_by_app_and_window_newest_first(fake_store: MemoryStore) -> None:
     from datetime import UTC, datetime, timedelta
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -198,3 +199,41 @@ def test_real_chroma_and_minilm_find_an_event_by_meaning_after_background_indexi
     assert real_store.index_events() == 2
     hits = real_store.search("when do I see Dana to talk about money?", options=VECTORS_ONLY)
     assert isinstance(hits[0], EventHit) and hits[0].event.id == event.id
+
+
+def _chroma(path: Path) -> Any:
+    from storage.vector_chroma import ChromaVectorIndex
+
+    return ChromaVectorIndex.persistent(path)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(lambda _path: MemoryVectorIndex(), id="memory-index"),
+        pytest.param(_chroma, id="chroma", marks=pytest.mark.real),
+    ],
+)
+def test_an_events_only_search_fills_its_limit_past_memories_that_rank_higher(
+    engram_home: Path, index: Any
+) -> None:
+    """No memory types and `events=True`: only events are ranked, so memories that match the
+    query better (here 150 of them, more than any candidate pool) cannot crowd them out."""
+    with MemoryStore.open(engram_home, HashEmbedder(), index) as store:
+        for n in range(150):
+            store.add(EpisodicMemory(summary=f"kayak kayak {n}"))
+        events = {
+            store.events.put(screen_event(f"Read {n}: the kayak club meets by the old harbour")).id
+            for n in range(25)
+        }
+        store.index_events()
+        mixed = store.search("kayak", k=20)
+        assert not any(isinstance(h, EventHit) for h in mixed)  # they do crowd the events out
+        only = store.search("kayak", types=[], k=20, events=True)
+        assert len(only) == 20 and all(isinstance(h, EventHit) for h in only)
+        assert {h.item.id for h in only} <= events
+        assert {h.item.id for h in store.search("kayak", [], k=40, events=True)} == events
+        today = datetime.now(UTC).strftime("%d %B %Y")  # the date ranking keeps to events too
+        dated = store.search(f"kayak club on {today}", types=[], k=20, events=True)
+        assert len(dated) == 20 and all(isinstance(h, EventHit) for h in dated)
+        assert len(store.search("kayak", types=[], k=5)) == 5  # no types, no events: all six
