@@ -10,16 +10,19 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.doctor import CheckResult, check
-from capture.config import CaptureSettings
 from capture.ports import CaptureError, OcrUnavailable
-from storage.records import Event
+
+if TYPE_CHECKING:  # pydantic models: loaded by the command, not by `engram`'s parser
+    from capture.config import CaptureSettings
+    from storage.records import Event
 
 
 def _settings(args: argparse.Namespace) -> CaptureSettings:
     from app.settings import load_settings
+    from capture.config import CaptureSettings
 
     base = load_settings().capture
     changes: dict[str, Any] = {}

@@ -9,15 +9,17 @@ import signal
 import sys
 import threading
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.chat import ChatResult
-from agents.loop import BatchReport
-from app.runtime import Runtime
-from app.settings import load_settings
+if TYPE_CHECKING:  # the models and agents load for these commands, not for `engram`'s parser
+    from agents.chat import ChatResult
+    from agents.loop import BatchReport
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
+    from app.runtime import Runtime
+    from app.settings import load_settings
+
     with Runtime(load_settings(), record_turns=not args.no_record) as runtime:
         reply = runtime.chat_agent().ask(args.question)
         interrupted = False
@@ -81,6 +83,9 @@ def print_sources(result: ChatResult) -> None:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
+    from app.runtime import Runtime
+    from app.settings import load_settings
+
     def progress(report: BatchReport | None, error: BaseException | None) -> None:
         if report is not None:
             print(

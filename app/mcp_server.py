@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
@@ -28,8 +28,10 @@ from pydantic import Field
 from app import instance
 from app.api import Api, ApiError
 from app.routing import held_elsewhere
-from app.runtime import Runtime
 from app.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from app.runtime import Runtime  # loaded only to open the store here: not while the app runs
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,8 @@ class Backend:
                         "does not answer (an older version?); close it and try again"
                     ) from None
             if runtime is None:
+                from app.runtime import Runtime
+
                 runtime = self._runtime = Runtime(self.settings, serve=True, on_yield=self._yield)
             return Api(runtime.store, lambda: self.settings.mcp).call(name, arguments, client)
 

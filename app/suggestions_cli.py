@@ -7,8 +7,6 @@ import argparse
 import json
 from typing import Any
 
-from app.settings import load_settings
-
 
 def _describe(store: Any, suggestion: Any) -> dict[str, Any]:
     found = store.get_many([suggestion.memory_id])
@@ -25,6 +23,7 @@ def _describe(store: Any, suggestion: Any) -> dict[str, Any]:
 
 def cmd_suggestions(args: argparse.Namespace) -> int:
     from app.runtime import Runtime
+    from app.settings import load_settings
 
     with Runtime(load_settings()) as runtime:
         store = runtime.store()
@@ -40,6 +39,7 @@ def cmd_suggestions(args: argparse.Namespace) -> int:
 
 def cmd_accept(args: argparse.Namespace) -> int:
     from app.runtime import Runtime
+    from app.settings import load_settings
 
     with Runtime(load_settings()) as runtime:
         record = runtime.store().accept(args.id)
@@ -49,6 +49,7 @@ def cmd_accept(args: argparse.Namespace) -> int:
 
 def cmd_dismiss(args: argparse.Namespace) -> int:
     from app.runtime import Runtime
+    from app.settings import load_settings
 
     with Runtime(load_settings()) as runtime:
         runtime.store().dismiss(args.id)

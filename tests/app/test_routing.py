@@ -197,28 +197,39 @@ def test_the_routed_path_finds_the_data_folder_the_settings_name(
 
 
 @pytest.mark.slow
-def test_mcp_server_goes_through_the_app(app_process: subprocess.Popen[str], engram_home: Path):
+def test_mcp_server_goes_through_the_app(
+    app_process: subprocess.Popen[str], engram_home: Path, tmp_path: Path
+) -> None:
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
     assert _engram(engram_home, "add", "--type", "semantic", "Ravi owns billing").returncode == 0
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "app", "mcp"],  # the real command: it never opens the store itself
+        args=["-X", "importtime", "-m", "app", "mcp"],  # the real command, never opening the store
         env=_env(engram_home),
         cwd=str(ROOT),
     )
 
     async def go() -> Any:
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
-            await session.initialize()
-            return await session.call_tool("search_memories", {"query": "billing"})
+        with (tmp_path / "mcp.err").open("w") as errlog:
+            async with (
+                stdio_client(params, errlog=errlog) as (read, write),
+                ClientSession(read, write) as session,
+            ):
+                await session.initialize()
+                return await session.call_tool("search_memories", {"query": "billing"})
 
     result = asyncio.run(asyncio.wait_for(go(), 120))
     assert not result.is_error, result.content
     assert result.structured_content is not None
     assert result.structured_content["results"][0]["text"].startswith("Ravi")
     assert lock_holder(engram_home) == app_process.pid
+    # the SDK brings pydantic; what opens a store here (the runtime, agents, engines) never loads
+    imported = _imported((tmp_path / "mcp.err").read_text())
+    assert "app.mcp_server" in imported
+    engines = ("app.runtime", "agents", "chromadb", "torch", "sentence_transformers", "llama_cpp")
+    assert sorted(m for m in imported if m in engines or m.split(".")[0] in engines) == []
 
 
 def test_a_holder_that_may_yield_hands_the_store_to_the_app(engram_home: Path) -> None:
