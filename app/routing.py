@@ -130,6 +130,8 @@ def route(argv: Sequence[str]) -> int | None:
     name alone, before the parser and what it imports exist: the exit code, or None to run it
     here (nobody holds the folder, a command that is not routed, or help, printed here). The
     holder parses `argv` with the same parser, so a usage error still reads as one."""
+    if SERVING.get() is not None:  # this is the holder, running a routed command
+        return None
     if (argv[0] if argv else None) not in ROUTABLE or "-h" in argv or "--help" in argv:
         return None
     data_dir = configured_data_dir()
