@@ -30,18 +30,26 @@ import getpass
 import hashlib
 import io
 import json
-import logging
 import os
 import socket
 import struct
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    import logging
+
+
+def _log() -> logging.Logger:
+    """The server side's logger; `logging` (and `tempfile`, below) load only where they are
+    used, so a routed command's side of this module costs no more than its socket."""
+    import logging
+
+    return logging.getLogger(__name__)
+
 
 Handler = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], None]
 
@@ -49,8 +57,12 @@ Handler = Callable[[dict[str, Any], Callable[[dict[str, Any]], None]], None]
 def socket_path(data_dir: Path) -> Path:
     key = f"{getpass.getuser()}:{data_dir.expanduser().resolve()}"
     base = os.environ.get("XDG_RUNTIME_DIR") or ""
-    folder = Path(base) if base and Path(base).is_dir() else Path(tempfile.gettempdir())
-    return folder / f"engram-{hashlib.sha1(key.encode()).hexdigest()[:16]}.sock"
+    name = f"engram-{hashlib.sha1(key.encode()).hexdigest()[:16]}.sock"
+    if base and Path(base).is_dir():
+        return Path(base) / name
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / name
 
 
 def _peer_uid(conn: socket.socket) -> int | None:
@@ -82,7 +94,7 @@ class InstanceServer:
         try:
             sock.bind(str(self.path))
         except OSError as exc:
-            log.warning("cannot serve %s (%s): other commands will not reach it", self.path, exc)
+            _log().warning("cannot serve %s (%s): other commands will not reach it", self.path, exc)
             sock.close()
             return False
         finally:
@@ -118,7 +130,7 @@ class InstanceServer:
             except OSError:  # the caller went away
                 pass
             except Exception as exc:
-                log.exception("serving %s failed", request.get("op"))
+                _log().exception("serving %s failed", request.get("op"))
                 with contextlib.suppress(OSError):
                     _send(conn, {"error": f"{type(exc).__name__}: {exc}"})
 

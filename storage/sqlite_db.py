@@ -17,7 +17,6 @@ import sqlite3
 import stat
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -301,6 +300,8 @@ class Database:
                     (str(step),),
                 )
         if version is None:
+            import uuid  # here: `lock_holder` is on every routed command's path (app/routing.py)
+
             self.set_meta("store_id", uuid.uuid4().hex)
 
     @contextlib.contextmanager
