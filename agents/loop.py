@@ -126,6 +126,12 @@ class BatchPlan:
         floor = max(1, -(-best // 2))
         return tuple(eid for s, _, eid in sorted(scored, key=lambda t: (-t[0], t[1])) if s >= floor)
 
+    def events_of(self, ids: Sequence[str]) -> tuple[Event, ...]:
+        """The events shown to the model among `ids` (a memory's sources), for what the code
+        copies from them (an episode's time and details); all of them when none is."""
+        wanted = set(ids)
+        return tuple(e for e in self.events if e.id in wanted) or self.events
+
     def get(self, memory_id: str, agent: MemoryAgent) -> Record:
         """A stored memory of `agent`'s type."""
         try:

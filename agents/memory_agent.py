@@ -363,7 +363,8 @@ class MemoryAgent(ABC):
     def plan_insert(self, op: Insert, plan: BatchPlan) -> list[Write]:
         """A new memory, or, when it says what one already does, that one with both sources."""
         plan.seen.check_written(op.fields, self.insert_fields())
-        record = self.new_record(op.fields, plan.sources(op.fields), plan.events)
+        sources = plan.sources(op.fields)
+        record = self.new_record(op.fields, sources, plan.events_of(sources))
         if not record.index_text().strip():
             raise OperationRejected("empty", "the memory has no content")
         existing = plan.near_duplicate(record)

@@ -100,6 +100,26 @@ def test_a_memory_cites_the_turns_that_say_it_not_every_event_of_its_batch(
     assert memory.provenance == (events[1].id, events[3].id)
 
 
+def test_an_episode_keeps_the_time_and_details_of_its_own_turns(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        {"types": ["episodic"]},
+        {"operations": [{"op": "insert", "actor": "Caroline", "event_type": "meeting",
+                         "summary": "Caroline went to an LGBTQ support group"}]},
+    )  # fmt: skip
+    events = make_events(
+        "Melanie: Painting with the kids this weekend.",
+        "Caroline: I went to an LGBTQ support group yesterday.",
+        source="import",
+        app="chat",
+    )
+    loop_for(fake_store, model).process(events)
+    [episode] = fake_store.browse(MemoryType.EPISODIC)
+    assert isinstance(episode, EpisodicMemory)
+    assert episode.provenance == (events[1].id,)
+    assert episode.occurred_at == events[1].occurred_at
+    assert "support group" in episode.details and "Painting" not in episode.details
+
+
 def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStore) -> None:
     model = ScriptedChatModel(
         {"types": ["core", "episodic", "semantic", "procedural", "resource", "knowledge_vault"]},
