@@ -97,6 +97,26 @@ def user_text(event: Event) -> str:
     return ""
 
 
+def names_in(text: str) -> list[str]:
+    """The capitalised words of `text` that do not start a sentence: names of people, places
+    and firms. A small model copies them from a prompt's example ("Ben works at Acme") into
+    a memory whose other words the batch does say; half the words grounded is not enough for
+    a name."""
+    out, start = [], True
+    for token in _TOKEN.findall(text):
+        if token in _SENTENCE_END:
+            start = True
+            continue
+        if not start and token[0].isupper() and token[1:].islower() and token.isalpha():
+            out.append(token)
+        start = False
+    return out
+
+
+_TOKEN = re.compile(r"[^\W\d_]+|[.!?:;\n\"]")
+_SENTENCE_END = frozenset('.!?:;\n"')
+
+
 class Ungrounded(OperationRejected):
     """An operation whose content is not in the batch: the loop rejects that one operation."""
 
@@ -146,6 +166,11 @@ class Observations:
                 missing = ", ".join(sorted(words - known)[:5])
                 raise Ungrounded(
                     "ungrounded", f"{spec.name}: most of it is not in the observations ({missing})"
+                )
+            name = next((n for n in names_in(value) if stems(n) - known), None)
+            if name is not None:  # "works at Acme": the prompt's example, not the batch
+                raise Ungrounded(
+                    "unknown-name", f"{spec.name} names {name}, which the batch does not"
                 )
             if INSTRUCTION.search(value):
                 raise Ungrounded("instruction", f"{spec.name} reads as an order to the assistant")

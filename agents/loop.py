@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from agents.batching import KnownText, coalesce
 from agents.grounding import Observations
@@ -34,7 +35,7 @@ from storage.errors import CoreLimitExceeded, EngramError, InvalidText, NotFound
 from storage.records import CoreBlock, EpisodicMemory, Event, MemoryType, Record, VaultEntry
 from storage.store import Action, MemoryStore, Write
 from storage.suggestions import Suggestion
-from storage.text import content_words
+from storage.text import content_words, stems
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class BatchPlan:
     touched: set[str] = field(default_factory=set)
     #: Core lines this batch writes (appends and edits), against `MAX_CORE_LINES`.
     core_lines: int = 0
+    #: Every event of the batch as stored, before coalescing: what a memory may cite.
+    batch: tuple[Event, ...] = ()
 
     @property
     def events(self) -> tuple[Event, ...]:
@@ -101,8 +104,33 @@ class BatchPlan:
 
     @property
     def event_ids(self) -> tuple[str, ...]:
-        """Every event of the batch, coalesced or not: what its memories cite."""
+        """Every event of the batch, coalesced or not."""
         return self.report.event_ids
+
+    def sources(self, written: Mapping[str, Any] | str) -> tuple[str, ...]:
+        """The events of the batch that `written` (a text, or an operation's fields) came
+        from, best supported first: "why do I know this?" points at the turn that says it,
+        not at every event read beside it. An event counts when it shares at least half as
+        many content words as the best one; when none shares a word (a summary of the
+        whole batch), every event of the batch."""
+        text = written if isinstance(written, str) else " ".join(map(str, written.values()))
+        words = stems(text)
+        batch = self.batch or self.events
+        scored = [
+            (len(words & stems(f"{e.app or ''} {e.window_title or ''} {e.text}")), i, e.id)
+            for i, e in enumerate(batch)
+        ]
+        best = max((s for s, _, _ in scored), default=0)
+        if best == 0:
+            return self.event_ids
+        floor = max(1, -(-best // 2))
+        return tuple(eid for s, _, eid in sorted(scored, key=lambda t: (-t[0], t[1])) if s >= floor)
+
+    def events_of(self, ids: Sequence[str]) -> tuple[Event, ...]:
+        """The events shown to the model among `ids` (a memory's sources), for what the code
+        copies from them (an episode's time and details); all of them when none is."""
+        wanted = set(ids)
+        return tuple(e for e in self.events if e.id in wanted) or self.events
 
     def get(self, memory_id: str, agent: MemoryAgent) -> Record:
         """A stored memory of `agent`'s type."""
@@ -302,7 +330,7 @@ class MemoryLoop:
             self._apply([], actor, report)
             report.seconds = time.perf_counter() - started
             return report
-        writes = self._read(shown, report, cancel)
+        writes = self._read(shown, report, cancel, events)
         self._apply(writes, actor, report)
         self.known.remember(shown)
         report.seconds = time.perf_counter() - started
@@ -311,7 +339,11 @@ class MemoryLoop:
         return report
 
     def _read(
-        self, events: Sequence[Event], report: BatchReport, cancel: threading.Event | None
+        self,
+        events: Sequence[Event],
+        report: BatchReport,
+        cancel: threading.Event | None,
+        batch: Sequence[Event] = (),
     ) -> list[Write]:
         """The model calls of a batch: the meta manager, then each chosen agent; the writes
         they plan."""
@@ -330,7 +362,7 @@ class MemoryLoop:
                     agent.propose(self.model, events, candidates, cancel, self.options, scrub)
                 )
                 report.llm_calls += 1
-            return self._plan(proposals, events, report, cancel)
+            return self._plan(proposals, events, report, cancel, batch)
         except Cancelled:
             raise
         except ModelError as exc:
@@ -344,8 +376,10 @@ class MemoryLoop:
         events: Sequence[Event],
         report: BatchReport,
         cancel: threading.Event | None,
+        batch: Sequence[Event] = (),
     ) -> list[Write]:
         plan = BatchPlan(self.store, self.model, self.options, Observations(events), report, cancel)
+        plan.batch = tuple(batch) or tuple(events)
         for proposal in proposals:
             agent = self.agents[proposal.memory_type]
             report.rejected.extend(proposal.rejected)

@@ -363,7 +363,8 @@ class MemoryAgent(ABC):
     def plan_insert(self, op: Insert, plan: BatchPlan) -> list[Write]:
         """A new memory, or, when it says what one already does, that one with both sources."""
         plan.seen.check_written(op.fields, self.insert_fields())
-        record = self.new_record(op.fields, plan.event_ids, plan.events)
+        sources = plan.sources(op.fields)
+        record = self.new_record(op.fields, sources, plan.events_of(sources))
         if not record.index_text().strip():
             raise OperationRejected("empty", "the memory has no content")
         existing = plan.near_duplicate(record)
@@ -382,7 +383,7 @@ class MemoryAgent(ABC):
         current = plan.get(op.id, self)
         plan.seen.check_written(op.fields, self.fields, also=[current.index_text()])
         plan.seen.check_change(current.index_text(), delete=False)
-        provenance = union(current.provenance, plan.event_ids)
+        provenance = union(current.provenance, plan.sources(op.fields))
         changed = self.changed_record(current, op.fields, provenance, plan.events)
         if not agent_owned(current.origin):  # the user's words: a suggestion, never a write
             wanted = plan.change_suggestion(self, current, changed)
@@ -396,7 +397,7 @@ class MemoryAgent(ABC):
         records = [plan.get(i, self) for i in op.ids]
         plan.seen.check_merged(op.fields, self.fields, [r.index_text() for r in records])
         plan.seen.check_change(" ".join(r.index_text() for r in records), delete=False)
-        provenance = union(*(r.provenance for r in records), plan.event_ids)
+        provenance = union(*(r.provenance for r in records), plan.sources(op.fields))
         keep = self.changed_record(records[0], op.fields, provenance, plan.events)
         if any(not agent_owned(r.origin) for r in records):
             # Nothing of a merge that reaches the user's memories is written: the user's one it
@@ -427,7 +428,7 @@ class MemoryAgent(ABC):
         field keeps the longer value."""
         old = {k: _as_text(getattr(existing, k, "")) for k in fields}
         fields = {k: v if len(str(v)) >= len(old[k]) else old[k] for k, v in fields.items()}
-        provenance = union(existing.provenance, plan.event_ids)
+        provenance = union(existing.provenance, plan.sources(fields))
         return self.changed_record(existing, fields, provenance, plan.events)
 
 

@@ -123,7 +123,7 @@ class CoreAgent(MemoryAgent):
             said = self._from_user(plan)
             self._check_line(str(op.fields["value"]), plan)
             said.check_written(op.fields, self.insert_fields())
-            block = self.new_record(op.fields, plan.event_ids, plan.events)
+            block = self.new_record(op.fields, plan.sources(op.fields), plan.events)
             assert isinstance(block, CoreBlock)
             return self._counted(plan, plan.revised(self._append(block, plan)))
         if isinstance(op, Update | Delete) and "#" in op.id:
@@ -207,7 +207,9 @@ class CoreAgent(MemoryAgent):
             lines[at] = str(op.fields["value"])
         else:
             del lines[at]
-        provenance = union(block.provenance, plan.event_ids)
+        provenance = union(
+            block.provenance, plan.sources(lines[at] if isinstance(op, Update) else old)
+        )
         write = self._write(block, "\n".join(lines), provenance, plan)
         return Write(action, write.record, "delete-line" if isinstance(op, Delete) else write.op)
 

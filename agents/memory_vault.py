@@ -40,5 +40,5 @@ class VaultAgent(MemoryAgent):
 
     def merged_duplicate(self, existing: Record, fields: dict[str, Any], plan: BatchPlan) -> Record:
         """A new entry for an existing one takes the new value whole: it is the current one."""
-        provenance = union(existing.provenance, plan.event_ids)
+        provenance = union(existing.provenance, plan.sources(fields))
         return self.changed_record(existing, fields, provenance, plan.events)

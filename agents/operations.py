@@ -72,7 +72,7 @@ Reason = Literal[
     # the answer (agents/memory_agent.py)
     "malformed", "not-allowed", "too-few-ids", "unknown-id", "not-in-enum", "empty", "runaway",
     # grounding (agents/grounding.py)
-    "ungrounded", "not-verbatim", "no-words", "unrelated-merge", "unmentioned",
+    "ungrounded", "not-verbatim", "no-words", "unknown-name", "unrelated-merge", "unmentioned",
     # what screen text may not do (agents/grounding.py): it is data, never an instruction
     "instruction", "alias", "screen-asks",
     # the plan of the batch (the agents' `plan` hooks and the loop)

@@ -172,6 +172,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="ingest only the first N turns, and score only the questions they answer",
     )
     agents.add_argument("--max-questions", type=int, help="score only the first N questions")
+    agents.add_argument(
+        "--keep-stores",
+        type=Path,
+        metavar="DIR",
+        help="agents mode: keep each conversation's store in DIR and reuse it on the next run"
+        " (scores retrieval again without running the agents again)",
+    )
     add_arguments(p)
     p.add_argument(
         "--deep",

@@ -18,6 +18,9 @@ N questions) make a quicker run.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import hashlib
+import json
 import sys
 import tempfile
 import time
@@ -38,7 +41,7 @@ from bench.locomo_data import (
 )
 from storage.protocols import Embedder
 from storage.records import Event
-from storage.store import EventHit, MemoryStore
+from storage.store import EventHit, Hit, MemoryStore
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -51,6 +54,8 @@ def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
         if turn.caption:
             text += f" [shares a photo: {turn.caption}]"
         event = Event(
+            # The same id on every run, so a store kept by --keep-stores maps back to its turns.
+            id="evt_" + hashlib.sha256(f"{conv.sample_id} {turn.dia_id}".encode()).hexdigest()[:32],
             text=text,
             source="import",
             app="locomo",
@@ -82,17 +87,43 @@ def ingest(runtime: Runtime, events: list[Event]) -> dict[str, Any]:
 
 def retrieved_dia_ids(
     store: MemoryStore, question: str, k: int, dia_of: dict[str, str], events: bool = True
-) -> list[str]:
-    """Dialogue ids reached by the top k hits: an event is its own turn, a memory reaches the
-    turns of its provenance."""
-    hits = store.search(question, k=k, events=events)
-    ids = [
-        dia_of[p]
-        for h in hits
-        for p in (h.event.provenance if isinstance(h, EventHit) else h.record.provenance)
-        if p in dia_of
-    ]
-    return list(dict.fromkeys(ids))
+) -> tuple[list[str], list[str]]:
+    """The dialogue ids the hits reach, best first: an event is its own turn, a memory reaches
+    the turns it cites. Returns the first k distinct turns, reading on past the k-th hit (up
+    to 3k) when memories restate turns already reached, as raw mode's k events are k turns; and
+    every turn the top k hits reach (the uncapped figure)."""
+    hits = store.search(question, k=3 * k, events=events)
+
+    def reached(some: Sequence[Hit]) -> list[str]:
+        ids = [
+            dia_of[p]
+            for h in some
+            for p in (h.event.provenance if isinstance(h, EventHit) else h.record.provenance)
+            if p in dia_of
+        ]
+        return list(dict.fromkeys(ids))
+
+    return reached(hits)[:k], reached(hits[:k])
+
+
+#: What `--keep-stores` leaves in a conversation's folder once its agents have run.
+INGESTED = "bench-ingested.json"
+
+
+def kept_ingest(folder: Path, args: argparse.Namespace) -> dict[str, Any] | None:
+    """The ingest figures of a store `--keep-stores` kept, when it was built with the same
+    batch size and prefix (None: build it); a store built otherwise is refused."""
+    marker = folder / INGESTED
+    if not marker.exists():
+        if folder.exists() and any(folder.iterdir()):
+            raise SystemExit(f"{folder} holds a store this bench did not finish: remove it")
+        return None
+    kept = json.loads(marker.read_text())
+    wanted = {"batch": args.batch, "max_turns": args.max_turns}
+    if kept["limits"] != wanted:
+        raise SystemExit(f"{folder} was built with {kept['limits']}, not {wanted}: remove it")
+    print(f"{folder.name}: reusing the kept store", file=sys.stderr)
+    return dict(kept["stats"])
 
 
 def run_conversation(
@@ -108,19 +139,28 @@ def run_conversation(
     `model`) runs the memory agents, both lent, as the app pairs them."""
     k = args.k  # a --max-turns prefix was cut by bench.locomo.prepare
     llm = {"memory_batch_size": args.batch, "answer_tokens": 48}
-    with (
-        tempfile.TemporaryDirectory(prefix="engram-locomo-agents-") as tmp,
-        bench_runtime(
-            Path(tmp),
-            llm,
-            embedder=embedder,
-            index_factory=factory,
-            model=model,
-            agent_model=agent_model,
-        ) as runtime,
-    ):
+    with contextlib.ExitStack() as stack:
+        if args.keep_stores is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engram-locomo-")))
+        else:
+            folder = args.keep_stores / conv.sample_id
+        runtime = stack.enter_context(
+            bench_runtime(
+                folder,
+                llm,
+                embedder=embedder,
+                index_factory=factory,
+                model=model,
+                agent_model=agent_model,
+            )
+        )
         events, dia_of = turn_events(conv)
-        stats = ingest(runtime, events)
+        stats = kept_ingest(folder, args) if args.keep_stores is not None else None
+        if stats is None:
+            stats = ingest(runtime, events)
+            if args.keep_stores is not None:
+                limits = {"batch": args.batch, "max_turns": args.max_turns}
+                (folder / INGESTED).write_text(json.dumps({"limits": limits, "stats": stats}))
         store = runtime.store()
         stats["memories"] = store.stats()["memories"]
         capped: list[tuple[int, Score]] = []
@@ -131,12 +171,12 @@ def run_conversation(
             : args.max_questions
         ]
         for q in questions:
-            ids = retrieved_dia_ids(store, q.text, k, dia_of)
-            turns_reached.append(len(ids))
-            capped.append((q.category, score_question(ids[:k], q.evidence)))
-            uncapped.append((q.category, score_question(ids, q.evidence)))
-            alone = retrieved_dia_ids(store, q.text, k, dia_of, events=False)
-            memories_only.append((q.category, score_question(alone[:k], q.evidence)))
+            first_k, by_k_hits = retrieved_dia_ids(store, q.text, k, dia_of)
+            turns_reached.append(len(by_k_hits))
+            capped.append((q.category, score_question(first_k, q.evidence)))
+            uncapped.append((q.category, score_question(by_k_hits, q.evidence)))
+            alone, _ = retrieved_dia_ids(store, q.text, k, dia_of, events=False)
+            memories_only.append((q.category, score_question(alone, q.evidence)))
         if answerer is not None:
             answerer.run(store, conv, runtime.chat_agent())
     return {

@@ -29,6 +29,9 @@ def test_words_from_the_batch_ground_a_summary_even_when_inflected() -> None:
     fields = {"actor": "Caroline", "event_type": "meeting",
               "summary": "Caroline attended a powerful LGBTQ support group"}  # fmt: skip
     seen.check_written(fields, EpisodicAgent.fields)  # "went" is missing: 5 of 6 words found
+    # a name the batch does say, inside a sentence, grounds as any other word
+    seen.check_written({"name": "gym", "summary": "At the gym, Melanie has a locker"},
+                       SemanticAgent.fields)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,10 @@ def test_words_from_the_batch_ground_a_summary_even_when_inflected() -> None:
         ({"name": "👌👌👌", "summary": "13:14"}, "only numbers or symbols", "no-words"),
         ({"name": "Remembrances", "summary": "Remembrances (insert), (update)"}, "not in the",
          "ungrounded"),
+        # the prompt's one-shot example copied over the batch's people: half its words are
+        # the batch's, but the batch never names Acme
+        ({"name": "Melanie", "summary": "Melanie, Caroline's brother, works at the gym Acme"},
+         "names Acme, which the batch does not", "unknown-name"),
     ],
 )  # fmt: skip
 def test_made_up_text_is_ungrounded(fields: dict[str, str], why: str, reason: str) -> None:

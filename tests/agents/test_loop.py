@@ -77,6 +77,49 @@ def test_empty_choice_still_reaches_the_episodic_agent(fake_store: MemoryStore) 
     assert memory.occurred_at == events[0].occurred_at
 
 
+def test_a_memory_cites_the_turns_that_say_it_not_every_event_of_its_batch(
+    fake_store: MemoryStore,
+) -> None:
+    model = ScriptedChatModel(
+        {"types": ["semantic"]},
+        {"operations": [{"op": "insert", "name": "Caroline",
+                         "summary": "Caroline went to an LGBTQ support group"}]},
+    )  # fmt: skip
+    events = make_events(
+        "Melanie: How was your week, Caroline?",
+        "Caroline: I went to an LGBTQ support group yesterday, it was powerful.",
+        "Melanie: Painting with the kids this weekend.",
+        "Caroline: The support group people were so kind.",
+        source="import",
+        app="chat",
+    )
+    report = loop_for(fake_store, model).process(events)
+    assert len(report.writes) == 1, report.rejected
+    [memory] = fake_store.browse(MemoryType.SEMANTIC)
+    # Best supported first; the turns that only name Caroline (or nothing of it) are left out.
+    assert memory.provenance == (events[1].id, events[3].id)
+
+
+def test_an_episode_keeps_the_time_and_details_of_its_own_turns(fake_store: MemoryStore) -> None:
+    model = ScriptedChatModel(
+        {"types": ["episodic"]},
+        {"operations": [{"op": "insert", "actor": "Caroline", "event_type": "meeting",
+                         "summary": "Caroline went to an LGBTQ support group"}]},
+    )  # fmt: skip
+    events = make_events(
+        "Melanie: Painting with the kids this weekend.",
+        "Caroline: I went to an LGBTQ support group yesterday.",
+        source="import",
+        app="chat",
+    )
+    loop_for(fake_store, model).process(events)
+    [episode] = fake_store.browse(MemoryType.EPISODIC)
+    assert isinstance(episode, EpisodicMemory)
+    assert episode.provenance == (events[1].id,)
+    assert episode.occurred_at == events[1].occurred_at
+    assert "support group" in episode.details and "Painting" not in episode.details
+
+
 def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStore) -> None:
     model = ScriptedChatModel(
         {"types": ["core", "episodic", "semantic", "procedural", "resource", "knowledge_vault"]},
@@ -97,10 +140,11 @@ def test_insert_of_every_type_with_provenance_and_history(fake_store: MemoryStor
     )
     report = loop_for(fake_store, model).process(events)
     assert len(report.writes) == 6 and not report.rejected
-    ids = {e.id for e in events}
+    # Each memory cites the event that says it ("why do I know this?"), not the whole batch.
+    said_in = {t: (events[0].id,) for t in MemoryType} | {MemoryType.PROCEDURAL: (events[1].id,)}
     for memory_type in MemoryType:
         [record] = fake_store.browse(memory_type)
-        assert set(record.provenance) == ids, memory_type
+        assert record.provenance == said_in[memory_type], memory_type
         [change] = fake_store.history(record.id)
         assert change.op == "create" and change.actor == f"agents:{report.batch_id}"
     procedure = fake_store.browse(MemoryType.PROCEDURAL)[0]

@@ -88,3 +88,29 @@ def test_answer_f1() -> None:
     assert answer_f1("The answer is Miso.", "Miso") == pytest.approx(2 * (1 / 3) / (1 + 1 / 3))
     assert answer_f1("3 hours", "3 hours") == 1.0
     assert answer_f1("no idea", "Miso") == 0.0
+
+
+def test_a_kept_store_is_scored_again_without_running_the_agents(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps([CONVERSATION]))
+    model = ScriptedChatModel(default=respond)
+    monkeypatch.setattr(bootstrap, "make_embedder", lambda _s: HashEmbedder())
+    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: model)
+    argv = ["--data", str(data), "--mode", "agents", "--k", "2", "--index", "memory", "--batch",
+            "1", "--keep-stores", str(tmp_path / "kept"), "--json"]  # fmt: skip
+    assert locomo.main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    calls = len(model.calls)
+    assert calls > 0 and (tmp_path / "kept" / "conv-t").is_dir()
+    assert locomo.main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert len(model.calls) == calls  # the agents did not run again
+    assert again["frac_at_k"] == first["frac_at_k"] == 100.0
+    assert again["conversations"] == first["conversations"]
+    # a store built with another batch size is refused, not scored as if it matched
+    with pytest.raises(SystemExit, match="was built with"):
+        locomo.main([("2" if a == "1" else a) for a in argv])  # --batch 2
