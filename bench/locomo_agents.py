@@ -61,7 +61,7 @@ def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
             app="locomo",
             window_title=f"session {turn.session}",
             occurred_at=turn.at,
-            metadata={"dia_id": turn.dia_id},
+            metadata={"dia_id": turn.dia_id, "speaker": turn.speaker},  # as import-chat does
         )
         events.append(event)
         dia_of[event.id] = turn.dia_id
