@@ -445,10 +445,11 @@ def _combine(
 def named_actor_boost(
     db: Database, query: str, candidates: Sequence[Candidate], weight: float
 ) -> list[Candidate]:
-    """`candidates` with `weight` added to each episodic memory whose actor the query names
-    (see `storage.rerank.named_actors`), best first again."""
+    """`candidates` with `weight` added to each episodic memory whose actor, and each event
+    whose speaker, the query names (see `storage.rerank.named_actors`), best first again."""
     ids = [c.id for c in candidates if c.kind == MemoryType.EPISODIC]
-    named = named_actors(db, query, ids) if weight > 0 else set()
+    events = [c.id for c in candidates if c.kind == EVENT]
+    named = named_actors(db, query, ids, events) if weight > 0 else set()
     if not named:
         return list(candidates)
     boosted = [
