@@ -61,7 +61,7 @@ def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
             app="locomo",
             window_title=f"session {turn.session}",
             occurred_at=turn.at,
-            metadata={"dia_id": turn.dia_id},
+            metadata={"dia_id": turn.dia_id, "speaker": turn.speaker},  # as import-chat does
         )
         events.append(event)
         dia_of[event.id] = turn.dia_id
@@ -138,7 +138,9 @@ def run_conversation(
     """One conversation through a fresh store: `model` answers, `agent_model` (default:
     `model`) runs the memory agents, both lent, as the app pairs them."""
     k = args.k  # a --max-turns prefix was cut by bench.locomo.prepare
-    llm = {"memory_batch_size": args.batch, "answer_tokens": 48}
+    # A shared, busy machine makes calls slow: a batch the app would time out and retry is
+    # given longer here, so the figures measure the memories, not the machine's load.
+    llm = {"memory_batch_size": args.batch, "answer_tokens": 48, "call_timeout_s": 900.0}
     with contextlib.ExitStack() as stack:
         if args.keep_stores is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engram-locomo-")))

@@ -151,7 +151,8 @@ class CaptureService:
         until = self.pipeline.pause.until
         self.log.set_state(PAUSE_KEY, until.isoformat() if until else "forever")
         self.log.note(GapReason.PAUSED, now)
-        self._drain(GapReason.PAUSED, "")  # frames grabbed before the pause are not read
+        # Frames grabbed before the pause are not read: they are part of the pause's gap.
+        self._drain(GapReason.PAUSED, "", at=now)
 
     def resume(self) -> None:
         if self.pipeline.pause.is_paused(self._clock()):
@@ -266,7 +267,9 @@ class CaptureService:
             except queue.Empty:
                 continue
             if self.pipeline.pause.is_paused(self._clock()):
-                self.log.note(GapReason.PAUSED, frame.at, monitor=frame.monitor)
+                # A frame grabbed before the pause and not yet read is not read: it is part of
+                # the pause's gap (noted now, with it), not a gap of its own before the pause.
+                self.log.note(GapReason.PAUSED, self._clock())
                 continue
             try:
                 event = self.pipeline.process(frame)
@@ -279,13 +282,18 @@ class CaptureService:
                     with contextlib.suppress(Exception):
                         callback(event)
 
-    def _drain(self, reason: GapReason, detail: str) -> None:
+    def _drain(self, reason: GapReason, detail: str, at: datetime | None = None) -> None:
+        """Drop the frames waiting for OCR, each a skipped capture: of its own monitor and time,
+        or, with `at`, of the gap open then (a pause's)."""
         while True:
             try:
                 frame = self._frames.get_nowait()
             except queue.Empty:
                 return
-            self.log.note(reason, frame.at, monitor=frame.monitor, detail=detail)
+            if at is None:
+                self.log.note(reason, frame.at, monitor=frame.monitor, detail=detail)
+            else:
+                self.log.note(reason, at, detail=detail)
 
     def _notify_status(self) -> None:
         if not self._status_listeners:

@@ -19,7 +19,7 @@ from datetime import datetime
 from storage.errors import NotFound
 from storage.records import MAX_FIELD_CHARS, Event, utcnow
 from storage.sqlite_db import Database
-from storage.text import content_words
+from storage.text import clip, content_words
 
 #: A read repeats an event when at least this share of its content words are in the event.
 REPEAT_SHARE = 0.8
@@ -28,12 +28,20 @@ EVENT_COLLECTION = "event"
 
 MAX_ATTEMPTS = 5
 
+#: Sources whose events are turns of a conversation (a chat, an imported export).
+CONVERSATIONAL = frozenset({"chat", "import"})
+#: Turns before a conversation turn indexed with it, and characters kept of each.
+CONTEXT_TURNS = 2
+CONTEXT_CHARS = 300
+#: How far back (in stored events) the turns before a thread's first new event are looked for.
+CONTEXT_LOOKBACK = 2000
+
 
 def scrubbed(event: Event, scrub: Callable[[str], str]) -> Event:
     """`event` with `scrub` applied to every text it carries (its text, window title, app and
     the string values of its metadata); the same object when nothing changed."""
     update: dict[str, object] = {}
-    for name in ("text", "window_title", "app"):
+    for name in ("text", "window_title", "app", "context"):
         value = getattr(event, name)
         if (clean := scrub(value)) != value:
             update[name] = clean
@@ -67,6 +75,89 @@ def novel_lines(new_text: str, old_text: str) -> list[str]:
     return [line for line in new_text.splitlines() if content_words(line) - known]
 
 
+Thread = tuple[str, str, str, str]
+
+
+def thread_of(event: Event) -> Thread | None:
+    """The conversation an event is a turn of (source, app, title, conversation id); None
+    for a screen read or a note, which have no turns before them."""
+    if event.source not in CONVERSATIONAL:
+        return None
+    conversation = str(event.metadata.get("conversation_id", ""))
+    return (event.source, event.app, event.window_title, conversation)
+
+
+def with_context(conn: sqlite3.Connection, events: Sequence[Event]) -> list[Event]:
+    """`events` with each conversation turn's `context`: the CONTEXT_TURNS turns before it in
+    its thread, from this list or, for a thread's first turn here, from the events stored
+    last. An event that has a context keeps it."""
+    before: dict[Thread, list[str]] = {}
+    out = []
+    for event in events:
+        thread = thread_of(event)
+        if thread is None:
+            out.append(event)
+            continue
+        if thread not in before:
+            before[thread] = _stored_turns(conn, thread)
+        turns = before[thread]
+        if turns and not event.context:
+            event = event.model_copy(update={"context": "\n".join(turns)})
+        turns.append(clip(event.text, CONTEXT_CHARS))
+        del turns[:-CONTEXT_TURNS]
+        out.append(event)
+    return out
+
+
+def _stored_turns(conn: sqlite3.Connection, thread: Thread) -> list[str]:
+    """The last CONTEXT_TURNS stored turns of `thread`, oldest first, among the events stored
+    last (a bounded look back, so storing a turn never scans the whole queue)."""
+    rows = conn.execute(
+        "SELECT data FROM events WHERE seq > (SELECT coalesce(max(seq), 0) FROM events) - ? "
+        "AND source = ? ORDER BY seq DESC",
+        (CONTEXT_LOOKBACK, thread[0]),
+    )
+    turns: list[str] = []
+    for (data,) in rows:
+        event = Event.model_validate_json(data)
+        if thread_of(event) == thread:
+            turns.append(clip(event.text, CONTEXT_CHARS))
+            if len(turns) == CONTEXT_TURNS:
+                break
+    return turns[::-1]
+
+
+def refresh_context(conn: sqlite3.Connection, batch: int = 500) -> int:
+    """Give each stored conversation turn stored before turns had contexts its context, in the
+    caller's transaction (schema step 5): its data and keyword row are rewritten and its
+    vector marked stale. A row that does not parse is left to `doctor`. Returns how many."""
+    before: dict[Thread, list[str]] = {}
+    changed, last = 0, 0
+    while rows := conn.execute(
+        "SELECT seq, data FROM events WHERE seq > ? AND source IN ('chat', 'import') "
+        "ORDER BY seq LIMIT ?",
+        (last, batch),
+    ).fetchall():
+        for seq, data in rows:
+            last = seq
+            try:
+                event = Event.model_validate_json(data)
+            except ValueError:
+                continue
+            turns = before.setdefault(thread_of(event) or ("", "", "", ""), [])
+            if turns and not event.context:
+                event = event.model_copy(update={"context": "\n".join(turns)})
+                conn.execute(
+                    "UPDATE events SET data = ?, indexed = 0 WHERE seq = ?",
+                    (event.model_dump_json(), seq),
+                )
+                _fts_replace(conn, seq, event)
+                changed += 1
+            turns.append(clip(event.text, CONTEXT_CHARS))
+            del turns[:-CONTEXT_TURNS]
+    return changed
+
+
 def _fts_insert(conn: sqlite3.Connection, seq: int, event: Event) -> None:
     conn.execute("INSERT INTO event_fts(rowid, text) VALUES(?, ?)", (seq, event.index_text()))
 
@@ -92,7 +183,7 @@ class EventQueue:
         if self._redact is not None:
             events = [scrubbed(e, self._redact) for e in events]
         with self._db.transaction() as conn:
-            for e in events:
+            for e in with_context(conn, events):
                 cur = conn.execute(
                     "INSERT OR IGNORE INTO events(id, occurred_at, last_seen, source, data) "
                     "VALUES(?, ?, ?, ?, ?)",

@@ -346,6 +346,10 @@ class Event(BaseModel):
     metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
     #: Later times the same read was seen again (storage/events.py merges repeated reads).
     seen_at: tuple[AwareDatetime, ...] = ()
+    #: The turns just before a chat turn or an imported message in its conversation, indexed
+    #: with it so "Yes, last Sunday!" is found by what it answers; never shown as its text
+    #: (storage/events.py fills it in as the event is stored).
+    context: str = ""
 
     #: What a search hit or a citation calls an event, beside the memory types' names.
     kind: ClassVar[Literal["event"]] = "event"
@@ -380,8 +384,9 @@ class Event(BaseModel):
         return _first_line(self.text)
 
     def index_text(self) -> str:
-        """What is keyword-indexed and embedded: the window title and the text read."""
-        return _join(self.window_title, self.text)
+        """What is keyword-indexed and embedded: the window title, the text read, and a
+        conversation turn's context."""
+        return _join(self.window_title, self.text, self.context)
 
 
 def _first_line(text: str) -> str:

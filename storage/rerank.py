@@ -13,23 +13,25 @@ from storage.text import content_words, is_content, query_words, word_spans
 CHUNK = 500
 
 
-def named_actors(db: Database, query: str, memory_ids: Sequence[str]) -> set[str]:
-    """Those of `memory_ids` whose actor the query names: a content word of the actor's name
-    among the query's words ("what does Melanie like" names Melanie's memories, "user" is named
-    only by a query that says "user"). One lookup by primary key per CHUNK ids, whatever the
-    store's size."""
+def named_actors(
+    db: Database, query: str, memory_ids: Sequence[str], event_ids: Sequence[str] = ()
+) -> set[str]:
+    """Those of `memory_ids` whose actor, and of `event_ids` whose speaker (an imported
+    message's), the query names: a content word of the name among the query's words ("what
+    does Melanie like" names Melanie's memories and messages, "user" is named only by a query
+    that says "user"). One lookup by primary key per CHUNK ids, whatever the store's size."""
     asked = {w for w in query_words(query) if is_content(w)}
     named: set[str] = set()
     if not asked:
         return named
-    for start in range(0, len(memory_ids), CHUNK):
-        part = list(memory_ids[start : start + CHUNK])
-        rows = db.query(
-            "SELECT id, json_extract(data, '$.actor') AS actor FROM memories "
-            f"WHERE id IN ({','.join('?' * len(part))})",
-            part,
-        )
-        named.update(str(r["id"]) for r in rows if asked & content_words(str(r["actor"] or "")))
+    for ids, sql in (
+        (memory_ids, "SELECT id, json_extract(data, '$.actor') AS who FROM memories"),
+        (event_ids, "SELECT id, json_extract(data, '$.metadata.speaker') AS who FROM events"),
+    ):
+        for start in range(0, len(ids), CHUNK):
+            part = list(ids[start : start + CHUNK])
+            rows = db.query(f"{sql} WHERE id IN ({','.join('?' * len(part))})", part)
+            named.update(str(r["id"]) for r in rows if asked & content_words(str(r["who"] or "")))
     return named
 
 

@@ -53,6 +53,9 @@ class SearchOptions:
     #: How many of the first round's best hits lend words, and how many words they lend.
     expand_from: int = 3
     expand_words: int = 6
+    #: Multiplies a memory's fused score when raw events are ranked beside it: a memory is
+    #: made from events, so where both match, the evidence itself need not yield to it.
+    memory_weight: float = 1.0
 
 
 #: The kind of a raw event among search candidates (beside the six memory types).
@@ -442,10 +445,11 @@ def _combine(
 def named_actor_boost(
     db: Database, query: str, candidates: Sequence[Candidate], weight: float
 ) -> list[Candidate]:
-    """`candidates` with `weight` added to each episodic memory whose actor the query names
-    (see `storage.rerank.named_actors`), best first again."""
+    """`candidates` with `weight` added to each episodic memory whose actor, and each event
+    whose speaker, the query names (see `storage.rerank.named_actors`), best first again."""
     ids = [c.id for c in candidates if c.kind == MemoryType.EPISODIC]
-    named = named_actors(db, query, ids) if weight > 0 else set()
+    events = [c.id for c in candidates if c.kind == EVENT]
+    named = named_actors(db, query, ids, events) if weight > 0 else set()
     if not named:
         return list(candidates)
     boosted = [
@@ -564,4 +568,10 @@ class HybridSearcher:
             fused = fuse_scores(rankings, weights, pool, unit_scaled=("time",))
         if options.actor_weight > 0:
             fused = named_actor_boost(self._db, query, fused, options.actor_weight)
+        if options.memory_weight != 1.0 and any(c.kind == EVENT for c in fused):
+            fused = [
+                c if c.kind == EVENT else replace(c, score=c.score * options.memory_weight)
+                for c in fused
+            ]
+            fused.sort(key=lambda c: c.score, reverse=True)
         return fused

@@ -24,7 +24,7 @@ from typing import Any
 from storage.errors import StoreCorrupt, StoreLocked, from_os_error, from_sqlite_error
 from storage.origin import carry_line_origins, origin_of
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -154,11 +154,21 @@ def _migrate_conversations(conn: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_event_context(conn: sqlite3.Connection) -> None:
+    """Schema step 5 (issue 12): a chat turn or imported message is indexed with the turns
+    before it in its conversation (`Event.context`); the turns stored before this step get
+    theirs, and their vectors are made again. Idempotent."""
+    from storage.events import refresh_context  # events.py builds on this module
+
+    refresh_context(conn)
+
+
 #: Schema steps by the version they bring the database to; each is idempotent.
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {
     2: _migrate_origins,
     3: _migrate_events_searchable,
     4: _migrate_conversations,
+    5: _migrate_event_context,
 }
 
 

@@ -126,7 +126,7 @@ def test_schema_step_4_adds_conversations_to_an_older_database(tmp_path: Path) -
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     store.close()
     store = _open(tmp_path)
-    assert SCHEMA_VERSION == 4 and store._db.get_meta("schema_version") == "4"
+    assert store._db.get_meta("schema_version") == str(SCHEMA_VERSION)
     assert store.conversations.recent() == []  # an old chat turn belongs to none
     assert store.events.counts()["pending"] == 1
     store.close()

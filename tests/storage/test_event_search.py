@@ -237,3 +237,58 @@ def test_an_events_only_search_fills_its_limit_past_memories_that_rank_higher(
         dated = store.search(f"kayak club on {today}", types=[], k=20, events=True)
         assert len(dated) == 20 and all(isinstance(h, EventHit) for h in dated)
         assert len(store.search("kayak", types=[], k=5)) == 5  # no types, no events: all six
+
+
+def _turn(speaker: str, text: str, session: str = "session 1") -> Event:
+    return Event(
+        source="import", app="whatsapp", window_title=session, text=f"{speaker}: {text}",
+        metadata={"speaker": speaker},
+    )  # fmt: skip
+
+
+def test_a_reply_is_found_by_the_turns_it_answers(engram_home: Path) -> None:
+    store = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    try:
+        asked = _turn("Ann", "Did you go to the Lyon marathon?")
+        reply = _turn("Bob", "Yes, last Sunday! It was hard.")
+        other = _turn("Cid", "Nice.", session="another chat")
+        store.events.put_many([asked, reply, other])
+        later = _turn("Ann", "Well done.")
+        store.events.put(later)  # one at a time, as a chat turn comes: stored turns count
+        stored = {e.id: e for e in store.events.get_many([asked.id, reply.id, other.id, later.id])}
+        assert stored[asked.id].context == "" and stored[other.id].context == ""
+        assert stored[reply.id].context == asked.text  # only its own conversation
+        assert stored[later.id].context == f"{asked.text}\n{reply.text}"
+        assert stored[reply.id].text == reply.text  # the text itself is not changed
+        found = [h.item.id for h in store.search("Lyon marathon", k=5)]
+        assert found[:2] == [asked.id, reply.id]
+    finally:
+        store.close()
+
+
+def test_schema_step_5_gives_stored_turns_their_context(engram_home: Path) -> None:
+    store = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    turns = [_turn("Ann", "Did you go to the Lyon marathon?"), _turn("Bob", "Yes, last Sunday!")]
+    screen = screen_event()
+    store.events.put_many([*turns, screen])
+    assert store.index_events() == 3
+    with store._db.transaction() as conn:  # back to what version 4 stored: no contexts
+        for e in turns:
+            bare = e.model_copy(update={"context": ""})
+            conn.execute("UPDATE events SET data = ? WHERE id = ?", (bare.model_dump_json(), e.id))
+            conn.execute(
+                "UPDATE event_fts SET text = ? WHERE rowid = "
+                "(SELECT seq FROM events WHERE id = ?)", (bare.index_text(), e.id),
+            )  # fmt: skip
+        conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    assert store.search("marathon", k=5)[0].item.id == turns[0].id
+    store.close()
+    store = MemoryStore.open(engram_home, HashEmbedder(), lambda _p: MemoryVectorIndex())
+    try:
+        reply = store.events.get(turns[1].id)
+        assert reply.context == turns[0].text and store.events.get(turns[0].id).context == ""
+        assert store.events.count_unindexed() == 1  # the reply's vector is made again
+        assert {h.item.id for h in store.search("marathon", k=5)} == {e.id for e in turns}
+        assert store._db.get_meta("schema_version") == str(SCHEMA_VERSION)
+    finally:
+        store.close()

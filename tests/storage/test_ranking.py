@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from storage.records import EpisodicMemory, MemoryType, SemanticMemory
+from storage.records import EpisodicMemory, Event, MemoryType, SemanticMemory
 from storage.rerank import expansion_words, indexed_texts
-from storage.search import Candidate, SearchOptions, named_actor_boost
+from storage.search import EVENT, Candidate, SearchOptions, named_actor_boost
 from storage.sqlite_db import Database
-from storage.store import MemoryStore
+from storage.store import EventHit, MemoryStore
 
 E = MemoryType.EPISODIC
 
@@ -41,6 +41,28 @@ def test_a_named_actor_lifts_their_own_memories_over_mentions_of_them(
     boosted = fake_store.search(query, [E], k=2)  # the default boost
     assert [h.record.id for h in boosted] == [hers.id, about.id]
     assert boosted[0].ranks.get("actor") == 1 and "actor" not in boosted[1].ranks
+
+
+def test_a_named_speaker_lifts_their_own_imported_messages_over_mentions_of_them(
+    fake_store: MemoryStore, db: Database
+) -> None:
+    def said(speaker: str, text: str) -> Event:
+        return Event(source="import", app="chat", text=text, metadata={"speaker": speaker})
+
+    hers = said("Melanie", "Pottery class again, I love the wheel")
+    about = said("Caroline", "Melanie loves pottery and pottery loves Melanie")
+    screen = Event(source="screen", app="Firefox", text="Melanie: pottery wheel for sale")
+    fake_store.events.put_many([hers, about, screen])
+    query = "What does Melanie love about pottery?"
+    cands = [Candidate(e.id, EVENT, score) for e, score in ((about, 1.0), (screen, 0.8),
+                                                            (hers, 0.5))]  # fmt: skip
+    out = named_actor_boost(db, query, cands, 0.6)
+    assert [c.id for c in out] == [hers.id, about.id, screen.id]  # a page has no speaker
+    assert out[0].ranks == {"actor": 1} and out[0].score == pytest.approx(1.1)
+    # end to end: the boost is on by default for events too
+    found = fake_store.search(query, [], k=3, events=True)
+    assert [h.ranks.get("actor") for h in found if isinstance(h, EventHit)
+            and h.event.id == hers.id] == [1]  # fmt: skip
 
 
 def test_the_actor_boost_ignores_unnamed_actors_other_types_and_stop_words(
