@@ -34,6 +34,7 @@ from capture.secret_rules import (
     LONG,
     PROVIDER,
     RECOVERY_HINTS,
+    SSN_HINTS,
     TOTP_HINTS,
     TOTP_URL,
     URL_PARAM,
@@ -49,6 +50,7 @@ from capture.secret_rules import (
     recovery,
     regex,
     ssn,
+    ssn_spaced,
     totp,
 )
 from capture.secret_shapes import (
@@ -77,6 +79,9 @@ class Rule:
     #: Lowercase fragments one of which the text must hold for the rule to run at all: a cheap
     #: `in` test spares a regex scan of 100,000 characters that cannot match.
     hints: tuple[str, ...] = ()
+    #: For a rule whose every match lies within this many characters of one of its hints:
+    #: search only there, so a page that names a hint once does not cost a scan of it all.
+    near: int = 0
 
 
 #: detect-secrets plugins whose patterns find provider tokens as they appear in text, with the
@@ -93,7 +98,7 @@ _PLUGINS = (
             *("glagent-", "gloas-", "gr1348941"),
         ),
     ),
-    ("mailchimp.MailchimpDetector", ("-us",)),
+    ("mailchimp.MailchimpDetector", ("-us",), 40),
     ("pypi_token.PypiTokenDetector", ("pypi-",)),
     ("sendgrid.SendGridDetector", ("sg.",)),
     ("slack.SlackDetector", ("xox", "hooks.slack")),
@@ -104,14 +109,16 @@ _PLUGINS = (
 )
 
 
-def _plugin_patterns() -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+def _plugin_patterns() -> list[tuple[re.Pattern[str], tuple[str, ...], int]]:
+    """Each plugin pattern with its hints and how near them a match lies (0: anywhere;
+    Mailchimp's key is 32 characters before its "-us")."""
     import importlib
 
-    patterns: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
-    for name, hints in _PLUGINS:
+    patterns: list[tuple[re.Pattern[str], tuple[str, ...], int]] = []
+    for name, hints, *near in _PLUGINS:
         module, cls = name.rsplit(".", 1)
         plugin = getattr(importlib.import_module(f"detect_secrets.plugins.{module}"), cls)
-        patterns.extend((p, hints) for p in plugin.denylist)
+        patterns.extend((p, hints, near[0] if near else 0) for p in plugin.denylist)
     return patterns
 
 
@@ -256,27 +263,30 @@ def default_rules() -> tuple[Rule, ...]:
     ]
     for kind, hint, pattern in PROVIDER:
         rules.append(Rule(kind, regex(pattern), (hint,)))
-    rules.extend(Rule("provider_token", regex(p), h) for p, h in _plugin_patterns())
+    rules.extend(Rule("provider_token", regex(p), h, n) for p, h, n in _plugin_patterns())
+    # Case-insensitive patterns try every position: they run only near their hints.
     rules += [
         Rule(
             "azure_key",
             regex(AZURE, 1, lambda v: token_shaped(v, 20)),
             ("accountkey", "sharedaccess"),
+            540,
         ),
-        Rule("auth_header", authorization, ("authori",)),
-        Rule("auth_header", regex(BEARER, 1, token_shaped), ("bearer",)),
+        Rule("auth_header", authorization, ("authori",), 540),
+        Rule("auth_header", regex(BEARER, 1, token_shaped), ("bearer",), 520),
     ]
-    rules.extend(Rule("cli_password", regex(p, 1, cli_value), h) for p, h in CLI)
+    rules.extend(Rule("cli_password", regex(p, 1, cli_value), h, n) for p, h, n in CLI)
     rules += [
         Rule("url_secret", regex(URL_PARAM, 1, lambda v: token_shaped(v, 8)), ("=",)),
-        Rule("totp_secret", regex(TOTP_URL, 1), ("otpauth",)),
+        Rule("totp_secret", regex(TOTP_URL, 1), ("otpauth",), 450),
         Rule("password", labelled),
         Rule("seed_phrase", _seed_phrase),
         Rule("iban", iban),
         Rule("card", cards),
         Rule("ssn", ssn),
-        Rule("recovery_code", recovery, RECOVERY_HINTS),
-        Rule("totp_secret", totp, TOTP_HINTS),
+        Rule("ssn", ssn_spaced, SSN_HINTS, 80),
+        Rule("recovery_code", recovery, RECOVERY_HINTS, 830),
+        Rule("totp_secret", totp, TOTP_HINTS, 300),
         Rule("high_entropy", _long_tokens),
     ]
     return tuple(rules)
@@ -311,10 +321,18 @@ class Redactor:
         deadline = time.perf_counter() + budget if budget is not None else None
         counts: Counter[str] = Counter()
         lowered = text.translate(LOWER)
+        present: dict[str, bool] = {}  # a hint shared by several rules is looked for once
+        current: str | None = lowered
         for rule in self._rules if self._rules is not None else default_rules():
-            if rule.hints and not any(h in lowered for h in rule.hints):
+            if rule.hints and not any(_has(lowered, h, present) for h in rule.hints):
                 continue
-            hits = _merged(rule.find(text), rule.kind)
+            if rule.near:
+                if current is None:
+                    current = text.translate(LOWER)
+                found = _near(text, current, rule)
+            else:
+                found = rule.find(text)
+            hits = _merged(found, rule.kind)
             if hits:
                 parts, at = [], 0
                 for start, end, kind in hits:
@@ -323,12 +341,64 @@ class Redactor:
                     at = end
                 parts.append(text[at:])
                 text = "".join(parts)
+                current = None  # windows are found on the text as it is now
             if deadline is not None and time.perf_counter() > deadline:
                 raise RedactionTooSlow(
                     f"redacting {len(text):,} characters took over {budget:.2f} s; the text "
                     "was dropped"
                 )
         return Redaction(text, dict(counts))
+
+
+def _has(lowered: str, hint: str, present: dict[str, bool]) -> bool:
+    found = present.get(hint)
+    if found is None:
+        found = present[hint] = hint in lowered
+    return found
+
+
+#: How far a window grows past its bounds to reach whitespace, so a finder's look-behinds and
+#: look-aheads see a token's real edges rather than the window's.
+_EDGE = 200
+_SPACE = re.compile(r"\s")
+
+
+def _near(text: str, lowered: str, rule: Rule) -> Iterator[Hit]:
+    """`rule.find` on the windows `rule.near` characters around each of its hints, merged;
+    the whole text when they would cover much of it."""
+    near, windows = rule.near, []
+    most = len(text) // (4 * near) + 1  # more windows than this: scan the whole text
+    for hint in rule.hints:
+        at = lowered.find(hint)
+        while at != -1 and len(windows) <= most:
+            windows.append((max(0, at - near), at + len(hint) + near))
+            at = lowered.find(hint, at + 1)
+    if len(windows) > most:
+        yield from rule.find(text)
+        return
+    merged: list[list[int]] = []
+    for start, end in sorted(windows):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in merged:
+        start, end = _widen(text, start, end)
+        for hit in rule.find(text[start:end]):
+            yield (hit[0] + start, hit[1] + start, *hit[2:])  # type: ignore[misc]
+
+
+def _widen(text: str, start: int, end: int) -> tuple[int, int]:
+    """The window moved out to the whitespace before `start` and after `end` (at most `_EDGE`
+    characters each way)."""
+    if start > 0:
+        before = text[max(0, start - _EDGE) : start]
+        spaces = [m.start() for m in _SPACE.finditer(before)]
+        start = start - len(before) + spaces[-1] if spaces else max(0, start - _EDGE)
+    if end < len(text):
+        m = _SPACE.search(text, end, end + _EDGE)
+        end = m.start() + 1 if m else min(len(text), end + _EDGE)
+    return start, min(end, len(text))
 
 
 def _merged(hits: Iterator[Hit], kind: str) -> list[tuple[int, int, str]]:

@@ -290,29 +290,38 @@ def authorization(text: str) -> Iterator[Span]:
 
 
 BEARER = re.compile(r"(?i)(?<![A-Za-z])bearer[ \t]+([A-Za-z0-9._~+/=-]{16,500})")
-#: Command lines that carry a password: (pattern, lowercase hints).
+#: Command lines that carry a password: (pattern, lowercase hints, how far from a hint a match
+#: reaches).
 CLI = (
-    (r"(?i)\bsshpass[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",)),
+    (r"(?i)\bsshpass[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",), 220),
     (
         r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb(?:-dump)?|mysqlsh)\b[^\n]{0,200}?[ \t]-p"
         r"[\"']?([^\s\"'-][^\s\"']{0,199})",
         ("mysql", "mariadb"),
+        420,
     ),
     (
         r"(?i)--(?<![\w-]--)(?:password|passwd|pass|token|api-key|apikey|secret|client-secret"
         r"|auth-token|access-token|db-password)(?:=|[ \t]+)[\"']?([^\s\"'-][^\s\"']{0,199})",
         ("--",),
+        240,
     ),
-    (r"(?i)\bredis-cli\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})", ("redis-cli",)),
+    (
+        r"(?i)\bredis-cli\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})",
+        ("redis-cli",),
+        420,
+    ),
     (
         r"(?i)\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+[\"']?[^\s:\"']{0,100}"
         r":([^\s\"']{1,200})",
         ("curl",),
+        520,
     ),
     (
         r"(?i)\b(?:docker|podman|helm|oras)[ \t]+(?:registry[ \t]+)?login\b[^\n]{0,200}?[ \t]-p"
         r"[ \t]+[\"']?([^\s\"']{1,200})",
         ("login",),
+        440,
     ),
 )
 #: `scheme://user:password@host` (postgres, redis with an empty user, https, amqp, …).
@@ -495,12 +504,11 @@ _SSN_SPACED = re.compile(rf"{DIGIT}{DIGIT}{{2}}([ ]?){DIGIT}{{2}}\1{DIGIT}{{4}}(
 _SSN_CONTEXT = re.compile(
     r"(?i)\bssn\b|social[ ]security|\bss#|sozialversicherung|taxpayer|\btin\b"
 )
-_SSN_HINTS = ("ssn", "social security", "ss#", "sozialversicherung", "taxpayer", "tin")
+SSN_HINTS = ("ssn", "social security", "ss#", "sozialversicherung", "taxpayer", "tin")
 
 
 def ssn(text: str) -> Iterator[Span]:
-    """123-45-6789 anywhere (the dash is searched for first); 123 45 6789 or 123456789 only
-    after a word that says it is one."""
+    """123-45-6789 anywhere (the dash is searched for first)."""
     for m in _SSN_DASHED.finditer(text):
         start = m.start() - 3
         if start < 0 or (start and (text[start - 1].isalnum() or text[start - 1] in "-_")):
@@ -508,9 +516,10 @@ def ssn(text: str) -> Iterator[Span]:
         value = text[start : m.end()]
         if mostly_digits(value) and ssn_ok(value):
             yield start, m.end()
-    lowered = text.translate(LOWER)
-    if not any(h in lowered for h in _SSN_HINTS):
-        return
+
+
+def ssn_spaced(text: str) -> Iterator[Span]:
+    """123 45 6789 or 123456789 only after a word that says it is one (`SSN_HINTS`)."""
     for m in _SSN_SPACED.finditer(text):
         start = m.start()
         if start and (text[start - 1].isalnum() or text[start - 1] in "-_"):
