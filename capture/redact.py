@@ -122,14 +122,19 @@ def _plugin_patterns() -> list[tuple[re.Pattern[str], tuple[str, ...], int]]:
     return patterns
 
 
-def _entropy(value: str) -> float:
+def _entropy(value: str, counts: Counter[str] | None = None) -> float:
     """Shannon entropy over the base64 alphabet, as detect-secrets measures it (its plugin
-    counts each of 65 characters in turn; for a token of at most 40 distinct characters the
-    same sum over the characters present is several times faster)."""
-    if len(value) > 200:
-        return float(_base64_plugin().calculate_shannon_entropy(value))
+    counts each of 65 characters in turn; for a token of at most 200 characters the same sum
+    over the characters present, -sum(p log p) = log n - sum(c log c) / n with c log c from a
+    table, is many times faster)."""
     n = len(value)
-    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+    if n > 200:
+        return float(_base64_plugin().calculate_shannon_entropy(value))
+    counts = Counter(value) if counts is None else counts
+    return math.log2(n) - sum(map(_C_LOG_C.__getitem__, counts.values())) / n
+
+
+_C_LOG_C = [0.0] + [c * math.log2(c) for c in range(1, 201)]
 
 
 @functools.cache
@@ -240,15 +245,13 @@ def _opaque(value: str) -> bool:
     Shannon entropy over the base64 alphabet)."""
     if value.isupper() or value.islower() or value.count("/") > 3:
         return False
-    if (
-        len(set(value)) < min(20, len(value) // 2)
-        or len(value) - len(value.translate(_NO_DIGITS)) < 3
-    ):
+    counts = Counter(value)
+    if len(counts) < min(20, len(value) // 2) or sum(map(counts.get, _DIGITS, repeat(0))) < 3:
         return False
-    return _entropy(value) >= 4.2
+    return _entropy(value, counts) >= 4.2
 
 
-_NO_DIGITS = str.maketrans("", "", "0123456789")
+_DIGITS = "0123456789"
 
 
 @functools.cache

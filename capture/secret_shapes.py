@@ -33,9 +33,9 @@ LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 
 
 #: Characters tesseract reads for a digit ("0" as "O", "1" as "l"), folded back before a checksum.
-_TO_DIGIT = str.maketrans({"O": "0", "o": "0", "D": "0", "l": "1", "I": "1", "|": "1", "i": "1"})
+_TO_DIGIT = (("O", "0"), ("o", "0"), ("D", "0"), ("l", "1"), ("I", "1"), ("|", "1"), ("i", "1"))
 #: The same swaps for hex: "7a1f" read as "7alf", "0" as "O".
-_TO_HEX = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1", "|": "1", "i": "1"})
+_TO_HEX = _TO_DIGIT[:2] + _TO_DIGIT[3:]
 #: A regex class for one digit as OCR may read it.
 DIGIT = "[0-9OolI|]"
 #: A regex class for one hex character as OCR may read it.
@@ -56,13 +56,22 @@ def ocr_literal(text: str) -> str:
     return "".join(out)
 
 
+def fold(text: str, swaps: tuple[tuple[str, str], ...]) -> str:
+    """`text` with each swap made: a few `replace` calls, which on a short candidate cost a
+    fraction of `str.translate`'s set-up."""
+    for old, new in swaps:
+        if old in text:
+            text = text.replace(old, new)
+    return text
+
+
 def as_digits(text: str) -> str:
     """The digits of `text` with OCR swaps folded back; other characters dropped."""
-    return re.sub(r"\D", "", text.translate(_TO_DIGIT))
+    return "".join(filter(str.isdecimal, fold(text, _TO_DIGIT)))
 
 
 def as_hex(text: str) -> str:
-    return text.translate(_TO_HEX)
+    return fold(text, _TO_HEX)
 
 
 def mostly_digits(text: str, share: float = 0.6) -> bool:
