@@ -271,24 +271,26 @@ def default_rules() -> tuple[Rule, ...]:
     rules += [
         Rule(
             "azure_key",
-            regex(AZURE, 1, lambda v: token_shaped(v, 20)),
+            regex(AZURE, 1, lambda v: token_shaped(v, 20), lowered=True),
             ("accountkey", "sharedaccess"),
             540,
         ),
         Rule("auth_header", authorization, ("authori",), 540),
-        Rule("auth_header", regex(BEARER, 1, token_shaped), ("bearer",), 520),
+        Rule("auth_header", regex(BEARER, 1, token_shaped, lowered=True), ("bearer",), 520),
     ]
-    rules.extend(Rule("cli_password", regex(p, 1, cli_value), h, n) for p, h, n in CLI)
+    rules.extend(
+        Rule("cli_password", regex(p, 1, cli_value, lowered=True), h, n) for p, h, n in CLI
+    )
     rules += [
         Rule("url_secret", regex(URL_PARAM, 1, lambda v: token_shaped(v, 8)), ("=",)),
-        Rule("totp_secret", regex(TOTP_URL, 1), ("otpauth",), 450),
+        Rule("totp_secret", regex(TOTP_URL, 1, lowered=True), ("otpauth",), 450),
         Rule("password", labelled),
         Rule("seed_phrase", _seed_phrase),
         Rule("iban", iban),
         Rule("card", cards),
         Rule("ssn", ssn),
         Rule("ssn", ssn_spaced, SSN_HINTS, 80),
-        Rule("recovery_code", recovery, RECOVERY_HINTS, 830),
+        Rule("recovery_code", recovery, RECOVERY_HINTS),
         Rule("totp_secret", totp, TOTP_HINTS, 300),
         Rule("high_entropy", _long_tokens),
     ]

@@ -51,15 +51,21 @@ def regex(
     group: int = 0,
     check: Callable[[str], bool] | None = None,
     flags: int = 0,
+    lowered: bool = False,
 ) -> Finder:
+    """Spans of `group` where `check` passes on its value. With `lowered`, `pattern` (written
+    in lower case, without `(?i)`) is matched on the ASCII-lowered text: the regex engine then
+    skips ahead to a first character instead of trying each position both ways, and the value
+    checked is the original text at the same place."""
     compiled = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
 
     def find(text: str) -> Iterator[Span]:
-        for m in compiled.finditer(text):
-            value = m.group(group)
+        for m in compiled.finditer(text.translate(LOWER) if lowered else text):
+            start, end = m.span(group)
+            value = text[start:end]
             if not value or is_masked(value) or (check is not None and not check(value)):
                 continue
-            yield m.span(group)
+            yield start, end
 
     return find
 
@@ -215,57 +221,64 @@ _SPLIT = re.compile(r"[;,\s]")
 _SPLIT_QUERY = re.compile(r"[;&,\s]")
 
 
-def _label_starts(lowered: str) -> list[int]:
-    starts: set[int] = set()
-    for root in _LABEL_ROOTS:
+def starts(lowered: str, roots: tuple[str, ...], back: int = 0) -> list[int]:
+    """Where any of `roots` occurs (fast literal searches), `back` characters earlier: a
+    pattern is then tried only there, not at every position."""
+    found: set[int] = set()
+    for root in roots:
         at = lowered.find(root)
         while at != -1:
-            starts.add(at)
+            found.add(max(0, at - back))
             at = lowered.find(root, at + 1)
-    return sorted(starts)
+    return sorted(found)
 
 
 def labelled(text: str) -> Iterator[Span]:
     lowered = text.translate(LOWER)
     done = 0
-    for at in _label_starts(lowered):
+    for at in starts(lowered, _LABEL_ROOTS):
         if at < done:
             continue
         m = _LABEL.match(lowered, at)
-        if m is None or (m.group("suffix") and _NOT_VALUE.search(m.group("suffix") + " ")):
+        if m is None:
+            continue
+        strong, numeric, weak, suffix, sep = m.groups()  # one call: a page of labels
+        if suffix and _NOT_VALUE.search(suffix + " "):
             continue
         start = m.end()
         rest = text[start : start + _VALUE_MAX].split("\n", 1)[0].rstrip()
         if not rest or is_masked(rest):
             continue
-        sep = m.group("sep").strip(" \t\"']")
-        spaced = sep in ("", "is", "was", "ist", "est", "es")
-        quoted = _QUOTED.match(rest)
+        bare_sep = sep.strip(" \t\"']")
+        spaced = bare_sep in ("", "is", "was", "ist", "est", "es")
+        quoted = _QUOTED.match(rest) if rest[0] in "\"'`" else None
         if quoted:
             value, begin = quoted.group(2), start + 1
-        elif m.group("numeric") or spaced or "=" in sep or m.group("weak"):
+        elif numeric or spaced or "=" in bare_sep or weak:
             # A query string ends a value at "&"; elsewhere "&" may be part of it.
             split = _SPLIT_QUERY if at and lowered[at - 1] in "?&" else _SPLIT
             cut = split.search(rest)
             value, begin = (rest[: cut.start()] if cut else rest), start
         else:
             value, begin = rest, start  # "password: hunter2 extra": the rest of the line
-        if _is_secret(m, value, spaced or "\n" in m.group("sep")):
+        if _is_secret(strong, numeric, weak, value, spaced or "\n" in sep):
             done = begin + len(value)
             yield begin, done
 
 
-def _is_secret(m: re.Match[str], value: str, spaced: bool) -> bool:
+def _is_secret(
+    strong: str | None, numeric: str | None, weak: str | None, value: str, spaced: bool
+) -> bool:
     """Cheap tests first: a label every few words must not cost a regex each."""
-    if m.group("numeric"):
+    if numeric:
         return 3 <= len(bare(value)) <= 10 and mostly_digits(value)
-    if m.group("weak"):  # token_shaped also turns down placeholders and code
-        return token_shaped(value, 16 if m.group("weak") == "salt" else 6)
+    if weak:  # token_shaped also turns down placeholders and code
+        return token_shaped(value, 16 if weak == "salt" else 6)
     if is_masked(value) or is_placeholder(value) or is_code(value):
         return False
     if spaced:
         return password_shaped(value)
-    if m.group("strong") == "passphrase":
+    if strong == "passphrase":
         return not is_prose(value) or len(value.split()) >= 4
     return not is_prose(value)
 
@@ -273,7 +286,7 @@ def _is_secret(m: re.Match[str], value: str, spaced: bool) -> bool:
 # ----- headers, command lines, URLs --------------------------------------------------------------
 
 _AUTH = re.compile(
-    r"(?i)(?<![A-Za-z])(?:proxy-)?authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?"
+    r"(?<![A-Za-z])(?:proxy-)?authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?"
     r"(?:(bearer|basic|token|digest|negotiate|apikey|sso-key|key|hmac|aws4-hmac-sha256)[ \t]+)?"
     r"([^\s\"',;]{1,500})"
 )
@@ -282,44 +295,45 @@ _AUTH = re.compile(
 def authorization(text: str) -> Iterator[Span]:
     """An Authorization header's credential: after a scheme word any value of 8+ characters,
     without one a value that looks like a token ("Authorization: required" is not one)."""
-    for m in _AUTH.finditer(text):
-        value = m.group(2)
+    for m in _AUTH.finditer(text.translate(LOWER)):
+        start, end = m.span(2)
+        value = text[start:end]
         if is_masked(value) or not cli_value(value):
             continue
         if len(value) >= 8 if m.group(1) else token_shaped(value, 8):
-            yield m.span(2)
+            yield start, end
 
 
-BEARER = re.compile(r"(?i)(?<![A-Za-z])bearer[ \t]+([A-Za-z0-9._~+/=-]{16,500})")
+BEARER = re.compile(r"(?<![A-Za-z])bearer[ \t]+([A-Za-z0-9._~+/=-]{16,500})")
 #: Command lines that carry a password: (pattern, lowercase hints, how far from a hint a match
-#: reaches).
+#: reaches). These, `BEARER`, `AZURE`, `TOTP_URL` and `_AUTH` are matched on lowered text.
 CLI = (
-    (r"(?i)\bsshpass[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",), 220),
+    (r"\bsshpass[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",), 220),
     (
-        r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb(?:-dump)?|mysqlsh)\b[^\n]{0,200}?[ \t]-p"
+        r"\b(?:mysql|mysqldump|mysqladmin|mariadb(?:-dump)?|mysqlsh)\b[^\n]{0,200}?[ \t]-p"
         r"[\"']?([^\s\"'-][^\s\"']{0,199})",
         ("mysql", "mariadb"),
         420,
     ),
     (
-        r"(?i)--(?<![\w-]--)(?:password|passwd|pass|token|api-key|apikey|secret|client-secret"
+        r"--(?<![\w-]--)(?:password|passwd|pass|token|api-key|apikey|secret|client-secret"
         r"|auth-token|access-token|db-password)(?:=|[ \t]+)[\"']?([^\s\"'-][^\s\"']{0,199})",
         ("--",),
         240,
     ),
     (
-        r"(?i)\bredis-cli\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})",
+        r"\bredis-cli\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})",
         ("redis-cli",),
         420,
     ),
     (
-        r"(?i)\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+[\"']?[^\s:\"']{0,100}"
+        r"\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+[\"']?[^\s:\"']{0,100}"
         r":([^\s\"']{1,200})",
         ("curl",),
         520,
     ),
     (
-        r"(?i)\b(?:docker|podman|helm|oras)[ \t]+(?:registry[ \t]+)?login\b[^\n]{0,200}?[ \t]-p"
+        r"\b(?:docker|podman|helm|oras)[ \t]+(?:registry[ \t]+)?login\b[^\n]{0,200}?[ \t]-p"
         r"[ \t]+[\"']?([^\s\"']{1,200})",
         ("login",),
         440,
@@ -335,7 +349,7 @@ URL_PARAM = re.compile(
 
 
 AZURE = re.compile(
-    r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature)[ \t]*=[ \t]*"
+    r"(?:accountkey|sharedaccesskey|sharedaccesssignature)[ \t]*=[ \t]*"
     r"([A-Za-z0-9+/=%]{20,500})"
 )
 
@@ -346,7 +360,7 @@ def cli_value(value: str) -> bool:
 
 # ----- one-time codes, recovery codes, seed phrases, wallet keys, national ids -------------------
 
-TOTP_URL = re.compile(r"(?i)otpauth://[^\s]{0,300}?[?&]secret=([A-Za-z0-9=]{8,128})")
+TOTP_URL = re.compile(r"otpauth://[^\s]{0,300}?[?&]secret=([A-Za-z0-9=]{8,128})")
 _BASE32_GROUPED = re.compile(
     r"(?<![A-Za-z0-9])(?:[A-Za-z0-9]{4}[ ]){3,15}[A-Za-z0-9]{2,4}(?![A-Za-z0-9])"
 )
@@ -399,6 +413,11 @@ RECOVERY_HINTS = (
     "recovery", "backup", "emergency", "one-time", "one time", "scratch", "rescue", "reset",
     "wiederherstellung", "récupération", "secours", "recuperación", "respaldo",
 )  # fmt: skip
+#: Where a heading can start ("digos" two characters in, past a "CÓ" that ASCII lowering keeps).
+_HEAD_ROOTS = (
+    "recovery", "backup", "emergency", "one-time", "one time", "scratch", "rescue", "reset",
+    "wiederherstellungs", "code",
+)  # fmt: skip
 _CODE_TOKEN = re.compile(
     r"(?<![\w-])(?:[A-Za-z0-9]{4,6}(?:-[A-Za-z0-9]{4,6}){1,3}"
     r"|[A-Za-z0-9]{4,6}(?: [A-Za-z0-9]{4,6}){1,3}"
@@ -424,8 +443,13 @@ _WINDOW = 800
 def recovery(text: str) -> Iterator[Span]:
     """Codes listed under a "recovery codes" heading (GitHub's xxxxx-xxxxx are found anywhere
     with the long tokens)."""
-    end = 0
-    for head in _RECOVERY_HEAD.finditer(text):
+    lowered = text.translate(LOWER)
+    end = done = 0
+    for at in sorted({*starts(lowered, _HEAD_ROOTS), *starts(lowered, ("digos de",), 2)}):
+        head = _RECOVERY_HEAD.match(text, at) if at >= done else None
+        if head is None:
+            continue
+        done = head.end()
         begin = max(head.end(), end)
         end = head.end() + _WINDOW
         for m in _CODE_TOKEN.finditer(text, begin, end):
