@@ -54,11 +54,11 @@ from capture.secret_rules import (
     totp,
 )
 from capture.secret_shapes import (
-    LOWER,
     Finder,
     Hit,
     Span,
     iban_ok,
+    lower,
     luhn_ok,
     mask,
     token_shaped,
@@ -171,7 +171,7 @@ def _seed_phrase(text: str) -> Iterator[Span]:
     a word OCR misread ("a1cohol") is read back as letters, and one unknown word is tolerated.
     Words are classified with C-speed `split` and `map` into one byte per word, and runs are
     found in that string, so prose costs a few cheap passes."""
-    lowered = text.translate(LOWER)
+    lowered = lower(text)
     tokens = lowered.split()
     if len(tokens) < 12:
         return
@@ -205,7 +205,7 @@ def _token_positions(text: str, tokens: list[str], count: int) -> list[Span]:
     """Where the first `count` whitespace-split tokens of `text` are."""
     out: list[Span] = []
     at = 0
-    lowered = text.translate(LOWER)
+    lowered = lower(text)
     for token in tokens[:count]:
         at = lowered.find(token, at)
         out.append((at, at + len(token)))
@@ -325,7 +325,7 @@ class Redactor:
         budget = budget_s if budget_s is not None else self.budget_s
         deadline = time.perf_counter() + budget if budget is not None else None
         counts: Counter[str] = Counter()
-        lowered = text.translate(LOWER)
+        lowered = lower(text)
         present: dict[str, bool] = {}  # a hint shared by several rules is looked for once
         current: str | None = lowered
         for rule in self._rules if self._rules is not None else default_rules():
@@ -333,7 +333,7 @@ class Redactor:
                 continue
             if rule.near:
                 if current is None:
-                    current = text.translate(LOWER)
+                    current = lower(text)
                 found = _near(text, current, rule)
             else:
                 found = rule.find(text)
@@ -371,7 +371,8 @@ _SPACE = re.compile(r"\s")
 def _near(text: str, lowered: str, rule: Rule) -> Iterator[Hit]:
     """`rule.find` on the windows `rule.near` characters around each of its hints, merged;
     the whole text when they would cover much of it."""
-    near, windows = rule.near, []
+    near = rule.near
+    windows: list[tuple[int, int]] = []
     most = len(text) // (4 * near) + 1  # more windows than this: scan the whole text
     for hint in rule.hints:
         at = lowered.find(hint)
@@ -390,7 +391,7 @@ def _near(text: str, lowered: str, rule: Rule) -> Iterator[Hit]:
     for start, end in merged:
         start, end = _widen(text, start, end)
         for hit in rule.find(text[start:end]):
-            yield (hit[0] + start, hit[1] + start, *hit[2:])  # type: ignore[misc]
+            yield (hit[0] + start, hit[1] + start, *hit[2:])
 
 
 def _widen(text: str, start: int, end: int) -> tuple[int, int]:

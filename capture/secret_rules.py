@@ -22,7 +22,6 @@ from capture.secret_shapes import (
     DIGIT,
     HEX,
     IBAN_LENGTHS,
-    LOWER,
     Finder,
     Span,
     as_hex,
@@ -34,6 +33,7 @@ from capture.secret_shapes import (
     is_masked,
     is_placeholder,
     is_prose,
+    lower,
     mostly_digits,
     ocr_literal,
     password_shaped,
@@ -60,7 +60,7 @@ def regex(
     compiled = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
 
     def find(text: str) -> Iterator[Span]:
-        for m in compiled.finditer(text.translate(LOWER) if lowered else text):
+        for m in compiled.finditer(lower(text) if lowered else text):
             start, end = m.span(group)
             value = text[start:end]
             if not value or is_masked(value) or (check is not None and not check(value)):
@@ -234,7 +234,7 @@ def starts(lowered: str, roots: tuple[str, ...], back: int = 0) -> list[int]:
 
 
 def labelled(text: str) -> Iterator[Span]:
-    lowered = text.translate(LOWER)
+    lowered = lower(text)
     done = 0
     for at in starts(lowered, _LABEL_ROOTS):
         if at < done:
@@ -286,7 +286,7 @@ def _is_secret(
 # ----- headers, command lines, URLs --------------------------------------------------------------
 
 _AUTH = re.compile(
-    r"(?<![A-Za-z])(?:proxy-)?authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?"
+    r"authori(?<![A-Za-z]authori)[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?"
     r"(?:(bearer|basic|token|digest|negotiate|apikey|sso-key|key|hmac|aws4-hmac-sha256)[ \t]+)?"
     r"([^\s\"',;]{1,500})"
 )
@@ -295,7 +295,7 @@ _AUTH = re.compile(
 def authorization(text: str) -> Iterator[Span]:
     """An Authorization header's credential: after a scheme word any value of 8+ characters,
     without one a value that looks like a token ("Authorization: required" is not one)."""
-    for m in _AUTH.finditer(text.translate(LOWER)):
+    for m in _AUTH.finditer(lower(text)):
         start, end = m.span(2)
         value = text[start:end]
         if is_masked(value) or not cli_value(value):
@@ -304,13 +304,15 @@ def authorization(text: str) -> Iterator[Span]:
             yield start, end
 
 
-BEARER = re.compile(r"(?<![A-Za-z])bearer[ \t]+([A-Za-z0-9._~+/=-]{16,500})")
+BEARER = re.compile(r"bearer(?<![A-Za-z]bearer)[ \t]+([A-Za-z0-9._~+/=-]{16,500})")
 #: Command lines that carry a password: (pattern, lowercase hints, how far from a hint a match
-#: reaches). These, `BEARER`, `AZURE`, `TOTP_URL` and `_AUTH` are matched on lowered text.
+#: reaches). These, `BEARER`, `AZURE`, `TOTP_URL` and `_AUTH` are matched on lowered text, and
+#: each starts with a literal (its word boundary is a look-behind after it) so the regex engine
+#: searches for that literal instead of trying every position.
 CLI = (
-    (r"\bsshpass[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",), 220),
+    (r"sshpass(?<!\wsshpass)[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",), 220),
     (
-        r"\b(?:mysql|mysqldump|mysqladmin|mariadb(?:-dump)?|mysqlsh)\b[^\n]{0,200}?[ \t]-p"
+        r"m(?<!\wm)(?:ysql|ysqldump|ysqladmin|ariadb(?:-dump)?|ysqlsh)\b[^\n]{0,200}?[ \t]-p"
         r"[\"']?([^\s\"'-][^\s\"']{0,199})",
         ("mysql", "mariadb"),
         420,
@@ -322,19 +324,19 @@ CLI = (
         240,
     ),
     (
-        r"\bredis-cli\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})",
+        r"redis-cli(?<!\wredis-cli)\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})",
         ("redis-cli",),
         420,
     ),
     (
-        r"\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+[\"']?[^\s:\"']{0,100}"
+        r"curl(?<!\wcurl)\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+[\"']?[^\s:\"']{0,100}"
         r":([^\s\"']{1,200})",
         ("curl",),
         520,
     ),
     (
-        r"\b(?:docker|podman|helm|oras)[ \t]+(?:registry[ \t]+)?login\b[^\n]{0,200}?[ \t]-p"
-        r"[ \t]+[\"']?([^\s\"']{1,200})",
+        r"[dpho](?<!\w[dpho])(?:ocker|odman|elm|ras)[ \t]+(?:registry[ \t]+)?login\b"
+        r"[^\n]{0,200}?[ \t]-p[ \t]+[\"']?([^\s\"']{1,200})",
         ("login",),
         440,
     ),
@@ -372,7 +374,7 @@ TOTP_HINTS = ("key", "secret", "authenticator", "totp", "2fa", "factor", "otp", 
 
 
 def totp_context(text: str, start: int) -> bool:
-    window = text[max(0, start - 200) : start].lower()  # translate costs more on a short slice
+    window = text[max(0, start - 200) : start].lower()  # words are looked for, not spans
     return any(h in window for h in TOTP_HINTS) and bool(_TOTP_CONTEXT.search(window))
 
 
@@ -443,7 +445,7 @@ _WINDOW = 800
 def recovery(text: str) -> Iterator[Span]:
     """Codes listed under a "recovery codes" heading (GitHub's xxxxx-xxxxx are found anywhere
     with the long tokens)."""
-    lowered = text.translate(LOWER)
+    lowered = lower(text)
     end = done = 0
     for at in sorted({*starts(lowered, _HEAD_ROOTS), *starts(lowered, ("digos de",), 2)}):
         head = _RECOVERY_HEAD.match(text, at) if at >= done else None
