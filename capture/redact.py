@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import accumulate, repeat
 from typing import Any
 
 from capture.secret_rules import (
@@ -57,6 +57,7 @@ from capture.secret_shapes import (
     Finder,
     Hit,
     Span,
+    fold,
     iban_ok,
     lower,
     luhn_ok,
@@ -156,7 +157,9 @@ _SEED_RUN = re.compile(rb"(?:\x01\x02?){11,}|(?:\x01\x02?){2,}\x00\x02?(?:\x01\x
 #: Stripped from each word before the look-up: punctuation, and digits of a numbered list.
 _PUNCT = ".,;:()[]•·-"
 _STRIP = _PUNCT + "|0123456789"
-_WORD_OCR = str.maketrans({"1": "l", "|": "l", "0": "o", "5": "s"})
+_WORD_OCR = (("1", "l"), ("|", "l"), ("0", "o"), ("5", "s"))
+#: Splits a text into its words and the whitespace between them, as str.split() sees it.
+_WHITESPACE = re.compile(r"(\s+)")
 
 
 @functools.cache
@@ -180,9 +183,10 @@ def _seed_phrase(text: str) -> Iterator[Span]:
     if marks.count(1) < 6:
         return
     # Words OCR misread ("a1cohol"): read again as letters, where clean words already run.
-    folded = lowered.translate(_WORD_OCR).split() if _NEAR_RUN.search(marks) else []
-    if len(folded) == len(tokens):
-        again = bytes(map(table.get, map(str.strip, folded, repeat(_PUNCT)), repeat(0)))
+    folded = fold(lowered, _WORD_OCR)
+    folded_words = folded.split() if folded != lowered and _NEAR_RUN.search(marks) else []
+    if len(folded_words) == len(tokens):
+        again = bytes(map(table.get, map(str.strip, folded_words, repeat(_PUNCT)), repeat(0)))
         marks = bytes(map(max, marks, again))
     runs = []
     for m in _SEED_RUN.finditer(marks):
@@ -192,25 +196,21 @@ def _seed_phrase(text: str) -> Iterator[Span]:
             runs.append((m.start(), m.end()))
     if not runs:
         return
-    positions = _token_positions(text, tokens, runs[-1][1])
+    starts = _word_starts(text)
     for first, last in runs:
         while marks[last - 1] != 1:
             last -= 1
         while marks[first] != 1:
             first += 1
-        yield positions[first][0], positions[last - 1][1]
+        yield starts[2 * first], starts[2 * last - 1]
 
 
-def _token_positions(text: str, tokens: list[str], count: int) -> list[Span]:
-    """Where the first `count` whitespace-split tokens of `text` are."""
-    out: list[Span] = []
-    at = 0
-    lowered = lower(text)
-    for token in tokens[:count]:
-        at = lowered.find(token, at)
-        out.append((at, at + len(token)))
-        at += len(token)
-    return out
+def _word_starts(text: str) -> list[int]:
+    """Where word i of `text.split()` starts (item 2i) and ends (item 2i + 1): the lengths of
+    the words and the gaps between them, summed at C speed."""
+    parts = _WHITESPACE.split(text)
+    offsets = [0, *accumulate(map(len, parts))]
+    return offsets[2:] if parts[0] == "" else offsets
 
 
 def _long_tokens(text: str) -> Iterator[Hit]:
