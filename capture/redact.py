@@ -1,12 +1,13 @@
 """Redact secrets from captured text before anything is written, keeping only counts per kind.
 
-Each rule finds candidates by *shape* (capture/secret_rules.py: a provider's prefix, a label
-and its value, a digit layout) and a check decides (capture/secret_shapes.py: Luhn for cards,
-mod 97 for IBANs, SSA ranges for SSNs, the JSON header of a JWT, "is this prose, code or a
-placeholder?" for labelled values). This module adds what needs an engine: `detect-secrets`'
-provider patterns and its Shannon entropy for opaque tokens, and the BIP-39 word list from
-`mnemonic` for seed phrases; it is the only module that imports either. A match becomes
-`mask(kind)`; the value is never kept, logged or counted beyond "one more of this kind".
+Each rule finds candidates by *shape* (capture/secret_rules.py: a provider's prefix, a digit
+layout; capture/secret_labels.py: a label and its value) and a check decides
+(capture/secret_shapes.py: Luhn for cards, mod 97 for IBANs, SSA ranges for SSNs, the JSON
+header of a JWT, "is this prose, code or a placeholder?" for labelled values). This module
+adds what needs an engine: `detect-secrets`' provider patterns and its Shannon entropy for
+opaque tokens, and the BIP-39 word list from `mnemonic` for seed phrases; it is the only
+module that imports either. A match becomes `mask(kind)`; the value is never kept, logged or
+counted beyond "one more of this kind".
 
 Every rule is linear in its input, and `Redactor.redact` takes a time budget so a hostile
 screen cannot stall capture. `redact_then_cut` redacts before a length cut, so no secret
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate, repeat
 from typing import Any
 
+from capture.secret_labels import labelled
 from capture.secret_rules import (
     AWS_ID,
     AZURE,
@@ -45,7 +47,6 @@ from capture.secret_rules import (
     iban,
     jwt_ok,
     key_block,
-    labelled,
     long_kind,
     recovery,
     regex,

@@ -249,3 +249,15 @@ def token_shaped(value: str, min_len: int = 6) -> bool:
     if any(map(str.isalpha, value)) and any(map(str.isdigit, value)):
         return True
     return len(value) >= 16 and len(set(value)) >= 10
+
+
+def starts(lowered: str, roots: tuple[str, ...], back: int = 0) -> list[int]:
+    """Where any of `roots` occurs (fast literal searches), `back` characters earlier: a
+    pattern is then tried only there, not at every position."""
+    found: set[int] = set()
+    for root in roots:
+        at = lowered.find(root)
+        while at != -1:
+            found.add(max(0, at - back))
+            at = lowered.find(root, at + 1)
+    return sorted(found)
