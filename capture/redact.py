@@ -272,7 +272,7 @@ def default_rules() -> tuple[Rule, ...]:
     rules += [
         Rule(
             "azure_key",
-            regex(AZURE, 1, lambda v: token_shaped(v, 20), lowered=True),
+            regex(AZURE, 1, lambda v: len(v) >= 20 and token_shaped(v, 20), lowered=True),
             ("accountkey", "sharedaccess"),
             540,
         ),
@@ -283,7 +283,9 @@ def default_rules() -> tuple[Rule, ...]:
         Rule("cli_password", regex(p, 1, cli_value, lowered=True), h, n) for p, h, n in CLI
     )
     rules += [
-        Rule("url_secret", regex(URL_PARAM, 1, lambda v: token_shaped(v, 8)), ("=",)),
+        Rule(
+            "url_secret", regex(URL_PARAM, 1, lambda v: len(v) >= 8 and token_shaped(v, 8)), ("=",)
+        ),
         Rule("totp_secret", regex(TOTP_URL, 1, lowered=True), ("otpauth",), 450),
         Rule("password", labelled),
         Rule("seed_phrase", _seed_phrase),

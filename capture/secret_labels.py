@@ -78,6 +78,9 @@ _SPLIT_QUERY = re.compile(r"[;&,\s]")
 def labelled(text: str) -> Iterator[Span]:
     lowered = lower(text)
     done = 0
+    # A page of the same few labels and values asks the same question again and again: each
+    # answer is kept for the length of this call only.
+    decided: dict[tuple[str | None, str | None, str | None, bool, str], bool] = {}
     for at in starts(lowered, _LABEL_ROOTS):
         if at < done:
             continue
@@ -103,19 +106,24 @@ def labelled(text: str) -> Iterator[Span]:
             value, begin = (rest[: cut.start()] if cut else rest), start
         else:
             value, begin = rest, start  # "password: hunter2 extra": the rest of the line
-        if _is_secret(strong, numeric, weak, value, spaced or "\n" in sep):
+        key = (strong, numeric, weak, spaced or "\n" in sep, value)
+        secret = decided.get(key)
+        if secret is None:
+            secret = decided[key] = _is_secret(*key)
+        if secret:
             done = begin + len(value)
             yield begin, done
 
 
 def _is_secret(
-    strong: str | None, numeric: str | None, weak: str | None, value: str, spaced: bool
+    strong: str | None, numeric: str | None, weak: str | None, spaced: bool, value: str
 ) -> bool:
     """Cheap tests first: a label every few words must not cost a regex each."""
     if numeric:
-        return 3 <= len(bare(value)) <= 10 and mostly_digits(value)
+        return len(value) >= 3 and 3 <= len(bare(value)) <= 10 and mostly_digits(value)
     if weak:  # token_shaped also turns down placeholders and code
-        return token_shaped(value, 16 if weak == "salt" else 6)
+        least = 16 if weak == "salt" else 6
+        return len(value) >= least and token_shaped(value, least)
     if is_masked(value) or is_placeholder(value) or is_code(value):
         return False
     if spaced:

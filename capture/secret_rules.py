@@ -53,11 +53,18 @@ def regex(
     compiled = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
 
     def find(text: str) -> Iterator[Span]:
+        decided: dict[str, bool] = {}  # a page of one URL asks once, for this call only
         for m in compiled.finditer(lower(text) if lowered else text):
             start, end = m.span(group)
             value = text[start:end]
-            if not value or is_masked(value) or (check is not None and not check(value)):
+            if not value or is_masked(value):
                 continue
+            if check is not None:
+                ok = decided.get(value)
+                if ok is None:
+                    ok = decided[value] = check(value)
+                if not ok:
+                    continue
             yield start, end
 
     return find
@@ -247,7 +254,8 @@ def cli_value(value: str) -> bool:
 
 TOTP_URL = re.compile(r"otpauth://[^\s]{0,300}?[?&]secret=([A-Za-z0-9=]{8,128})")
 _BASE32_GROUPED = re.compile(
-    r"(?<![A-Za-z0-9])(?:[A-Za-z0-9]{4}[ ]){3,15}[A-Za-z0-9]{2,4}(?![A-Za-z0-9])"
+    r"[A-Za-z0-9](?<![A-Za-z0-9]{2})[A-Za-z0-9]{3}[ ](?:[A-Za-z0-9]{4}[ ]){2,14}[A-Za-z0-9]{2,4}"
+    r"(?![A-Za-z0-9])"
 )
 _TOTP_CONTEXT = re.compile(
     r"(?i)setup[ ]key|secret|\bkey\b|authenticator|\btotp\b|\b2fa\b|two[- ]factor|\botp\b"
@@ -397,7 +405,11 @@ def _aws_shaped(value: str) -> bool:
 
 def _aws_context(before: str) -> bool:
     """An AWS key id (masked by now), "aws", "iam" or "secret access key" shortly before."""
-    return "aws" in before or "iam" in before or bool(_AWS_ACCESS.search(before))
+    return (
+        "aws" in before
+        or "iam" in before
+        or ("access" in before and bool(_AWS_ACCESS.search(before)))
+    )
 
 
 # ----- national ids, IBANs and cards, by their printed layouts ----------------------------------

@@ -8,6 +8,7 @@ each check is cheap and testable on its own.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 
@@ -15,6 +16,7 @@ _MASK = "[REDACTED:{kind}]"
 MASKED = re.compile(r"\[REDACTED:[a-z_]+\]")
 
 
+@functools.cache  # one string per kind, not one per secret
 def mask(kind: str) -> str:
     """What replaces a secret of `kind`: the one definition every caller shows and tests."""
     return _MASK.format(kind=kind)
