@@ -21,6 +21,7 @@ from capture.secret_shapes import (
     lower,
     mostly_digits,
     password_shaped,
+    plain_token,
     starts,
     token_shaped,
 )
@@ -121,9 +122,12 @@ def _is_secret(
     """Cheap tests first: a label every few words must not cost a regex each."""
     if numeric:
         return len(value) >= 3 and 3 <= len(bare(value)) <= 10 and mostly_digits(value)
+    plain = plain_token(value)
     if weak:  # token_shaped also turns down placeholders and code
         least = 16 if weak == "salt" else 6
-        return len(value) >= least and token_shaped(value, least)
+        return len(value) >= least and (plain or token_shaped(value, least))
+    if plain and not spaced:
+        return True
     if is_masked(value) or is_placeholder(value) or is_code(value):
         return False
     if spaced:

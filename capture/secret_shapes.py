@@ -206,6 +206,23 @@ def is_placeholder(value: str) -> bool:
     return not value or not any(map(str.isalnum, value)) or bool(_PLACEHOLDER.match(value))
 
 
+#: The placeholders `_PLACEHOLDER` knows that letters and digits alone can spell.
+_NAMED_PLACEHOLDERS = ("your", "my", "example", "dummy", "redacted")
+
+
+def plain_token(value: str) -> bool:
+    """ASCII letters and digits, both of them, not spelling a placeholder ("your_key1" has an
+    underscore; "example1" is one): such a value is no placeholder, no code and no prose (those
+    need punctuation, a space, or a word alone), decided without their regexes."""
+    return (
+        value.isascii()
+        and value.isalnum()
+        and not value.isalpha()
+        and not value.isdigit()
+        and not value.lower().startswith(_NAMED_PLACEHOLDERS)
+    )
+
+
 def is_code(value: str) -> bool:
     return bool(_CODE.match(value.strip().lstrip("\"'`")))
 
