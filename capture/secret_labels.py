@@ -82,23 +82,26 @@ def labelled(text: str) -> Iterator[Span]:
     # A page of the same few labels and values asks the same question again and again: each
     # answer is kept for the length of this call only.
     decided: dict[tuple[str | None, str | None, str | None, bool, str], bool] = {}
+    match = _LABEL.match
     for at in starts(lowered, _LABEL_ROOTS):
         if at < done:
             continue
-        m = _LABEL.match(lowered, at)
+        m = match(lowered, at)
         if m is None:
             continue
         strong, numeric, weak, suffix, sep = m.groups()  # one call: a page of labels
         if suffix and _NOT_VALUE.search(suffix + " "):
             continue
         start = m.end()
-        rest = text[start : start + _VALUE_MAX].split("\n", 1)[0].rstrip()
-        if not rest or is_masked(rest):
+        rest = text[start : start + _VALUE_MAX]
+        if "\n" in rest:
+            rest = rest[: rest.index("\n")]
+        rest = rest.rstrip()
+        if not rest or rest.lstrip("\"'`").startswith("[REDACTED:"):  # empty, or masked
             continue
-        bare_sep = sep.strip(" \t\"']")
-        spaced = bare_sep in ("", "is", "was", "ist", "est", "es")
-        quoted = _QUOTED.match(rest) if rest[0] in "\"'`" else None
-        if quoted:
+        bare_sep = sep if sep == "=" else sep.strip(" \t\"']")
+        spaced = bare_sep in _SPACED
+        if rest[0] in "\"'`" and (quoted := _QUOTED.match(rest)):
             value, begin = quoted.group(2), start + 1
         elif numeric or spaced or "=" in bare_sep or weak:
             # A query string ends a value at "&"; elsewhere "&" may be part of it.
@@ -114,6 +117,9 @@ def labelled(text: str) -> Iterator[Span]:
         if secret:
             done = begin + len(value)
             yield begin, done
+
+
+_SPACED = frozenset(("", "is", "was", "ist", "est", "es"))
 
 
 def _is_secret(
