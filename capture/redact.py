@@ -223,6 +223,9 @@ def _long_tokens(text: str) -> Iterator[Hit]:
     for token in text.split():
         if len(token) < 11:
             continue
+        if token[-1] == "]" and _masked_tail(token):
+            at = find(token, at) + len(token)
+            continue
         at = find(token, at)
         if fullmatch(token):  # the usual case: the token is one candidate
             kind = long_kind(text, token, at, _opaque)
@@ -239,6 +242,17 @@ def _long_tokens(text: str) -> Iterator[Hit]:
                 if kind is not None:
                     yield at + start, at + end, kind
         at += len(token)
+
+
+def _masked_tail(token: str) -> bool:
+    """A mask, or a short label and a mask ("pwd=[REDACTED:password]"): nothing in it is long
+    enough to be a secret (a kind's name is too short for any long-token check), so a page of
+    masked values costs no search of each."""
+    opened = token.rfind("[REDACTED:")
+    if opened == -1 or opened >= 11 or token.find("]", opened) != len(token) - 1:
+        return False
+    kind = token[opened + 10 : -1]
+    return len(kind) <= 31 and kind.islower() and kind.replace("_", "").isalpha()
 
 
 def _opaque(value: str) -> bool:
