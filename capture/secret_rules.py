@@ -236,7 +236,7 @@ URL_PASSWORD = re.compile(r"://([^\s:/@\"'<>]{0,100}):([^\s@/\"'<>]{1,200})@")
 URL_PARAM = re.compile(
     r"(?i)[?&;](?:password|passwd|pwd|pass|secret|client_secret|access_token|refresh_token"
     r"|id_token|token|api_key|apikey|api-key|key|sig|signature|auth|x-amz-signature"
-    r"|x-goog-signature|secret=|code_verifier)=([^&\s#\"'<>]{1,500})"
+    r"|x-goog-signature|secret=|code_verifier)=([^&\s#\"'<>]{8,500})"  # shorter: never a secret
 )
 
 
