@@ -146,6 +146,25 @@ def test_redaction_time_grows_linearly_with_hostile_input(case: str) -> None:
     assert _cpu_ms(redactor, large) <= 8 * _cpu_ms(redactor, small) + 3
 
 
+def test_a_rule_searched_near_its_hint_finds_a_secret_deep_in_a_long_page() -> None:
+    header = "Authorization: Bearer aB3dE6gH9jK2mN5pQ8sT"
+    for text in ("x " * 40_000 + header + " y" * 10, "İ x " * 20_000 + header):
+        result = redact(text)
+        assert "aB3dE6gH9jK2mN5pQ8sT" not in result.text
+        assert result.text.endswith(("Authorization: Bearer [REDACTED:auth_header]", " y"))
+
+
+def test_non_ascii_text_keeps_every_span_in_place() -> None:
+    # Lowering "İ" makes two characters of it; spans found in the lowered text must still fit.
+    text = "İİ Straße: password: hunter2!"
+    assert redact(text).text == "İİ Straße: password: [REDACTED:password]"
+
+
+def test_a_token_dressed_as_a_mask_is_still_checked() -> None:
+    fake = "[REDACTED:" + "Zx8Kq2Lm9Vb4Nc7Rt1Yw6Pj3Hs5Gd0FaE" + "]"
+    assert "Zx8Kq2Lm9Vb4" not in redact(f"value {fake} end").text
+
+
 def test_a_secret_across_the_cut_is_redacted_whole_before_cutting() -> None:
     token = "ghp_" + "Ab3dE6gH9j" * 4
     text = "x " * 49_990 + token + " tail"
