@@ -124,7 +124,7 @@ def _plugin_patterns() -> list[tuple[re.Pattern[str], tuple[str, ...], int]]:
     return patterns
 
 
-def _entropy(value: str, counts: Counter[str] | None = None) -> float:
+def _entropy(value: str) -> float:
     """Shannon entropy over the base64 alphabet, as detect-secrets measures it (its plugin
     counts each of 65 characters in turn; for a token of at most 200 characters the same sum
     over the characters present, -sum(p log p) = log n - sum(c log c) / n with c log c from a
@@ -132,8 +132,7 @@ def _entropy(value: str, counts: Counter[str] | None = None) -> float:
     n = len(value)
     if n > 200:
         return float(_base64_plugin().calculate_shannon_entropy(value))
-    counts = Counter(value) if counts is None else counts
-    return math.log2(n) - sum(map(_C_LOG_C.__getitem__, counts.values())) / n
+    return math.log2(n) - sum(map(_C_LOG_C.__getitem__, Counter(value).values())) / n
 
 
 _C_LOG_C = [0.0] + [c * math.log2(c) for c in range(1, 201)]
@@ -260,13 +259,22 @@ def _opaque(value: str) -> bool:
     Shannon entropy over the base64 alphabet)."""
     if value.isupper() or value.islower() or value.count("/") > 3:
         return False
-    counts = Counter(value)
-    if len(counts) < min(20, len(value) // 2) or sum(map(counts.get, _DIGITS, repeat(0))) < 3:
+    n, distinct = len(value), len(set(value))
+    if distinct < min(20, n // 2) or sum(map(value.count, _DIGITS)) < 3:
         return False
-    return _entropy(value, counts) >= 4.2
+    if n <= 200 and _least_entropy(n, distinct) > 4.2 + 1e-9:
+        return True  # the entropy is at least that, whatever the counts: no need to count
+    return _entropy(value) >= 4.2
 
 
 _DIGITS = "0123456789"
+
+
+def _least_entropy(n: int, distinct: int) -> float:
+    """The lowest Shannon entropy `n` characters of `distinct` kinds can have: one character
+    n - distinct + 1 times, each other once (entropy is Schur-concave)."""
+    top = (n - distinct + 1) / n
+    return -top * math.log2(top) + (distinct - 1) / n * math.log2(n)
 
 
 @functools.cache
