@@ -164,6 +164,7 @@ def run_conversation(
                 limits = {"batch": args.batch, "max_turns": args.max_turns}
                 (folder / INGESTED).write_text(json.dumps({"limits": limits, "stats": stats}))
         store = runtime.store()
+        store.index_events()  # a kept store's events may wait for vectors (a schema step)
         stats["memories"] = store.stats()["memories"]
         capped: list[tuple[int, Score]] = []
         uncapped: list[tuple[int, Score]] = []

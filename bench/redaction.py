@@ -9,7 +9,9 @@ process (`*_ms`: what redaction costs, whatever else the machine runs) and wall 
   dozen secrets in it (target <= 5 ms);
 - worst_100k_ms: the slowest of the 100,000-character inputs that used to blow up or could
   (800-digit arrays, phone lists, one long base64 line, repeated labels, BIP-39 word soup,
-  PEM headers without an END, hex, base32 groups, ...) (target <= 50 ms).
+  PEM headers without an END, hex, base32 groups, one character 100,000 times, accented prose,
+  every rule's hint on one page, key=value pairs, 40-character base64 words, ...) (target
+  <= 50 ms).
 
 Prints {"corpus": {part: {...}}, "dense_screen_ms", "dense_screen_wall_ms", "worst_100k_ms",
 "worst_100k_wall_ms", "worst_case", "cases_ms", "cases_wall_ms", "loadavg"}.
@@ -72,11 +74,20 @@ def dense_screen() -> str:
 
 
 def worst_cases(size: int = 100_000) -> dict[str, str]:
+    """Inputs a hostile page would pick, each `size` characters: ones that used to blow up, ones
+    that open every rule's gate, and ones dense in candidates that each cost a check."""
     rng = random.Random(3)
     b64 = string.ascii_letters + string.digits + "+/"
     b32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
     prose = "The quarterly report is due on Friday; please review the budget numbers. "
+    accented = "Le café a reçu la facture; Jürgen prüft die Übersicht — señal, naïve résumé. "
     words = [w for w in "abandon ability able about above absent absorb abstract".split()]
+    # Every hint some rule waits for before it searches at all (provider prefixes, labels,
+    # command names, heading words): on one page, no rule is skipped.
+    hints = " ".join(sorted({h for rule in default_rules() for h in rule.hints}))
+    labels = ["password", "token", "secret", "api_key", "pwd", "pin", "key"]
+    short = ["x", "abc", "12", "see"]  # values no label takes for a secret, but each is checked
+    upper = string.ascii_uppercase + string.digits + " "
 
     def fill(make: Any) -> str:
         out: list[str] = []
@@ -87,20 +98,37 @@ def worst_cases(size: int = 100_000) -> dict[str, str]:
             n += len(piece) + 1
         return " ".join(out)[:size]
 
+    def repeat(piece: str) -> str:
+        return (piece * (size // len(piece) + 1))[:size]
+
+    def b64_token(length: int) -> str:
+        return "".join(rng.choice(b64) for _ in range(length))
+
     return {
         "digits_spaced": fill(lambda: str(rng.randrange(10))),
         "digit_groups_4": fill(lambda: f"{rng.randrange(10000):04d}"),
         "phone_numbers": fill(lambda: f"+1 415 555 {rng.randrange(10000):04d}"),
-        "base64_line": "".join(rng.choice(b64) for _ in range(size)),
-        "labels_repeated": ("password: " * (size // 10))[:size],
+        "base64_line": b64_token(size),
+        "labels_repeated": repeat("password: "),
         "bip39_words": fill(lambda: rng.choice(words)),
-        "prose": (prose * (size // len(prose) + 1))[:size],
-        "pem_headers": ("-----BEGIN PRIVATE KEY-----\n" * (size // 28 + 1))[:size],
+        "prose": repeat(prose),
+        "pem_headers": repeat("-----BEGIN PRIVATE KEY-----\n"),
         "hex": "".join(rng.choice("0123456789abcdef") for _ in range(size)),
         "base32_groups": fill(lambda: "".join(rng.choice(b32) for _ in range(4))),
         "prefixes": fill(lambda: rng.choice(["sk-", "ghp_", "AKIA", "eyJ", "glpat-", "xoxb-", "://"])),
         "urls": fill(lambda: f"https://u{rng.randrange(99)}:pw@example.com/p?token=x&key=y"),
-        "mixed_tokens": fill(lambda: "".join(rng.choice(b64) for _ in range(rng.randrange(8, 60)))),
+        "mixed_tokens": fill(lambda: b64_token(rng.randrange(8, 60))),
+        "one_letter": "a" * size,
+        "one_digit": "5" * size,
+        "one_dash": "-" * size,
+        "digits_unbroken": "".join(rng.choice(string.digits) for _ in range(size)),
+        "prose_accented": repeat(accented),
+        "every_hint_once": (hints + " " + repeat(prose))[:size],
+        "every_hint_repeated": repeat(hints + " "),
+        "key_value_pairs": fill(lambda: f"{rng.choice(labels)}={rng.choice(short)}"),
+        "key_value_secrets": fill(lambda: f"{rng.choice(labels[:5])}={b64_token(12)}"),
+        "base64_words": fill(lambda: b64_token(40)),
+        "upper_and_digits": "".join(rng.choice(upper) for _ in range(size)),
     }  # fmt: skip
 
 

@@ -1,13 +1,13 @@
 """The redactor's rules that need no engine: where secrets are, by their shape on screen.
 
-Provider prefixes (OCR-tolerant), PEM key blocks, JWTs, labelled values ("password: …",
-"DB_PASSWORD=…", a form's "Password Qw7!…"), Authorization headers, command lines (sshpass,
-mysql -p, --password=), URLs with credentials, TOTP keys, recovery codes, long tokens (wallet
-keys, AWS secrets), SSNs, IBANs and cards. Each finder yields spans; capture/redact.py runs
-them in order with the engine-backed ones (detect-secrets, BIP-39) and masks what they find.
+Provider prefixes (OCR-tolerant), PEM key blocks, JWTs, Authorization headers, command lines
+(sshpass, mysql -p, --password=), URLs with credentials, TOTP keys, recovery codes, long tokens
+(wallet keys, AWS secrets), SSNs, IBANs and cards; labelled values ("password: …") have their
+own module, capture/secret_labels.py. Each finder yields spans; capture/redact.py runs them in
+order with the engine-backed ones (detect-secrets, BIP-39) and masks what they find.
 
 Every pattern is linear: bounded repeats, a literal first where the regex engine can search
-for it, and value scans capped at `_VALUE_MAX` characters.
+for it, and value scans capped in length.
 """
 
 from __future__ import annotations
@@ -22,27 +22,21 @@ from capture.secret_shapes import (
     DIGIT,
     HEX,
     IBAN_LENGTHS,
-    LOWER,
     Finder,
     Span,
     as_hex,
-    bare,
     card_ok,
+    fold,
     iban_ok,
-    is_code,
     is_masked,
     is_placeholder,
-    is_prose,
+    lower,
     mostly_digits,
     ocr_literal,
-    password_shaped,
     ssn_ok,
+    starts,
     token_shaped,
 )
-
-#: Longest value a label may own: a line of 100,000 characters with a label every few words
-#: must not make each label scan to the end of the line.
-_VALUE_MAX = 200
 
 
 def regex(
@@ -50,15 +44,28 @@ def regex(
     group: int = 0,
     check: Callable[[str], bool] | None = None,
     flags: int = 0,
+    lowered: bool = False,
 ) -> Finder:
+    """Spans of `group` where `check` passes on its value. With `lowered`, `pattern` (written
+    in lower case, without `(?i)`) is matched on the ASCII-lowered text: the regex engine then
+    skips ahead to a first character instead of trying each position both ways, and the value
+    checked is the original text at the same place."""
     compiled = re.compile(pattern, flags) if isinstance(pattern, str) else pattern
 
     def find(text: str) -> Iterator[Span]:
-        for m in compiled.finditer(text):
-            value = m.group(group)
-            if not value or is_masked(value) or (check is not None and not check(value)):
+        decided: dict[str, bool] = {}  # a page of one URL asks once, for this call only
+        for m in compiled.finditer(lower(text) if lowered else text):
+            start, end = m.span(group)
+            value = text[start:end]
+            if not value or is_masked(value):
                 continue
-            yield m.span(group)
+            if check is not None:
+                ok = decided.get(value)
+                if ok is None:
+                    ok = decided[value] = check(value)
+                if not ok:
+                    continue
+            yield start, end
 
     return find
 
@@ -166,113 +173,10 @@ def key_block(text: str) -> Iterator[Span]:
             yield m.start(), body.end() if body else m.end()
 
 
-# ----- labelled values ---------------------------------------------------------------------------
-
-#: Labels whose value is a secret whatever it looks like (once it is not prose or code).
-_STRONG = (
-    r"pass(?:w[o0]rd|wd|w[o0]rt|phrase|code)|pwd|pw|mot[ ]de[ ]passe|contrase(?:ñ|n)a|senha"
-    r"|wachtwoord"
-    r"|l(?:ö|o)senord|salasana|has(?:ł|l)o|kennwort|parola|(?<=_)pass"
-)
-#: Labels whose value must look like a key or token ("token: see the API docs" is not one).
-_WEAK = (
-    r"client[ _-]?secret|secret[ _-]?(?:access[ _-]?)?key|secret|api[ _-]?key|apikey"
-    r"|access[ _-]?key(?:[ _-]?id)?|private[ _-]?key|(?:auth|access|refresh|bearer|session|api"
-    r")[ _-]?token|token|x-api-key|credentials?|signing[ _-]?key|encryption[ _-]?key"
-    r"|master[ _-]?key|license[ _-]?key|webhook[ _-]?secret|jwt[ _-]?secret|salt"
-)
-#: Labels of a short numeric code.
-_NUMERIC = (
-    r"pin(?:[ ]?code)?|cvv2?|cvc2?|security[ ]code|verification[ ]code|one[- ]time[ ](?:code|pin)"
-    r"|otp|2fa[ ]code|sms[ ]code|auth(?:entication)?[ ]code|geheimzahl|code[ ]pin"
-)
-#: Where a label can start: the text is searched for these first (fast literal searches), and
-#: the label pattern is tried only there.
-_LABEL_ROOTS = (
-    "pass", "pw", "mot de", "contrase", "senha", "wachtwoord", "senord", "salasana", "has",
-    "kennwort", "parola", "client", "secret", "api", "access", "private", "auth", "refresh",
-    "bearer", "session", "token", "x-api", "credential", "signing", "encryption", "master",
-    "license", "webhook", "jwt", "salt", "pin", "cvv", "cvc", "security", "verification",
-    "one-time", "one time", "otp", "2fa", "sms", "geheimzahl", "code",
-)  # fmt: skip
-#: Suffixes that make a label name a rule or a field, not a value ("PASSWORD_MIN_LENGTH=8").
-_NOT_VALUE = re.compile(
-    r"[_ .-](?:min|max|len|length|policy|rules?|file|path|url|hash|hashed|hint|field|prompt"
-    r"|reset|label|count|age|timeout|attempts|enabled|required|expiry|expires|history|strength"
-    r"|type|format|name|regex|pattern|manager|store|env|var|header|param)\b"
-)
-_LABEL = re.compile(  # matched on the ASCII-lowered text
-    rf"(?<![a-z])(?:(?P<strong>{_STRONG})|(?P<numeric>{_NUMERIC})|(?P<weak>{_WEAK}))"
-    r"(?P<suffix>(?:[_.-][a-z0-9]{1,12}){0,3})(?![a-z])"
-    r"(?P<sep>[\"'\]]{0,2}[ \t]*(?:[:=]{1,2}|=>|->|：)[ \t]*"  # password: x, PASSWORD=x, "k": "v"
-    r"|[ \t]+(?:is|was|ist|est|es)[ \t]+"  # my password is x
-    r"|[ \t]*\n[ \t]*(?=[^\n]{1,80}(?:\n|$))"  # a form: the label, its value on the next line
-    r"|[ \t]+)"  # a form's columns on one OCR line: "Username sam  Password Qw7!x"
-)
-_QUOTED = re.compile(r"([\"'`])([^\"'`\n]{1,200})\1")
-_SPLIT = re.compile(r"[;,\s]")
-_SPLIT_QUERY = re.compile(r"[;&,\s]")
-
-
-def _label_starts(lowered: str) -> list[int]:
-    starts: set[int] = set()
-    for root in _LABEL_ROOTS:
-        at = lowered.find(root)
-        while at != -1:
-            starts.add(at)
-            at = lowered.find(root, at + 1)
-    return sorted(starts)
-
-
-def labelled(text: str) -> Iterator[Span]:
-    lowered = text.translate(LOWER)
-    done = 0
-    for at in _label_starts(lowered):
-        if at < done:
-            continue
-        m = _LABEL.match(lowered, at)
-        if m is None or (m.group("suffix") and _NOT_VALUE.search(m.group("suffix") + " ")):
-            continue
-        start = m.end()
-        rest = text[start : start + _VALUE_MAX].split("\n", 1)[0].rstrip()
-        if not rest or is_masked(rest):
-            continue
-        sep = m.group("sep").strip(" \t\"']")
-        spaced = sep in ("", "is", "was", "ist", "est", "es")
-        quoted = _QUOTED.match(rest)
-        if quoted:
-            value, begin = quoted.group(2), start + 1
-        elif m.group("numeric") or spaced or "=" in sep or m.group("weak"):
-            # A query string ends a value at "&"; elsewhere "&" may be part of it.
-            split = _SPLIT_QUERY if at and lowered[at - 1] in "?&" else _SPLIT
-            cut = split.search(rest)
-            value, begin = (rest[: cut.start()] if cut else rest), start
-        else:
-            value, begin = rest, start  # "password: hunter2 extra": the rest of the line
-        if _is_secret(m, value, spaced or "\n" in m.group("sep")):
-            done = begin + len(value)
-            yield begin, done
-
-
-def _is_secret(m: re.Match[str], value: str, spaced: bool) -> bool:
-    """Cheap tests first: a label every few words must not cost a regex each."""
-    if m.group("numeric"):
-        return 3 <= len(bare(value)) <= 10 and mostly_digits(value)
-    if m.group("weak"):  # token_shaped also turns down placeholders and code
-        return token_shaped(value, 16 if m.group("weak") == "salt" else 6)
-    if is_masked(value) or is_placeholder(value) or is_code(value):
-        return False
-    if spaced:
-        return password_shaped(value)
-    if m.group("strong") == "passphrase":
-        return not is_prose(value) or len(value.split()) >= 4
-    return not is_prose(value)
-
-
 # ----- headers, command lines, URLs --------------------------------------------------------------
 
 _AUTH = re.compile(
-    r"(?i)(?<![A-Za-z])(?:proxy-)?authori[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?"
+    r"authori(?<![A-Za-z]authori)[sz]ation[\"']?[ \t]*[:=][ \t]*[\"']?"
     r"(?:(bearer|basic|token|digest|negotiate|apikey|sso-key|key|hmac|aws4-hmac-sha256)[ \t]+)?"
     r"([^\s\"',;]{1,500})"
 )
@@ -281,38 +185,50 @@ _AUTH = re.compile(
 def authorization(text: str) -> Iterator[Span]:
     """An Authorization header's credential: after a scheme word any value of 8+ characters,
     without one a value that looks like a token ("Authorization: required" is not one)."""
-    for m in _AUTH.finditer(text):
-        value = m.group(2)
+    for m in _AUTH.finditer(lower(text)):
+        start, end = m.span(2)
+        value = text[start:end]
         if is_masked(value) or not cli_value(value):
             continue
         if len(value) >= 8 if m.group(1) else token_shaped(value, 8):
-            yield m.span(2)
+            yield start, end
 
 
-BEARER = re.compile(r"(?i)(?<![A-Za-z])bearer[ \t]+([A-Za-z0-9._~+/=-]{16,500})")
-#: Command lines that carry a password: (pattern, lowercase hints).
+BEARER = re.compile(r"bearer(?<![A-Za-z]bearer)[ \t]+([A-Za-z0-9._~+/=-]{16,500})")
+#: Command lines that carry a password: (pattern, lowercase hints, how far from a hint a match
+#: reaches). These, `BEARER`, `AZURE`, `TOTP_URL` and `_AUTH` are matched on lowered text, and
+#: each starts with a literal (its word boundary is a look-behind after it) so the regex engine
+#: searches for that literal instead of trying every position.
 CLI = (
-    (r"(?i)\bsshpass[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",)),
+    (r"sshpass(?<!\wsshpass)[ \t]+-p[ \t]*[\"']?([^\s\"']{1,200})", ("sshpass",), 220),
     (
-        r"(?i)\b(?:mysql|mysqldump|mysqladmin|mariadb(?:-dump)?|mysqlsh)\b[^\n]{0,200}?[ \t]-p"
+        r"m(?<!\wm)(?:ysql|ysqldump|ysqladmin|ariadb(?:-dump)?|ysqlsh)\b[^\n]{0,200}?[ \t]-p"
         r"[\"']?([^\s\"'-][^\s\"']{0,199})",
         ("mysql", "mariadb"),
+        420,
     ),
     (
-        r"(?i)--(?<![\w-]--)(?:password|passwd|pass|token|api-key|apikey|secret|client-secret"
+        r"--(?<![\w-]--)(?:password|passwd|pass|token|api-key|apikey|secret|client-secret"
         r"|auth-token|access-token|db-password)(?:=|[ \t]+)[\"']?([^\s\"'-][^\s\"']{0,199})",
         ("--",),
+        240,
     ),
-    (r"(?i)\bredis-cli\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})", ("redis-cli",)),
     (
-        r"(?i)\bcurl\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+[\"']?[^\s:\"']{0,100}"
+        r"redis-cli(?<!\wredis-cli)\b[^\n]{0,200}?[ \t]-a[ \t]+[\"']?([^\s\"']{1,200})",
+        ("redis-cli",),
+        420,
+    ),
+    (
+        r"curl(?<!\wcurl)\b[^\n]{0,200}?[ \t](?:-u|--user)[ \t]+[\"']?[^\s:\"']{0,100}"
         r":([^\s\"']{1,200})",
         ("curl",),
+        520,
     ),
     (
-        r"(?i)\b(?:docker|podman|helm|oras)[ \t]+(?:registry[ \t]+)?login\b[^\n]{0,200}?[ \t]-p"
-        r"[ \t]+[\"']?([^\s\"']{1,200})",
+        r"[dpho](?<!\w[dpho])(?:ocker|odman|elm|ras)[ \t]+(?:registry[ \t]+)?login\b"
+        r"[^\n]{0,200}?[ \t]-p[ \t]+[\"']?([^\s\"']{1,200})",
         ("login",),
+        440,
     ),
 )
 #: `scheme://user:password@host` (postgres, redis with an empty user, https, amqp, …).
@@ -320,12 +236,12 @@ URL_PASSWORD = re.compile(r"://([^\s:/@\"'<>]{0,100}):([^\s@/\"'<>]{1,200})@")
 URL_PARAM = re.compile(
     r"(?i)[?&;](?:password|passwd|pwd|pass|secret|client_secret|access_token|refresh_token"
     r"|id_token|token|api_key|apikey|api-key|key|sig|signature|auth|x-amz-signature"
-    r"|x-goog-signature|secret=|code_verifier)=([^&\s#\"'<>]{1,500})"
+    r"|x-goog-signature|secret=|code_verifier)=([^&\s#\"'<>]{8,500})"  # shorter: never a secret
 )
 
 
 AZURE = re.compile(
-    r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature)[ \t]*=[ \t]*"
+    r"(?:accountkey|sharedaccesskey|sharedaccesssignature)[ \t]*=[ \t]*"
     r"([A-Za-z0-9+/=%]{20,500})"
 )
 
@@ -336,10 +252,14 @@ def cli_value(value: str) -> bool:
 
 # ----- one-time codes, recovery codes, seed phrases, wallet keys, national ids -------------------
 
-TOTP_URL = re.compile(r"(?i)otpauth://[^\s]{0,300}?[?&]secret=([A-Za-z0-9=]{8,128})")
+TOTP_URL = re.compile(r"otpauth://[^\s]{0,300}?[?&]secret=([A-Za-z0-9=]{8,128})")
 _BASE32_GROUPED = re.compile(
-    r"(?<![A-Za-z0-9])(?:[A-Za-z0-9]{4}[ ]){3,15}[A-Za-z0-9]{2,4}(?![A-Za-z0-9])"
+    r"[A-Za-z0-9](?<![A-Za-z0-9]{2})[A-Za-z0-9]{3}[ ](?:[A-Za-z0-9]{4}[ ]){2,14}[A-Za-z0-9]{2,4}"
+    r"(?![A-Za-z0-9])"
 )
+#: What every grouped key holds (its second group and the start of its third): when the text
+#: has none, the grouped pattern, which tries each letter or digit, need not run.
+_INNER_GROUP = re.compile(r"[ ][A-Za-z0-9]{4}[ ][A-Za-z0-9]{2}")
 _TOTP_CONTEXT = re.compile(
     r"(?i)setup[ ]key|secret|\bkey\b|authenticator|\btotp\b|\b2fa\b|two[- ]factor|\botp\b"
     r"|manual(?:ly)?[ ]entry|can'?t scan|enter this code"
@@ -348,7 +268,7 @@ TOTP_HINTS = ("key", "secret", "authenticator", "totp", "2fa", "factor", "otp", 
 
 
 def totp_context(text: str, start: int) -> bool:
-    window = text[max(0, start - 200) : start].translate(LOWER)
+    window = text[max(0, start - 200) : start].lower()  # words are looked for, not spans
     return any(h in window for h in TOTP_HINTS) and bool(_TOTP_CONTEXT.search(window))
 
 
@@ -360,31 +280,23 @@ def base32_key(value: str) -> bool:
     value = value.replace(" ", "")
     if len(value) < 16 or "9" in value:
         return False
-    upper = _count(value, _NO_UPPER)
-    lower = len(value) - upper - _count(value, _NO_DIGITS)
+    # Counted with C-speed map and count: str.translate has a set-up cost per call.
+    upper = sum(map(str.isupper, value))
+    lower = len(value) - upper - sum(map(str.isdigit, value))
     if min(upper, lower) > 2:
         return False  # one case, bar an OCR slip ("QTTl")
-    folded = value.upper().translate(_BASE32_OCR)
+    folded = value.upper().replace("0", "O").replace("1", "I").replace("8", "B")
     if not _BASE32_ALPHABET.issuperset(folded):
         return False
-    digits = len(folded) - len(folded.translate(_NO_BASE32_DIGITS))
+    digits = sum(map(folded.count, "234567"))
     return digits >= 2 and len(folded) - digits >= 8
-
-
-_BASE32_OCR = str.maketrans({"0": "O", "1": "I", "8": "B"})
-_NO_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_NO_DIGITS = str.maketrans("", "", "0123456789")
-_NO_BASE32_DIGITS = str.maketrans("", "", "234567")
-
-
-def _count(value: str, delete: dict[int, int | None]) -> int:
-    """How many characters of `value` the `delete` table removes (C speed)."""
-    return len(value) - len(value.translate(delete))
 
 
 def totp(text: str) -> Iterator[Span]:
     """A TOTP setup key in groups of four ("JBSW Y3DP EHPK 3PXP") beside words about keys;
     an unbroken one is found with the other long tokens (`_long_tokens`)."""
+    if not _INNER_GROUP.search(text):  # searched for from a space: no per-position tries
+        return
     for m in _BASE32_GROUPED.finditer(text):
         if totp_context(text, m.start()) and base32_key(m.group(0)):
             yield m.span()
@@ -398,6 +310,11 @@ _RECOVERY_HEAD = re.compile(
 RECOVERY_HINTS = (
     "recovery", "backup", "emergency", "one-time", "one time", "scratch", "rescue", "reset",
     "wiederherstellung", "récupération", "secours", "recuperación", "respaldo",
+)  # fmt: skip
+#: Where a heading can start ("digos" two characters in, past a "CÓ" that ASCII lowering keeps).
+_HEAD_ROOTS = (
+    "recovery", "backup", "emergency", "one-time", "one time", "scratch", "rescue", "reset",
+    "wiederherstellungs", "code",
 )  # fmt: skip
 _CODE_TOKEN = re.compile(
     r"(?<![\w-])(?:[A-Za-z0-9]{4,6}(?:-[A-Za-z0-9]{4,6}){1,3}"
@@ -424,8 +341,13 @@ _WINDOW = 800
 def recovery(text: str) -> Iterator[Span]:
     """Codes listed under a "recovery codes" heading (GitHub's xxxxx-xxxxx are found anywhere
     with the long tokens)."""
-    end = 0
-    for head in _RECOVERY_HEAD.finditer(text):
+    lowered = lower(text)
+    end = done = 0
+    for at in sorted({*starts(lowered, _HEAD_ROOTS), *starts(lowered, ("digos de",), 2)}):
+        head = _RECOVERY_HEAD.match(text, at) if at >= done else None
+        if head is None:
+            continue
+        done = head.end()
         begin = max(head.end(), end)
         end = head.end() + _WINDOW
         for m in _CODE_TOKEN.finditer(text, begin, end):
@@ -440,7 +362,7 @@ _HASH_CONTEXT = re.compile(
     r"(?i)\b(?:tx|txn|transaction|hash|block|commit|sha-?\d*|digest|checksum|fingerprint|md5)\b"
 )
 _KEY_CONTEXT = re.compile(r"(?i)private|secret|\bkey\b|wallet|seed|export|mnemonic")
-_AWS_CONTEXT = re.compile(r"(?i)REDACTED:aws_key|secret[ _]?access[ _]?key|aws|iam")
+_AWS_ACCESS = re.compile(r"secret[ _]?access[ _]?key")
 _GITHUB_RECOVERY = re.compile(r"[0-9a-f]{5}-[0-9a-f]{5}")
 _HEXCHARS = frozenset("0123456789abcdefABCDEF")
 
@@ -468,7 +390,7 @@ def long_kind(text: str, value: str, start: int, opaque: Callable[[str], bool]) 
     if (
         38 <= n <= 42
         and _aws_shaped(value)
-        and _AWS_CONTEXT.search(text, max(0, start - 300), start)
+        and _aws_context(text[max(0, start - 300) : start].lower())
     ):
         return "aws_secret"
     if value.isalnum() and base32_key(value) and totp_context(text, start):
@@ -482,9 +404,16 @@ def _aws_shaped(value: str) -> bool:
     """40 characters of base64 with digits and upper case or a slash: a secret access key."""
     if "_" in value or "-" in value or value.count("/") > 4:
         return False
-    digits = sum(c.isdigit() for c in value)
-    return 2 <= digits < len(value) and (
-        any(c.isupper() for c in value) or "/" in value or "+" in value
+    digits = sum(map(value.count, "0123456789"))
+    return 2 <= digits < len(value) and (value.lower() != value or "/" in value or "+" in value)
+
+
+def _aws_context(before: str) -> bool:
+    """An AWS key id (masked by now), "aws", "iam" or "secret access key" shortly before."""
+    return (
+        "aws" in before
+        or "iam" in before
+        or ("access" in before and bool(_AWS_ACCESS.search(before)))
     )
 
 
@@ -495,12 +424,11 @@ _SSN_SPACED = re.compile(rf"{DIGIT}{DIGIT}{{2}}([ ]?){DIGIT}{{2}}\1{DIGIT}{{4}}(
 _SSN_CONTEXT = re.compile(
     r"(?i)\bssn\b|social[ ]security|\bss#|sozialversicherung|taxpayer|\btin\b"
 )
-_SSN_HINTS = ("ssn", "social security", "ss#", "sozialversicherung", "taxpayer", "tin")
+SSN_HINTS = ("ssn", "social security", "ss#", "sozialversicherung", "taxpayer", "tin")
 
 
 def ssn(text: str) -> Iterator[Span]:
-    """123-45-6789 anywhere (the dash is searched for first); 123 45 6789 or 123456789 only
-    after a word that says it is one."""
+    """123-45-6789 anywhere (the dash is searched for first)."""
     for m in _SSN_DASHED.finditer(text):
         start = m.start() - 3
         if start < 0 or (start and (text[start - 1].isalnum() or text[start - 1] in "-_")):
@@ -508,9 +436,10 @@ def ssn(text: str) -> Iterator[Span]:
         value = text[start : m.end()]
         if mostly_digits(value) and ssn_ok(value):
             yield start, m.end()
-    lowered = text.translate(LOWER)
-    if not any(h in lowered for h in _SSN_HINTS):
-        return
+
+
+def ssn_spaced(text: str) -> Iterator[Span]:
+    """123 45 6789 or 123456789 only after a word that says it is one (`SSN_HINTS`)."""
     for m in _SSN_SPACED.finditer(text):
         start = m.start()
         if start and (text[start - 1].isalnum() or text[start - 1] in "-_"):
@@ -522,12 +451,12 @@ def ssn(text: str) -> Iterator[Span]:
 
 
 _IBAN = re.compile(
-    rf"[A-Z]{{2}}{DIGIT}{{2}}(?:[ ]?[A-Z0-9l|]{{4}}){{2,7}}(?:[ ]?[A-Z0-9l|]{{1,3}})?"
-    r"(?![A-Za-z0-9])"
+    rf"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]{DIGIT}{{2}}(?:[ ]?[A-Z0-9l|]{{4}}){{2,7}}"
+    r"(?:[ ]?[A-Z0-9l|]{1,3})?(?![A-Za-z0-9])"
 )
 
 
-_IBAN_OCR = str.maketrans({"O": "0", "I": "1", "l": "1", "|": "1"})
+_IBAN_OCR = (("O", "0"), ("I", "1"), ("l", "1"), ("|", "1"))
 
 
 def iban(text: str) -> Iterator[Span]:
@@ -541,7 +470,7 @@ def iban(text: str) -> Iterator[Span]:
         for cut in range(len(groups), max(len(groups) - 3, 0), -1):
             candidate = " ".join(groups[:cut])
             fixed = candidate[:2] + as_hex(candidate[2:4]) + candidate[4:]
-            body = fixed[4:].translate(_IBAN_OCR)
+            body = fold(fixed[4:], _IBAN_OCR)
             if any(iban_ok(c) for c in (candidate, fixed, fixed[:4] + body)):
                 yield m.start(), m.start() + len(candidate)
                 break
@@ -550,8 +479,8 @@ def iban(text: str) -> Iterator[Span]:
 _D = DIGIT
 #: Printed layouts only (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4, or unbroken), starting with a real
 #: issuer digit: a run of page numbers or phone numbers never has this shape.
-_CARD = re.compile(
-    rf"[2-6](?:{_D}{{3}}([ -]?){_D}{{4}}\1{_D}{{4}}\1{_D}{{4}}(?:\1{_D}{{3}})?"
+_CARD = re.compile(  # the look-behind after the first digit: a digit inside a run fails at once
+    rf"[2-6](?<![\w-][2-6])(?:{_D}{{3}}([ -]?){_D}{{4}}\1{_D}{{4}}\1{_D}{{4}}(?:\1{_D}{{3}})?"
     rf"|{_D}{{3}}([ -]?){_D}{{6}}\2{_D}{{4,5}}|{_D}{{12,18}})(?![\w-])"
 )
 

@@ -129,8 +129,9 @@ def _stored_turns(conn: sqlite3.Connection, thread: Thread) -> list[str]:
 
 def refresh_context(conn: sqlite3.Connection, batch: int = 500) -> int:
     """Give each stored conversation turn stored before turns had contexts its context, in the
-    caller's transaction (schema step 5): its data and keyword row are rewritten and its
-    vector marked stale. A row that does not parse is left to `doctor`. Returns how many."""
+    caller's transaction (schema step 5): its data and keyword row are rewritten (its vector,
+    of its own text, stays). A row that does not parse is left to `doctor`. Returns how
+    many."""
     before: dict[Thread, list[str]] = {}
     changed, last = 0, 0
     while rows := conn.execute(
@@ -148,8 +149,7 @@ def refresh_context(conn: sqlite3.Connection, batch: int = 500) -> int:
             if turns and not event.context:
                 event = event.model_copy(update={"context": "\n".join(turns)})
                 conn.execute(
-                    "UPDATE events SET data = ?, indexed = 0 WHERE seq = ?",
-                    (event.model_dump_json(), seq),
+                    "UPDATE events SET data = ? WHERE seq = ?", (event.model_dump_json(), seq)
                 )
                 _fts_replace(conn, seq, event)
                 changed += 1
@@ -159,7 +159,7 @@ def refresh_context(conn: sqlite3.Connection, batch: int = 500) -> int:
 
 
 def _fts_insert(conn: sqlite3.Connection, seq: int, event: Event) -> None:
-    conn.execute("INSERT INTO event_fts(rowid, text) VALUES(?, ?)", (seq, event.index_text()))
+    conn.execute("INSERT INTO event_fts(rowid, text) VALUES(?, ?)", (seq, event.keyword_text()))
 
 
 def _fts_replace(conn: sqlite3.Connection, seq: int, event: Event) -> None:

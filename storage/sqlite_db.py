@@ -156,8 +156,8 @@ def _migrate_conversations(conn: sqlite3.Connection) -> None:
 
 def _migrate_event_context(conn: sqlite3.Connection) -> None:
     """Schema step 5 (issue 12): a chat turn or imported message is indexed with the turns
-    before it in its conversation (`Event.context`); the turns stored before this step get
-    theirs, and their vectors are made again. Idempotent."""
+    before it in its conversation (`Event.context`, keyword index only); the turns stored
+    before this step get theirs. Idempotent."""
     from storage.events import refresh_context  # events.py builds on this module
 
     refresh_context(conn)

@@ -4,10 +4,12 @@ minutes. Speed is measured by bench/redaction.py; here only generous sanity boun
 
 from __future__ import annotations
 
+import functools
 import time
 
 import pytest
 
+from bench.redaction import worst_cases
 from capture.redact import RedactionTooSlow, Redactor, mask, redact, redact_then_cut
 from tests.capture.secret_corpus import leaked, look_alikes, secrets
 
@@ -117,6 +119,50 @@ def test_digit_runs_that_took_minutes_are_fast() -> None:
         started = time.perf_counter()
         redact(text)
         assert time.perf_counter() - started < 2.0
+
+
+@functools.cache
+def _worst_cases(size: int) -> dict[str, str]:
+    return worst_cases(size)
+
+
+def _cpu_ms(redactor: Redactor, text: str) -> float:
+    """The least CPU time of a few runs: the least disturbed by whatever else runs."""
+    times = []
+    for _ in range(3):
+        started = time.process_time()
+        redactor.redact(text)
+        times.append((time.process_time() - started) * 1000)
+    return min(times)
+
+
+@pytest.mark.parametrize("case", sorted(worst_cases(1000)))
+def test_redaction_time_grows_linearly_with_hostile_input(case: str) -> None:
+    # Four times the input may cost about four times the CPU: 8x (plus 3 ms of timer noise)
+    # allows for a loaded machine, and still fails a quadratic rule (16x) outright.
+    redactor = Redactor()
+    small, large = _worst_cases(12_500)[case], _worst_cases(50_000)[case]
+    redactor.redact(small)  # warm up
+    assert _cpu_ms(redactor, large) <= 8 * _cpu_ms(redactor, small) + 3
+
+
+def test_a_rule_searched_near_its_hint_finds_a_secret_deep_in_a_long_page() -> None:
+    header = "Authorization: Bearer aB3dE6gH9jK2mN5pQ8sT"
+    for text in ("x " * 40_000 + header + " y" * 10, "İ x " * 20_000 + header):
+        result = redact(text)
+        assert "aB3dE6gH9jK2mN5pQ8sT" not in result.text
+        assert result.text.endswith(("Authorization: Bearer [REDACTED:auth_header]", " y"))
+
+
+def test_non_ascii_text_keeps_every_span_in_place() -> None:
+    # Lowering "İ" makes two characters of it; spans found in the lowered text must still fit.
+    text = "İİ Straße: password: hunter2!"
+    assert redact(text).text == "İİ Straße: password: [REDACTED:password]"
+
+
+def test_a_token_dressed_as_a_mask_is_still_checked() -> None:
+    fake = "[REDACTED:" + "Zx8Kq2Lm9Vb4Nc7Rt1Yw6Pj3Hs5Gd0FaE" + "]"
+    assert "Zx8Kq2Lm9Vb4" not in redact(f"value {fake} end").text
 
 
 def test_a_secret_across_the_cut_is_redacted_whole_before_cutting() -> None:
