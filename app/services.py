@@ -10,6 +10,7 @@ that may know agents.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -232,8 +233,12 @@ class Services:
     # ----- the memory agents -----------------------------------------------------------------
 
     def start_memory_worker(self, on_batch: Listener | None = None) -> None:
-        """Start draining the event queue through the agents (loads the model if needed)."""
+        """Start draining the event queue through the agents (loads the model if needed), and
+        warm the chat prompt's prefix in the background (the first answer comes sooner)."""
         self.runtime.start_worker(on_batch)
+        threading.Thread(
+            target=self.runtime.warm_chat, name="engram-warm-chat", daemon=True
+        ).start()
 
     def backlog(self) -> dict[str, int]:
         return self.store().events.counts()

@@ -302,6 +302,7 @@ class LlamaCppModel:
             chat_template=metadata.get("tokenizer.chat_template", ""),
             supports_schema=True,  # a JSON schema becomes a llama.cpp grammar
             gpu_offload=offload and layers != 0,
+            caches_prefix=True,
             threads=self._threads,
             details={
                 "path": str(self._path),
