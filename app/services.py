@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from agents.chat import ChatAgent, ChatReply, ChatResult, Citation
 from agents.llm.port import ChatModel, Message, ModelInfo
+from agents.loop import BatchReport
 from agents.worker import Listener
 from app import autostart
 from app.chat_session import ChatSession
@@ -234,11 +235,21 @@ class Services:
 
     def start_memory_worker(self, on_batch: Listener | None = None) -> None:
         """Start draining the event queue through the agents (loads the model if needed), and
-        warm the chat prompt's prefix in the background (the first answer comes sooner)."""
-        self.runtime.start_worker(on_batch)
-        threading.Thread(
-            target=self.runtime.warm_chat, name="engram-warm-chat", daemon=True
-        ).start()
+        warm the chat prompt's prefix in the background, now and after a batch that changed
+        core memory (which is part of that prefix), so an answer does not wait for it."""
+
+        def heard(report: BatchReport | None, error: BaseException | None) -> None:
+            if report is not None and any(kind == "core" for _, kind, _ in report.writes):
+                self._warm_chat()
+            if on_batch is not None:
+                on_batch(report, error)
+
+        self.runtime.start_worker(heard)
+        self._warm_chat()
+
+    def _warm_chat(self) -> None:
+        warm = threading.Thread(target=self.runtime.warm_chat, name="engram-warm-chat", daemon=True)
+        warm.start()
 
     def backlog(self) -> dict[str, int]:
         return self.store().events.counts()
