@@ -26,12 +26,22 @@ from agents.llm.port import (
     Cancelled,
     ChatModel,
     Message,
+    ModelError,
     Request,
     approx_tokens,
+    complete,
     complete_json,
     scrubbed,
 )
-from agents.retrieval import DEFAULT_CAPS, Context, Retrieved, derive_topic, timed_retrieve
+from agents.retrieval import (
+    DEFAULT_CAPS,
+    Context,
+    Retrieved,
+    build_context,
+    core_blocks,
+    derive_topic,
+    timed_retrieve,
+)
 from storage.conversations import turn_text
 from storage.errors import InvalidText
 from storage.records import Event, MemoryType, check_text
@@ -293,9 +303,10 @@ class ChatAgent:
         return timed_retrieve(self.store, topic, self.config.caps, self.budget(question))
 
     def request(self, question: str, history: Sequence[Message], context: Context) -> Request:
-        """The fixed instructions as the system prompt (the same every time, so llama.cpp reuses
-        their evaluation from the previous turn), the last turns, then one user message with
-        the tagged memory sections and the question (small models heed the user turn most)."""
+        """The fixed instructions and the core memory as the system prompt (the same from
+        question to question, so llama.cpp reuses their evaluation from the previous turn, with
+        or without history after it), the last turns, then one user message with the tagged
+        memory sections and the question (small models heed the user turn most)."""
         turns = [
             Message(m.role, clip(m.content, 400))
             for m in history[-self.config.history_turns :]
@@ -303,13 +314,42 @@ class ChatAgent:
         ]
         user = f"{context.text}\n\nQuestion: {question}"
         request = Request(
-            messages=(Message("system", prompts.load("chat")), *turns, Message("user", user)),
+            messages=(self._system(context), *turns, Message("user", user)),
             max_tokens=self.config.answer_tokens,
             temperature=self.config.temperature,
         )
         # No vault secret reaches the model, whichever memory, turn or question carries it.
         secrets = self.store.secrets().plus(r.record for r in context.items)
         return scrubbed(request, secrets.scrub)
+
+    @staticmethod
+    def _system(context: Context) -> Message:
+        instructions = prompts.load("chat")
+        core = context.core_text
+        return Message("system", f"{instructions}\n\n{core}" if core else instructions)
+
+    def warm(self) -> bool:
+        """Evaluate the prompt's fixed prefix (system prompt and core memory) now, for a model
+        that keeps the last prompt's evaluation (`ModelInfo.caches_prefix`), so the first
+        question pays only for its own part (on a CPU, seconds). Background work: a question
+        asked meanwhile goes first. True when a warm-up ran."""
+        if not self.model.info.caches_prefix:
+            return False
+        secrets = self.store.secrets()
+        context = build_context(
+            "", [], core_blocks(self.store), self.budget(""), 0.0, secrets.scrub
+        )
+        request = Request(
+            messages=(self._system(context), Message("user", "Hello")),
+            max_tokens=1,
+            temperature=self.config.temperature,
+            background=True,
+        )
+        try:
+            complete(self.model, scrubbed(request, secrets.scrub), timeout_s=600)
+        except ModelError:  # preempted by a question, or a failure the question will report
+            return False
+        return True
 
     def finish(
         self,

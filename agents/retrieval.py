@@ -60,9 +60,12 @@ class Context:
     topic: str
     core: tuple[CoreBlock, ...]
     items: tuple[Retrieved, ...]
-    text: str
+    text: str  # the retrieved sections: new in every prompt
     retrieval_ms: float
     dropped: int  # found but left out to stay within the budget
+    #: The <core_memory> section: the same from question to question (until a core block
+    #: changes), so the chat prompt keeps it in the prefix llama.cpp has cached.
+    core_text: str = ""
 
 
 def derive_topic(question: str, history: Sequence[Message], words_from_history: int = 8) -> str:
@@ -115,8 +118,12 @@ def retrieve(
         if taken.get(kind, 0) < limit:
             taken[kind] = taken.get(kind, 0) + 1
             found.append((item, hit.score))
-    core = [b for b in (store.core_block(label) for label in CORE_LABELS) if b and b.value]
-    return found, core
+    return found, core_blocks(store)
+
+
+def core_blocks(store: MemoryStore) -> list[CoreBlock]:
+    """The core blocks every chat prompt shows (those with a value)."""
+    return [b for b in (store.core_block(label) for label in CORE_LABELS) if b and b.value]
 
 
 def build_context(
@@ -127,12 +134,14 @@ def build_context(
     retrieval_ms: float = 0.0,
     scrub: Callable[[str], str] | None = None,
 ) -> Context:
-    """Tagged sections (<core_memory>, <episodic_memory>, …, <seen_events>) within
-    `budget_tokens`: core blocks first (up to CORE_SHARE of the budget), then memories and
-    events in rank order until the budget is spent, events within EVENT_SHARE of it. Tags are
-    numbered in the order the sections show them. Every line is passed through `scrub` (the
-    store's secrets: `MemoryStore.secrets().scrub`); without one, through the high-sensitivity
-    values of the vault entries found."""
+    """Tagged sections (<core_memory> as `core_text`; <episodic_memory>, …, <seen_events> as
+    `text`) within `budget_tokens`: core blocks first (up to CORE_SHARE of the budget), then
+    memories and events in rank order until the budget is spent, events within EVENT_SHARE of
+    it. Tags are numbered in the order the sections show them. A memory section runs to the
+    next one (a closing tag per section cost 7 tokens of prompt evaluation on every question);
+    only <seen_events>, text quoted from the screen, is closed. Every line is passed through
+    `scrub` (the store's secrets: `MemoryStore.secrets().scrub`); without one, through the
+    high-sensitivity values of the vault entries found."""
     core_budget = int(budget_tokens * CORE_SHARE)
     event_budget = int(budget_tokens * EVENT_SHARE)
     events_used = 0
@@ -157,8 +166,7 @@ def build_context(
         chosen.append((record, score, line))
     items: list[Retrieved] = []
     sections: list[str] = []
-    if core_lines:
-        sections.append("<core_memory>\n" + "\n".join(core_lines) + "\n</core_memory>")
+    core_text = "<core_memory>\n" + "\n".join(core_lines) + "\n</core_memory>" if core_lines else ""
     for kind in (*SECTION_ORDER, Event.kind):
         lines = []
         for record, score, line in chosen:
@@ -167,11 +175,14 @@ def build_context(
                 items.append(Retrieved(tag, record, score, line))
                 lines.append(f"[{tag}] {line}")
         if lines:
-            name = EVENT_SECTION if kind == Event.kind else f"{kind}_memory"
-            sections.append(f"<{name}>\n" + "\n".join(lines) + f"\n</{name}>")
+            if kind == Event.kind:
+                sections.append(f"<{EVENT_SECTION}>\n" + "\n".join(lines) + f"\n</{EVENT_SECTION}>")
+            else:
+                sections.append(f"<{kind}_memory>\n" + "\n".join(lines))
     if not items:
-        sections.append("<memories>\n(no stored memory matches this question)\n</memories>")
-    return Context(topic, tuple(core), tuple(items), "\n".join(sections), retrieval_ms, dropped)
+        sections.append("<memories>\n(no stored memory matches this question)")
+    text = "\n".join(sections)
+    return Context(topic, tuple(core), tuple(items), text, retrieval_ms, dropped, core_text)
 
 
 def timed_retrieve(

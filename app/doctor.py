@@ -73,6 +73,7 @@ _FLAG_LABELS = {
     "supports_schema": "schema-constrained JSON",
     "preemptible": "chat before memory work",
     "gpu_offload": "GPU offload",
+    "caches_prefix": "prompt prefix cache",
 }
 
 

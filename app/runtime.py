@@ -229,6 +229,18 @@ class Runtime:
                 self._agent = ChatAgent(store, model, config)
             return self._agent
 
+    def warm_chat(self) -> None:
+        """Evaluate the chat prompt's fixed prefix now (`ChatAgent.warm`: the system prompt and
+        core memory), so the first question after a load waits only for its own part. Only
+        while the model and the store are open: a late call after close() opens nothing."""
+        model = self._model
+        if model is None or self._store is None or not model.info.caches_prefix:
+            return
+        try:
+            self.chat_agent().warm()
+        except Exception as exc:  # the first question reports a real failure
+            log.warning("warming the chat prompt failed: %s", exc)
+
     def worker(self, on_batch: Listener | None = None) -> MemoryWorker:
         """The memory worker over the memory loop (not started); `on_batch` hears each batch."""
         store, model = self.store(), self.agent_model()

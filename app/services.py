@@ -10,6 +10,7 @@ that may know agents.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 
 from agents.chat import ChatAgent, ChatReply, ChatResult, Citation
 from agents.llm.port import ChatModel, Message, ModelInfo
+from agents.loop import BatchReport
 from agents.worker import Listener
 from app import autostart
 from app.chat_session import ChatSession
@@ -232,8 +234,22 @@ class Services:
     # ----- the memory agents -----------------------------------------------------------------
 
     def start_memory_worker(self, on_batch: Listener | None = None) -> None:
-        """Start draining the event queue through the agents (loads the model if needed)."""
-        self.runtime.start_worker(on_batch)
+        """Start draining the event queue through the agents (loads the model if needed), and
+        warm the chat prompt's prefix in the background, now and after a batch that changed
+        core memory (which is part of that prefix), so an answer does not wait for it."""
+
+        def heard(report: BatchReport | None, error: BaseException | None) -> None:
+            if report is not None and any(kind == "core" for _, kind, _ in report.writes):
+                self._warm_chat()
+            if on_batch is not None:
+                on_batch(report, error)
+
+        self.runtime.start_worker(heard)
+        self._warm_chat()
+
+    def _warm_chat(self) -> None:
+        warm = threading.Thread(target=self.runtime.warm_chat, name="engram-warm-chat", daemon=True)
+        warm.start()
 
     def backlog(self) -> dict[str, int]:
         return self.store().events.counts()

@@ -43,6 +43,7 @@ class ScriptedChatModel:
         default: Responder | None = None,
         n_ctx: int = 4096,
         delay_s: float = 0.0,
+        caches_prefix: bool = False,
     ) -> None:
         self._queue: deque[Scripted] = deque(responses)
         self._default = default
@@ -51,7 +52,12 @@ class ScriptedChatModel:
         self.delay_s = delay_s
         # Unscripted, it answers with a value the schema accepts, as a constrained model would.
         self._info = ModelInfo(
-            name="scripted", backend="fake", n_ctx=n_ctx, supports_schema=True, threads=1
+            name="scripted",
+            backend="fake",
+            n_ctx=n_ctx,
+            supports_schema=True,
+            caches_prefix=caches_prefix,
+            threads=1,
         )
 
     @property

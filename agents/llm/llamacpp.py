@@ -154,6 +154,10 @@ class LlamaCppModel:
         self.loads = 0  # how many times the model was loaded (idle unloads make it more)
         #: Prompt tokens llama.cpp evaluated for the last generation (the rest came cached).
         self.last_prompt_eval: int | None = None
+        #: llama.cpp's own counters for the last generation (prompt tokens evaluated and their
+        #: ms, tokens generated and their ms): what the benchmarks split time to first token
+        #: and tokens/s into, apart from this module's Python.
+        self.last_timings: dict[str, float] = {}
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._ready = threading.Event()
         self._load_error: BaseException | None = None
@@ -302,6 +306,7 @@ class LlamaCppModel:
             chat_template=metadata.get("tokenizer.chat_template", ""),
             supports_schema=True,  # a JSON schema becomes a llama.cpp grammar
             gpu_offload=offload and layers != 0,
+            caches_prefix=True,
             threads=self._threads,
             details={
                 "path": str(self._path),
@@ -357,6 +362,7 @@ class LlamaCppModel:
                     job.out.put(text)
             if self.last_prompt_eval is None:
                 self.last_prompt_eval = self._prompt_evaluated()
+            self.last_timings = self._timings()
             job.out.put(_DONE)
         except Exception as exc:
             log.exception("llama.cpp generation failed")
@@ -370,8 +376,23 @@ class LlamaCppModel:
         import llama_cpp
 
         self.last_prompt_eval = None
+        self.last_timings = {}
         with contextlib.suppress(Exception):  # counters are diagnostics, never a failure
             llama_cpp.llama_perf_context_reset(self._llm._ctx.ctx)
+
+    def _timings(self) -> dict[str, float]:
+        import llama_cpp
+
+        try:
+            perf = llama_cpp.llama_perf_context(self._llm._ctx.ctx)
+        except Exception:
+            return {}
+        return {
+            "prompt_tokens": float(perf.n_p_eval),
+            "prompt_ms": float(perf.t_p_eval_ms),
+            "tokens": float(perf.n_eval),
+            "generate_ms": float(perf.t_eval_ms),
+        }
 
     def _prompt_evaluated(self) -> int | None:
         import llama_cpp

@@ -78,6 +78,9 @@ class ModelInfo:
       gives every backend this; a bare backend runs requests in the order they come.
     - `gpu_offload`: layers run on a GPU in this process (a remote server's hardware is not
       known here, so False for it).
+    - `caches_prefix`: a prompt that starts like the previous one evaluates only what is new
+      (llama.cpp's KV cache), so evaluating a fixed prefix ahead of time (`ChatAgent.warm`)
+      takes that time off the first answer.
     """
 
     name: str
@@ -87,6 +90,7 @@ class ModelInfo:
     supports_schema: bool = False
     preemptible: bool = False
     gpu_offload: bool = False
+    caches_prefix: bool = False
     threads: int = 0
     details: dict[str, Any] = field(default_factory=dict)
 
@@ -96,6 +100,7 @@ class ModelInfo:
             "supports_schema": self.supports_schema,
             "preemptible": self.preemptible,
             "gpu_offload": self.gpu_offload,
+            "caches_prefix": self.caches_prefix,
         }
 
 

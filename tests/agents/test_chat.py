@@ -62,10 +62,12 @@ def test_retrieval_spans_types_with_caps_and_tagged_sections(seeded: MemoryStore
     assert kinds.count(MemoryType.SEMANTIC) <= 4
     assert {MemoryType.EPISODIC, MemoryType.RESOURCE, MemoryType.KNOWLEDGE_VAULT} <= set(kinds)
     [system, user] = model.calls[0].messages
-    assert system.role == "system" and "<core_memory>" not in system.content
-    for tag in ("<core_memory>", "<episodic_memory>", "</semantic_memory>", "[M1]"):
+    # core memory is part of the fixed prefix (system prompt), the retrieved sections are not
+    assert system.role == "system" and "<core_memory>" in system.content
+    assert "Name is Sam" in system.content and "Name is Sam" not in user.content
+    for tag in ("<episodic_memory>", "<semantic_memory>", "<knowledge_vault_memory>", "[M1]"):
         assert tag in user.content
-    assert "Name is Sam" in user.content
+    assert "</" not in user.content  # a memory section runs to the next: no closing tags
     assert user.content.endswith("Question: When is my train to Lyon?")
     assert [item.tag for item in result.context.items] == [
         f"M{n}" for n in range(1, len(kinds) + 1)
@@ -83,6 +85,37 @@ def test_high_sensitivity_vault_values_never_reach_the_prompt(seeded: MemoryStor
     prompt = "\n".join(m.content for m in model.calls[0].messages)
     assert "Train booking password" in prompt and "REF-99812" in prompt
     assert "tr41n-S3cret" not in prompt
+
+
+def test_the_prompt_prefix_is_the_same_for_every_question_with_or_without_history(
+    seeded: MemoryStore,
+) -> None:
+    # llama.cpp reuses the evaluation of the longest prefix a prompt shares with the previous
+    # one: system prompt and core memory must come first and not change between questions.
+    model = ScriptedChatModel()
+    agent = ChatAgent(seeded, model, ChatConfig(context_tokens=500, record_turns=False))
+    assert agent.ask("When is my train to Lyon?").result.answer
+    history = [Message("user", "When is my train?"), Message("assistant", "Friday.")]
+    assert agent.ask("What is the itinerary?", history).result.answer
+    first, second = (call.messages for call in model.calls)
+    assert first[0] == second[0] and "Name is Sam" in first[0].content
+    assert [m.role for m in second] == ["system", "user", "assistant", "user"]
+    assert first[1].content != second[-1].content  # the retrieved part is new each time
+
+
+def test_warm_evaluates_the_fixed_prefix_ahead_of_the_first_question(
+    seeded: MemoryStore,
+) -> None:
+    model = ScriptedChatModel(caches_prefix=True)
+    agent = ChatAgent(seeded, model, ChatConfig(record_turns=False))
+    assert agent.warm()
+    [warm] = model.calls
+    assert warm.background and warm.max_tokens == 1  # a question asked meanwhile goes first
+    assert agent.ask("When is my train to Lyon?").result.answer
+    assert model.calls[1].messages[0] == warm.messages[0]  # the very prefix the question uses
+    # a model that keeps no prefix gets no call for it
+    plain = ScriptedChatModel()
+    assert not ChatAgent(seeded, plain).warm() and plain.calls == []
 
 
 def test_prompt_stays_within_the_budget(seeded: MemoryStore) -> None:
@@ -181,6 +214,7 @@ def test_events_are_retrieved_beside_memories_and_their_citations_resolve(
     result = ChatAgent(seeded, model, config).ask("Where do I meet Dana?").result
     prompt = model.calls[0].messages[-1].content
     assert "<seen_events>" in prompt and "seen on screen in xterm" in prompt
+    assert "</seen_events>" in prompt  # screen text stays quoted: its section is closed
     [item] = [i for i in result.context.items if i.record.id == event.id]
     assert f"[{item.tag}] (seen on screen in xterm" in prompt
     cited = (

@@ -346,3 +346,21 @@ def test_a_failing_agents_model_is_reported_and_retried(recorder: Recorder) -> N
         assert runtime.model_error == "memory agents: qwen file is missing"
         assert runtime.agent_model() is recorder.model and len(attempts) == 2
         assert runtime.model_state == "ready" and runtime.model_error is None
+
+
+def test_warm_chat_evaluates_the_chat_prefix_only_once_store_and_model_are_open(
+    recorder: Recorder,
+) -> None:
+    chat = ScriptedChatModel(caches_prefix=True)
+    with Runtime(
+        Settings(), store_opener=recorder.open_store, model=chat, agent_model=ScriptedChatModel()
+    ) as runtime:
+        runtime.warm_chat()  # no store yet: a warm-up opens nothing
+        assert recorder.stores == 0 and chat.calls == []
+        runtime.store().set_core("human", "Name is Sam")
+        runtime.warm_chat()
+        [warm] = chat.calls
+        assert warm.background and warm.max_tokens == 1
+        assert "Name is Sam" in warm.messages[0].content
+    runtime.warm_chat()  # after close(): nothing is opened again
+    assert recorder.stores == 1 and len(chat.calls) == 1

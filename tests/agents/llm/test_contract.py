@@ -153,7 +153,7 @@ def test_info_describes_the_model(model: ScheduledChatModel) -> None:
     assert info.name and info.backend and info.n_ctx > 0
     json.dumps(info.details)  # serialisable for `engram doctor --json`
     flags = info.capabilities()
-    assert set(flags) == {"supports_schema", "preemptible", "gpu_offload"}
+    assert set(flags) == {"supports_schema", "preemptible", "gpu_offload", "caches_prefix"}
     assert all(isinstance(v, bool) for v in flags.values())
     # every backend here constrains JSON by schema, and the scheduler makes each preemptible
     assert info.supports_schema and info.preemptible

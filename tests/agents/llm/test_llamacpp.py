@@ -21,6 +21,8 @@ RULES_B = "You file events. " + " ".join(f"Rule {i}: keep each event dated." for
 def evaluated(model: LlamaCppModel, system: str, user: str) -> int:
     complete(model, Request(messages(system, user), max_tokens=2), timeout_s=300)
     assert model.last_prompt_eval is not None
+    assert model.last_timings["prompt_tokens"] == model.last_prompt_eval
+    assert model.last_timings["prompt_ms"] > 0
     return model.last_prompt_eval
 
 
