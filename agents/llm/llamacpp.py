@@ -116,6 +116,31 @@ class _Job:
         return self.abandoned.is_set() or (self.cancel is not None and self.cancel.is_set())
 
 
+def prompt_cache(capacity_bytes: int) -> Any:
+    """llama-cpp-python's `LlamaRAMCache`, held to its capacity. Each state it keeps also
+    carries a copy of the logits of up to n_batch tokens (512 x 151,936 floats for Qwen: 311
+    MB), which the cache does not count against its capacity and which nothing reads again
+    (sampling runs in llama.cpp's sampler; `load_state` only copies them back, and one row
+    broadcasts): an agents' run grew to 7.5 GB and was killed for memory. A state keeps one
+    row of zeros, and the cache counts all it holds."""
+    import numpy as np
+    from llama_cpp.llama_cache import LlamaRAMCache
+
+    class BoundedRAMCache(LlamaRAMCache):
+        @property
+        def cache_size(self) -> int:
+            return sum(
+                s.llama_state_size + s.scores.nbytes + s.input_ids.nbytes
+                for s in self.cache_state.values()
+            )
+
+        def __setitem__(self, key: Any, value: Any) -> None:
+            value.scores = np.zeros((1, value.scores.shape[-1]), dtype=value.scores.dtype)
+            super().__setitem__(key, value)
+
+    return BoundedRAMCache(capacity_bytes=capacity_bytes)
+
+
 class LlamaCppModel:
     """A GGUF model served by one worker thread. `model_path=None` loads the embedded SmolLM2.
 
@@ -295,9 +320,7 @@ class LlamaCppModel:
             verbose=False,
         )
         if self._prompt_cache_mb:
-            from llama_cpp.llama_cache import LlamaRAMCache
-
-            self._llm.set_cache(LlamaRAMCache(capacity_bytes=self._prompt_cache_mb << 20))
+            self._llm.set_cache(prompt_cache(self._prompt_cache_mb << 20))
         metadata: dict[str, str] = dict(self._llm.metadata or {})
         self._info = ModelInfo(
             name=metadata.get("general.name") or self._path.name,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from agents.llm import llamacpp
@@ -39,6 +40,38 @@ def test_a_repeated_prefix_is_evaluated_once_even_when_prompts_take_turns() -> N
     assert first_a > 100 and first_b > 100
     # only the new user message (and the template around it) is evaluated
     assert again_a < first_a // 4 and again_b < first_b // 4
+
+
+def test_the_prompt_cache_holds_its_states_to_its_capacity() -> None:
+    """Each state llama-cpp-python saves carries n_batch rows of logits it never reads again,
+    uncounted by its cache: the cache keeps one row and counts every byte it holds."""
+
+    class State:  # what llama_cpp.LlamaState carries
+        def __init__(self, n: int) -> None:
+            self.llama_state_size = 1 << 20
+            self.scores = np.ones((512, 4096), dtype=np.single)  # 8 MiB of logits
+            self.input_ids = np.arange(n, dtype=np.intc)
+
+    cache = llamacpp.prompt_cache(4 << 20)
+    for n in range(1, 9):
+        cache[tuple(range(n))] = State(n)
+        assert cache.cache_size <= 4 << 20
+    assert 1 < len(cache.cache_state) <= 4
+    kept = next(iter(cache.cache_state.values()))
+    assert kept.scores.shape == (1, 4096) and not kept.scores.any()
+    assert tuple(range(8)) in cache  # the newest state is found by its prefix
+
+
+@pytest.mark.real
+def test_the_cached_prompt_states_keep_memory_flat() -> None:
+    model = LlamaCppModel(n_ctx=1024, threads=1, prompt_cache_mb=64)
+    try:
+        for i in range(6):
+            evaluated(model, RULES_A if i % 2 else RULES_B, f"Events: walk number {i}.")
+        states = model.call(lambda llama: list(llama.cache.cache_state.values()))
+    finally:
+        model.close()
+    assert states and all(s.scores.nbytes < 1 << 20 for s in states)
 
 
 @pytest.mark.real
