@@ -53,9 +53,6 @@ class SearchOptions:
     #: How many of the first round's best hits lend words, and how many words they lend.
     expand_from: int = 3
     expand_words: int = 6
-    #: Multiplies a memory's fused score when raw events are ranked beside it: a memory is
-    #: made from events, so where both match, the evidence itself need not yield to it.
-    memory_weight: float = 1.0
 
 
 #: The kind of a raw event among search candidates (beside the six memory types).
@@ -568,10 +565,4 @@ class HybridSearcher:
             fused = fuse_scores(rankings, weights, pool, unit_scaled=("time",))
         if options.actor_weight > 0:
             fused = named_actor_boost(self._db, query, fused, options.actor_weight)
-        if options.memory_weight != 1.0 and any(c.kind == EVENT for c in fused):
-            fused = [
-                c if c.kind == EVENT else replace(c, score=c.score * options.memory_weight)
-                for c in fused
-            ]
-            fused.sort(key=lambda c: c.score, reverse=True)
         return fused
