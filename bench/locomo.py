@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,8 @@ def run_raw(
         "conversations": len(conversations),
         "turns": turns,
         "embedder": embedder.name,
-        "search": "deep" if options is not None else "plain",
+        "search": "deep" if options is not None and options.expand_weight > 0 else "plain",
+        "vector_weight": (options or SearchOptions()).vector_weight,
         "insert_per_s": round(turns / insert_s, 1) if insert_s else None,
         "search_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
         "search_p95_ms": round(percentile(latencies, 95), 2) if latencies else None,
@@ -178,8 +180,50 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="raw mode: search as the chat agent does (agents.retrieval.DEEP_SEARCH)",
     )
+    emb = p.add_argument_group("a candidate embedder (raw mode)")
+    emb.add_argument(
+        "--embedder",
+        type=Path,
+        metavar="FOLDER",
+        help="a sentence-transformers model folder to search with (default: the app's embedder)",
+    )
+    emb.add_argument(
+        "--truncate-dim", type=int, metavar="N", help="Matryoshka: keep the first N dimensions"
+    )
+    emb.add_argument(
+        "--vector-cache",
+        type=Path,
+        metavar="FILE",
+        help="keep computed vectors in this SQLite file and reuse them (bench.vector_cache)",
+    )
+    emb.add_argument(
+        "--vector-weight", type=float, help="the fusion's vector weight (default: SearchOptions')"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p.parse_args(argv)
+
+
+def make_embedder(args: argparse.Namespace) -> Embedder:
+    """The embedder to run: the app's, or the candidate folder `--embedder` names, behind the
+    vector cache when `--vector-cache` names one."""
+    from app.runtime import Runtime
+    from bench._setup import bench_settings
+
+    embedder: Embedder
+    if args.embedder is not None:
+        from storage.embedder_st import SentenceTransformerEmbedder
+
+        cut_in_cache = args.vector_cache is not None
+        embedder = SentenceTransformerEmbedder(
+            args.embedder, truncate_dim=None if cut_in_cache else args.truncate_dim
+        )
+    else:
+        embedder = Runtime(bench_settings()).embedder()
+    if args.vector_cache is not None:
+        from bench.vector_cache import CachedEmbedder
+
+        return CachedEmbedder(embedder, args.vector_cache, dims=args.truncate_dim)
+    return embedder
 
 
 def prepare(args: argparse.Namespace) -> tuple[list[Conversation], IndexFactory | None]:
@@ -217,13 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         emit(locomo_agents.run(args, conversations, factory), args.json)
         return 0
-    from app.runtime import Runtime
-    from bench._setup import bench_settings
 
     def say(line: str) -> None:
         print(line, file=sys.stderr)
 
-    embedder = Runtime(bench_settings()).embedder()  # one for every conversation's store
+    embedder = make_embedder(args)  # one for every conversation's store
     embedder.embed(["warm-up"])  # loading the model is not insert time
     answerer = Answerer(args) if args.answer else None
     options = None
@@ -231,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agents.retrieval import DEEP_SEARCH
 
         options = DEEP_SEARCH
+    if args.vector_weight is not None:
+        options = replace(options or SearchOptions(), vector_weight=args.vector_weight)
     out = run_raw(
         conversations,
         embedder,
