@@ -53,8 +53,9 @@ class Settings(BaseModel):
     embedding_model_path: Path | None = None
     #: The built-in embedder: "minilm" (all-MiniLM-L6-v2, Apache-2.0; fast, the default) or
     #: "gemma" (EmbeddingGemma-300M under the Gemma Terms of Use,
-    #: https://ai.google.dev/gemma/terms: +3 LoCoMo frac@10 but about 100 ms of CPU per search
-    #: and 4 memories/s per core to index; set-up fetches it only when ENGRAM_EMBEDDERS=gemma).
+    #: https://ai.google.dev/gemma/terms: +2 LoCoMo frac@10 on conversations 0-1, but about
+    #: 210 ms of one core per search and 0.8 s per memory indexed; set-up fetches it only when
+    #: ENGRAM_EMBEDDERS=gemma).
     #: Without its files MiniLM is used. Switching re-embeds every memory once.
     embedder: Literal["minilm", "gemma"] = "minilm"
     #: http://host:port of a `chroma run` server; None keeps vectors in the data folder.

@@ -132,7 +132,8 @@ def test_the_torch_embedder_uses_the_models_prompts_and_matryoshka_cut() -> None
     cut = SentenceTransformerEmbedder(default_model_path(), truncate_dim=128)
     assert isinstance(plain, QueryEmbedder)
     text = "Melanie signed up for a pottery class"
-    assert plain.embed_queries([text]) == pytest.approx(plain.embed([text]), abs=1e-6)  # MiniLM
+    same = plain.embed_queries([text])[0]
+    assert same == pytest.approx(plain.embed([text])[0], abs=1e-6)  # MiniLM has no prompts
     model = plain._load()
     model.prompts = {"query": "task: search result | query: ", "document": "title: none | text: "}
     query, document = plain.embed_queries([text])[0], plain.embed([text])[0]
