@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from agents.llm.port import ChatModel
 from agents.llm.scheduler import ScheduledChatModel
 from app.embedder_files import ONNX_MINILM_NAME, onnx_model_path
+from app.embedder_folders import GEMMA, folder_path
 from app.model_files import model_path
 from app.settings import Settings
 from storage.embedder_onnx import OnnxEmbedder
@@ -17,15 +19,28 @@ from storage.embedder_st import SentenceTransformerEmbedder, default_model_path
 from storage.protocols import Embedder, VectorIndex
 from storage.store import MemoryStore
 
+log = logging.getLogger(__name__)
+
 
 def make_embedder(settings: Settings, models_folder: Path | None = None) -> Embedder:
-    """The int8 ONNX all-MiniLM-L6-v2 when set-up has put it in place (a third of the CPU per
-    query and per insert), else the torch model; a folder the user names is always used."""
-    if settings.embedding_model_path is None:
-        path = onnx_model_path(models_folder)
-        if path is not None:
-            return OnnxEmbedder(path, default_model_path() / "tokenizer.json", ONNX_MINILM_NAME)
-    return SentenceTransformerEmbedder(settings.embedding_model_path)
+    """A folder the user names; else EmbeddingGemma when chosen and set up; else the int8
+    ONNX all-MiniLM-L6-v2 when set-up has put it in place (a third of the CPU per query and
+    per insert), else the torch MiniLM."""
+    if settings.embedding_model_path is not None:
+        return SentenceTransformerEmbedder(settings.embedding_model_path)
+    if settings.embedder == "gemma":
+        folder = folder_path(GEMMA, models_folder)
+        if folder is not None:
+            return SentenceTransformerEmbedder(folder)
+        log.warning(
+            "%s is chosen but not set up (run scripts/setup.sh with ENGRAM_EMBEDDERS=gemma); "
+            "searching with all-MiniLM-L6-v2",
+            GEMMA.name,
+        )
+    path = onnx_model_path(models_folder)
+    if path is not None:
+        return OnnxEmbedder(path, default_model_path() / "tokenizer.json", ONNX_MINILM_NAME)
+    return SentenceTransformerEmbedder()
 
 
 def make_index_factory(settings: Settings) -> Callable[[Path], VectorIndex]:

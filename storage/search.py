@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from storage.protocols import Embedder, VectorIndex
+from storage.protocols import Embedder, VectorIndex, embed_query
 from storage.records import MemoryType
 from storage.rerank import expansion_words, indexed_texts, named_actors
 from storage.sqlite_db import Database
@@ -509,7 +509,7 @@ class HybridSearcher:
                 events,
             )
         if options.vector_weight > 0:
-            vector = self._embedder.embed([query])[0]
+            vector = embed_query(self._embedder, query)
             rankings["vector"] = vector_ranking(
                 self._index, vector, types, pool, self._namespace, events
             )

@@ -52,3 +52,23 @@ def test_a_broken_model_file_is_a_model_unavailable_error(tmp_path: Path) -> Non
         embedder.embed(["hello"])
     with pytest.raises(ModelUnavailable, match="missing"):
         OnnxEmbedder(tmp_path / "absent.onnx", bad, "absent").embed(["hello"])
+
+
+def test_gemma_is_used_only_when_chosen_and_set_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.embedder_folders import GEMMA
+
+    chosen = Settings(embedder="gemma")
+    fallback = bootstrap.make_embedder(chosen, tmp_path)  # no folder: MiniLM, said in the log
+    assert isinstance(fallback, SentenceTransformerEmbedder) and "MiniLM" in fallback.name
+    assert "EmbeddingGemma-300M is chosen but not set up" in caplog.text
+    folder = tmp_path / GEMMA.folder_name
+    folder.mkdir()
+    monkeypatch.setattr(bootstrap, "folder_path", lambda model, _dir: folder)
+    gemma = bootstrap.make_embedder(chosen, tmp_path)
+    assert isinstance(gemma, SentenceTransformerEmbedder) and gemma.path == folder
+    assert gemma.name == "st:embeddinggemma-300m"  # a new name: the store re-embeds once
+    assert "MiniLM" in bootstrap.make_embedder(Settings(), tmp_path).name
+    named = Settings(embedder="gemma", embedding_model_path=tmp_path)
+    assert bootstrap.make_embedder(named).path == tmp_path  # a folder the user names wins

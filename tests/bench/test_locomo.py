@@ -199,3 +199,34 @@ def test_a_quicker_run_is_the_same_prefix_in_both_modes(tmp_path: Path) -> None:
         args = locomo.parse_args(["--data", str(path), "--mode", mode, "--max-turns", "4"])
         (prepared,), _factory = locomo.prepare(args)
         assert prepared == cut
+
+
+def test_a_second_stage_reranks_the_first_hits_by_the_stronger_embedder(tmp_path: Path) -> None:
+    from storage.fakes import HashEmbedder, MemoryVectorIndex
+
+    path = tmp_path / "locomo.json"
+    path.write_text(json.dumps(_synthetic()))
+    conversations = locomo_data.load(path)
+    rescore = locomo.Rescorer(HashEmbedder(128), weight=1.0, depth=6)
+    out = locomo.run_raw(
+        conversations,
+        HashEmbedder(16),
+        k=1,
+        index_factory=lambda _p: MemoryVectorIndex(),
+        rescore=rescore,
+    )
+    assert out["rescore"] == {"embedder": "hash-128", "weight": 1.0, "depth": 6}
+    assert out["questions"] == 4
+    # The stage itself: the hit closest to the query in the second embedder's space goes first.
+    from bench._setup import bench_runtime
+    from storage.records import MemoryType
+
+    with bench_runtime(tmp_path / "s", embedder=HashEmbedder(16)) as runtime:
+        store = runtime.store()
+        store.add_many([locomo.turn_memory(conversations[0].turns, i) for i in range(7)])
+        hits = store.search("violin shelf morning", [MemoryType.EPISODIC], 6)
+        heavy = locomo.Rescorer(HashEmbedder(128), weight=100.0, depth=6)
+        again = heavy("violin shelf morning", hits)
+        assert sorted(h.record.id for h in again) == sorted(h.record.id for h in hits)
+        assert again[0].record.provenance == ("D2:1",)
+        assert heavy("anything", []) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage.fakes import HashEmbedder, MemoryVectorIndex
-from storage.protocols import Embedder, VectorIndex
+from storage.protocols import Embedder, VectorIndex, embed_query
 from tests.storage.chroma_server import chroma_server
 
 
@@ -99,6 +99,10 @@ def test_embedder_contract(embedder: Embedder) -> None:
 
     assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
     assert embedder.name
+    query = embed_query(embedder, "where did the cat sit")  # the query prompt, if it has one
+    assert len(query) == embedder.dimension
+    assert math.isclose(sum(x * x for x in query), 1.0, rel_tol=1e-3)
+    assert cos(query, vectors[0]) > cos(query, vectors[2])
 
 
 @pytest.mark.real
@@ -116,3 +120,26 @@ def test_the_onnx_embedder_gives_the_torch_models_vectors(
         assert sum(x * y for x, y in zip(a, b, strict=True)) > 0.99
     assert onnx_embedder.dimension == real_embedder.dimension == 384
     assert onnx_embedder.name != real_embedder.name
+
+
+def test_the_torch_embedder_uses_the_models_prompts_and_matryoshka_cut() -> None:
+    """EmbeddingGemma names a "query" and a "document" prompt in its config: queries and stored
+    texts are embedded with their own; `truncate_dim` keeps the first dimensions, unit length."""
+    from storage.embedder_st import SentenceTransformerEmbedder, default_model_path
+    from storage.protocols import QueryEmbedder
+
+    plain = SentenceTransformerEmbedder(default_model_path())
+    cut = SentenceTransformerEmbedder(default_model_path(), truncate_dim=128)
+    assert isinstance(plain, QueryEmbedder)
+    text = "Melanie signed up for a pottery class"
+    same = plain.embed_queries([text])[0]
+    assert same == pytest.approx(plain.embed([text])[0], abs=1e-6)  # MiniLM has no prompts
+    model = plain._load()
+    model.prompts = {"query": "task: search result | query: ", "document": "title: none | text: "}
+    query, document = plain.embed_queries([text])[0], plain.embed([text])[0]
+    assert query != pytest.approx(document, abs=1e-3)
+    expected = model.encode(["title: none | text: " + text], normalize_embeddings=True)[0]
+    assert document == pytest.approx(expected.tolist(), abs=1e-5)
+    short = cut.embed([text])[0]
+    assert cut.dimension == 128 and len(short) == 128 and cut.name.endswith("@128")
+    assert math.isclose(sum(x * x for x in short), 1.0, rel_tol=1e-3)
