@@ -44,8 +44,8 @@ from agents.retrieval import (
 )
 from storage.conversations import turn_text
 from storage.errors import InvalidText
+from storage.fusion import Kind
 from storage.records import Event, MemoryType, check_text
-from storage.search import Kind
 from storage.store import MemoryStore
 from storage.text import clip, evidence_words, stems
 

@@ -9,9 +9,10 @@ from datetime import datetime
 from typing import Any, Literal, overload
 
 from storage.errors import DamagedRecord, InvalidText, NotFound
+from storage.fusion import EVENT
 from storage.history import Change, change_from_row, latest_undoable
 from storage.records import CoreBlock, Event, MemoryType, Record
-from storage.search import EVENT, HybridSearcher, SearchOptions
+from storage.search import HybridSearcher, SearchOptions
 from storage.store_index import StoreIndex
 
 

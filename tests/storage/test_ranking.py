@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from storage.fusion import EVENT, Candidate, named_actor_boost
 from storage.records import EpisodicMemory, Event, MemoryType, SemanticMemory
 from storage.rerank import expansion_words, indexed_texts
-from storage.search import EVENT, Candidate, SearchOptions, named_actor_boost
+from storage.search import SearchOptions
 from storage.sqlite_db import Database
 from storage.store import EventHit, MemoryStore
 

@@ -9,14 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from storage.fusion import fuse, fuse_scores
 from storage.records import EpisodicMemory, MemoryType, SemanticMemory
-from storage.search import (
-    SearchOptions,
-    fuse,
-    fuse_scores,
-    query_dates,
-    time_closeness,
-)
+from storage.search import SearchOptions, query_dates, time_closeness
 from storage.sqlite_db import Database
 from storage.store import MemoryStore
 
