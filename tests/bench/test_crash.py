@@ -29,10 +29,14 @@ def test_one_trial_per_fault_loses_nothing_and_applies_nothing_twice() -> None:
     result = json.loads(out.stdout)
     assert result["trials"] == len(crash.FAULTS)
     assert result["by_fault"] == {fault: 1 for fault in crash.FAULTS}
+    assert result["model"] == "scripted"
+    assert result["memories"] == 9 * len(crash.FAULTS)  # one per event: none lost, none twice
     for key in (
         "events_lost",
         "applied_twice",
         "duplicate_memories",
+        "memories_written_twice",
+        "untracked_history_rows",
         "integrity_failures",
         "chroma_disagreements",
         "left_unindexed",
