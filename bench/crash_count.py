@@ -97,7 +97,13 @@ def count(store: MemoryStore, n_events: int, scripted: bool) -> dict[str, Any]:
     memory, duplicates are canaries with more than one memory, and `memories_written_twice`
     counts memories with more than one agents' write (that model never updates)."""
     db = store._db
-    status = {str(r["id"]): str(r["status"]) for r in db.query("SELECT id, status FROM events")}
+    rows = db.query("SELECT id, status, error FROM events")
+    status = {str(r["id"]): str(r["status"]) for r in rows}
+    # Why an event is not done (a batch parked after five failed tries says so): a loss and a
+    # model that timed out on a starved CPU read differently.
+    not_done = Counter(
+        f"{r['status']}: {r['error'] or ''}"[:160] for r in rows if r["status"] != "done"
+    )
     stored = memories(store)
     transactions, untracked = batch_transactions(store)
     writers: dict[str, set[str]] = defaultdict(set)
@@ -114,6 +120,7 @@ def count(store: MemoryStore, n_events: int, scripted: bool) -> dict[str, Any]:
         "applied_twice": sum(len(txs) > 1 for txs in transactions.values()),
         "duplicate_memories": sum(n - 1 for n in texts.values() if n > 1),
         "untracked_history_rows": untracked,
+        "not_done": dict(not_done),
         "memories": len(stored),
         "events_without_memory": sum(e not in cited for e in status),
         "later_updates": sum(len(actors) > 1 for actors in writers.values()),

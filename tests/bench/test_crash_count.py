@@ -109,6 +109,7 @@ def test_an_event_not_done_or_gone_is_lost(store: MemoryStore) -> None:
         apply(store, done)  # a batch the model made nothing of: done, no memory
     counted = count(store, 3, scripted=False)  # a third event was queued and has vanished
     assert counted["events_lost"] == 2
+    assert counted["not_done"] == {"pending: ": 1}
     assert counted["events_without_memory"] == 2
     # The scripted model makes one memory per event, named after its canary: there a done
     # event without its memory is lost too (the first one here, and this canary).
