@@ -1,10 +1,11 @@
 """Fault trials for the whole ingestion path: nothing queued is lost, nothing applied twice.
 
     nice -n 10 python -m bench.crash --trials 100 --json
+    nice -n 10 python -m bench.crash --model real --trials 7 --events 6 --json
 
 Each trial queues screen events in a fresh store (real SQLite and a real Chroma folder, the
 deterministic embedder), then runs the real memory worker (`Runtime.drain`, the meta manager and
-the semantic agent through the memory loop) in a child process with one fault:
+the memory agents through the memory loop) in a child process with one fault:
 
 - `kill:model`, `kill:commit`, `kill:index`: the child kill -9s itself inside the k-th model
   call, just before or just after the k-th COMMIT, or just before or after the k-th vector
@@ -16,13 +17,21 @@ the semantic agent through the memory loop) in a child process with one fault:
 
 A second child then opens the store as the app would (recovery, index repair), puts failed
 events back in the queue (`engram events --retry-failed`), drains the rest without faults,
-and counts: events lost (queued but not done, or with no memory), events applied twice (a
-memory written by more than one batch application), duplicate memories, SQLite's integrity
-check, and Chroma/SQLite agreement (the vector ids are exactly the rows' ids, for memories and
-events). The scripted model words each answer differently (it counts its calls), so a batch
-applied twice leaves a second memory or a second history entry, never a silent no-op.
+and counts (bench/crash_count.py): events lost (queued but not done after recovery, or
+vanished), batches applied twice (one batch's history rows in more than one transaction),
+duplicate memories (identical index text), SQLite's integrity check, and Chroma/SQLite
+agreement (the vector ids are exactly the rows' ids, for memories and events).
 
-Children are forked from a parent that never opens Chroma (its Rust threads must not be forked).
+`--model scripted` (the default): a scripted model that inserts one memory per event, named
+after the event's canary and worded differently on every call, so the counting can be
+stricter: an event whose canary has no memory is lost too, and a memory written twice at all
+(`memories_written_twice`) or a canary with two memories is a fault. `--model real`: the
+memory agents run on the app's default agents' model (Qwen2.5-Coder 0.5B through llama.cpp,
+one thread), loaded in each child; it decides for itself what to write (nothing for an event,
+or an update of an earlier batch's memory), so only the counts above apply.
+
+Children are forked from a parent that never opens Chroma nor loads llama.cpp (their threads
+must not be forked).
 """
 
 from __future__ import annotations
@@ -33,7 +42,6 @@ import errno
 import json
 import os
 import random
-import re
 import signal
 import sqlite3
 import sys
@@ -46,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from bench._setup import emit, offline_environment
+from bench.crash_count import MARKER, agreement, count, tracking
 
 FAULTS = (
     "kill:model",
@@ -58,7 +67,9 @@ FAULTS = (
 )
 #: Non-empty once the child's store is open: faults count from its first batch on.
 ARMED: list[bool] = []
-MARKER = re.compile(r"\bcanary(\d+)x(\d+)\b")
+MODELS = ("scripted", "real")
+#: Events per memory batch: a trial's few events make several batches, so several moments.
+BATCH = 3
 WORDS = ["reviewed", "budget", "plan", "Dana", "Priya", "Friday", "morning", "room", "Aurora"]
 
 
@@ -102,20 +113,65 @@ class Model:
         return json.dumps({"operations": ops})
 
 
+class Hooked:
+    """The real agents' model, counting its calls: `on_call(n)` runs once the n-th call's first
+    chunk has come, while the model generates the rest (a kill there lands inside the call)."""
+
+    def __init__(self, inner: Any, on_call: Callable[[int], None]) -> None:
+        self.inner, self.calls, self._on_call = inner, 0, on_call
+
+    @property
+    def info(self) -> Any:
+        return self.inner.info
+
+    def stream(self, request: Any, cancel: Any = None) -> Iterator[str]:
+        self.calls += 1
+        n, hooked = self.calls, False
+        for chunk in self.inner.stream(request, cancel):
+            if not hooked:
+                hooked = True
+                self._on_call(n)
+            yield chunk
+        if not hooked:
+            self._on_call(n)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@contextlib.contextmanager
+def models(kind: str, on_call: Callable[[int], None] = lambda n: None) -> Iterator[Any]:
+    """The (chat, agents) models a child lends its runtime. Real: the app's own pairing built
+    by `Runtime.agent_model` (the default agents' model, Qwen 0.5B, on one thread; the tiny
+    SmolLM2 as the chat model, which nothing here asks), loaded here, in the child."""
+    if kind == "scripted":
+        chat = Model(on_call).chat
+        yield chat, chat
+        return
+    from app.runtime import Runtime
+    from bench._setup import bench_settings
+
+    llm = {"model": "smollm2", "model_path": None, "threads": 1, "agent_threads": 1}
+    with Runtime(bench_settings(**llm, unload_after_min=0)) as shared:
+        yield shared.model(), Hooked(shared.agent_model(), on_call)
+
+
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 @contextlib.contextmanager
-def injected(fault: str, rng: random.Random) -> Iterator[Callable[[int], None]]:
+def injected(fault: str, rng: random.Random, n_events: int) -> Iterator[Callable[[int], None]]:
     """Patch the engines for `fault`; yields the model's per-call hook."""
     from storage.sqlite_db import Database
     from storage.vector_chroma import ChromaVectorIndex
 
-    # k counts from the first batch on (the store is open): with 9 events, 3 batches make
-    # 6 model calls (the meta manager and one agent each), at least 6 transactions and 3
-    # upserts.
-    at = rng.randint(1, {"kill:model": 6, "kill:commit": 6, "kill:index": 3}.get(fault, 1))
+    # k counts from the first batch on (the store is open): with 9 events, 3 batches make at
+    # least 6 model calls (the meta manager and one agent each), 6 transactions (claim, apply)
+    # and 3 upserts.
+    batches = -(-n_events // BATCH)
+    most = {"kill:model": 2 * batches, "kill:commit": 2 * batches, "kill:index": batches}
+    at = rng.randint(1, most.get(fault, 1))
     counts: Counter[str] = Counter()
     armed = ARMED
     original_tx, original_upsert = Database.transaction, ChromaVectorIndex.upsert
@@ -162,97 +218,70 @@ def injected(fault: str, rng: random.Random) -> Iterator[Callable[[int], None]]:
         ChromaVectorIndex.upsert = original_upsert  # type: ignore[method-assign]
 
 
-def runtime(home: Path, model: Any) -> Any:
+def runtime(home: Path, chat: Any, agents: Any) -> Any:
     from bench._setup import bench_runtime
     from storage.fakes import HashEmbedder
     from storage.vector_chroma import ChromaVectorIndex
 
+    # A model call may take 15 minutes, not the app's 3: on a starved CPU (a shared machine,
+    # nice 10) the real model can take longer, and a batch parked after five timeouts is slow
+    # hardware, not what a crash did (the timeout path has tests of its own).
     return bench_runtime(
         home,
-        {"memory_batch_size": 3},
+        {"memory_batch_size": BATCH, "call_timeout_s": 900.0},
         embedder=HashEmbedder(),
         index_factory=ChromaVectorIndex.persistent,
-        model=model,
+        model=chat,
+        agent_model=agents,
     )
 
 
-def seed(home: Path, trial: int, n_events: int) -> None:
+def events(trial: int, n_events: int, kind: str) -> list[Any]:
+    """The trial's events: canaries for the scripted model; for the real one, varied screen
+    and chat reads (bench.ingest's), worth a memory each."""
+    from storage.records import Event
+
+    if kind == "real":
+        from bench.ingest import synthetic_event
+
+        rng = random.Random(trial)
+        return [synthetic_event(i, rng) for i in range(n_events)]
+    return [Event(source="screen", app="xterm", text=event_text(trial, i)) for i in range(n_events)]
+
+
+def seed(home: Path, trial: int, n_events: int, kind: str = "scripted") -> None:
     """Queue the trial's events (in the parent: SQLite only, no Chroma, so it may fork)."""
     from storage.fakes import HashEmbedder, MemoryVectorIndex
-    from storage.records import Event
     from storage.store import MemoryStore
 
     with MemoryStore.open(home, HashEmbedder(), lambda _p: MemoryVectorIndex()) as store:
-        store.events.put_many(
-            [
-                Event(source="screen", app="xterm", text=event_text(trial, i))
-                for i in range(n_events)
-            ]
-        )
+        store.events.put_many(events(trial, n_events, kind))
 
 
-def work(home: Path, fault: str, rng: random.Random) -> None:
+def work(home: Path, fault: str, rng: random.Random, n_events: int, kind: str) -> None:
     """Phase one: the worker under `fault` (it may die, fail or finish)."""
-    with injected(fault, rng) as on_call, runtime(home, Model(on_call).chat) as rt:
+    with (
+        tracking(),
+        injected(fault, rng, n_events) as on_call,
+        models(kind, on_call) as (chat, agents),
+        runtime(home, chat, agents) as rt,
+    ):
         rt.store()
         ARMED.append(True)  # the store is open (its own transactions are not counted)
         rt.drain(max_failures=50)
         rt.store().index_events()
 
 
-def recover(home: Path, trial: int, n_events: int) -> dict[str, Any]:
+def recover(home: Path, n_events: int, kind: str) -> dict[str, Any]:
     """Phase two: open as the app does, retry what failed, finish, and count."""
-    from storage.events import EVENT_COLLECTION
-    from storage.records import MemoryType, SemanticMemory
-
-    with runtime(home, Model().chat) as rt:
+    with tracking(), models(kind) as (chat, agents), runtime(home, chat, agents) as rt:
         store = rt.store()  # recovery and index repair happen here
         retried = store.events.retry_failed()
         rt.drain(max_failures=5)
         store.repair_index()
         store.index_events()
-        db = store._db
-        status = {str(r["id"]): str(r["status"]) for r in db.query("SELECT id, status FROM events")}
-        texts = {e: MARKER.search(d) for e, d in _event_texts(db)}
-        memories = [
-            r
-            for r in store.browse(MemoryType.SEMANTIC, limit=100_000)
-            if isinstance(r, SemanticMemory)
-        ]
-        by_marker = Counter(r.name for r in memories)
-        writes: Counter[str] = Counter()
-        for change in store.history(limit=100_000):
-            if change.actor.startswith("agents:"):
-                writes[change.memory_id] += 1
-        lost = 0
-        for event_id, match in texts.items():
-            name = f"canary{match.group(1)}x{match.group(2)}" if match else ""
-            lost += status.get(event_id) != "done" or by_marker[name] == 0
-        lost += n_events - len(status)
-        integrity = db.query("PRAGMA integrity_check")[0][0]
-        agree = True
-        for memory_type in MemoryType:
-            rows = {
-                str(r["id"])
-                for r in db.query("SELECT id FROM memories WHERE type = ?", (memory_type.value,))
-            }
-            agree &= store._index.ids(store.namespace + memory_type.value) == rows
-        agree &= store._index.ids(store.namespace + EVENT_COLLECTION) == set(status)
-        stats = store.stats()
-        return {
-            "events_lost": int(lost),
-            "applied_twice": sum(1 for r in memories if writes[r.id] > 1),
-            "duplicate_memories": sum(n - 1 for n in by_marker.values() if n > 1),
-            "integrity_ok": integrity == "ok",
-            "chroma_agrees": bool(agree),
-            "unindexed": stats["unindexed"] + stats["events_unindexed"],
-            "retried_failed": retried,
-        }
-
-
-def _event_texts(db: Any) -> Iterator[tuple[str, str]]:
-    for row in db.query("SELECT id, data FROM events"):
-        yield str(row["id"]), str(json.loads(row["data"])["text"])
+        counted = count(store, n_events, scripted=kind == "scripted")
+        return {**counted, **agreement(store), "retried_failed": retried}
 
 
 def forked(target: Callable[[], Any], kill_after_s: float | None = None) -> tuple[str, Any]:
@@ -294,17 +323,24 @@ def forked(target: Callable[[], Any], kill_after_s: float | None = None) -> tupl
     return ("ok", data["ok"]) if "ok" in data else ("error", data["error"])
 
 
-def trial(n: int, base: Path, rng: random.Random, n_events: int) -> dict[str, Any]:
+def trial(
+    n: int, base: Path, rng: random.Random, n_events: int, kind: str = "scripted"
+) -> dict[str, Any]:
     home = base / f"trial{n}"
     fault = FAULTS[n % len(FAULTS)]
-    seed(home, n, n_events)
+    seed(home, n, n_events, kind)
     child_rng = random.Random(rng.random())
-    kill_after = rng.uniform(0.02, 1.0) if fault == "kill:random" else 120.0
+    # A real model's phase one takes minutes (loading takes 10-30 s, a batch a minute or two
+    # on a busy machine): a random kill spans that, and a phase is given far longer.
+    span, limit = ((0.02, 1.0), 120.0) if kind == "scripted" else ((5.0, 150.0), 1200.0)
+    kill_after = rng.uniform(*span) if fault == "kill:random" else limit
     t0 = time.perf_counter()
-    ended, detail = forked(lambda: work(home, fault, child_rng), kill_after_s=kill_after)
+    ended, detail = forked(
+        lambda: work(home, fault, child_rng, n_events, kind), kill_after_s=kill_after
+    )
     t1 = time.perf_counter()
     # A recovery that hangs (it never should) ends as a failed recovery, not a stuck bench.
-    how, counted = forked(lambda: recover(home, n, n_events), kill_after_s=600.0)
+    how, counted = forked(lambda: recover(home, n_events, kind), kill_after_s=max(600.0, limit))
     t2 = time.perf_counter()
     if how != "ok":
         counted = {"recovery_failed": str(counted)}
@@ -323,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--events", type=int, default=9, help="events queued per trial")
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument(
+        "--model", choices=MODELS, default="scripted", help="the memory agents' model"
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the trial folders")
     args = parser.parse_args(argv)
@@ -341,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="engram-crash-") as tmp:
         base = Path(tmp)
         for n in range(args.trials):
-            row = trial(n, base, rng, args.events)
+            row = trial(n, base, rng, args.events, args.model)
             rows.append(row)
             print(json.dumps(row), file=sys.stderr, flush=True)
         if args.keep:
@@ -353,19 +392,34 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "trials": len(rows),
         "events_per_trial": args.events,
-        "model": "scripted",
+        "model": args.model,
         "by_fault": dict(Counter(r["fault"] for r in rows)),
         "phase1_ended": dict(Counter(f"{r['fault']}:{r['phase1']}" for r in rows)),
         "events_lost": sum(r["events_lost"] for r in ok),
         "applied_twice": sum(r["applied_twice"] for r in ok),
         "duplicate_memories": sum(r["duplicate_memories"] for r in ok),
+        **(
+            {"memories_written_twice": sum(r["memories_written_twice"] for r in ok)}
+            if args.model == "scripted"
+            else {}
+        ),
+        "untracked_history_rows": sum(r["untracked_history_rows"] for r in ok),
         "integrity_failures": sum(not r["integrity_ok"] for r in ok),
         "chroma_disagreements": sum(not r["chroma_agrees"] for r in ok),
         "left_unindexed": sum(r["unindexed"] for r in ok),
         "recoveries_failed": len(failed),
         "failed_events_retried": sum(r["retried_failed"] for r in ok),
+        "memories": sum(r["memories"] for r in ok),
+        "events_without_memory": sum(r["events_without_memory"] for r in ok),
+        "later_updates": sum(r["later_updates"] for r in ok),
+        "seconds_per_trial": round(sum(sum(r["seconds"]) for r in rows) / max(len(rows), 1), 1),
         "seconds": round(time.perf_counter() - started, 1),
     }
+    not_done: Counter[str] = Counter()
+    for r in ok:
+        not_done.update(r["not_done"])
+    if not_done:
+        result["not_done"] = dict(not_done.most_common(5))
     if failed:
         result["recovery_errors"] = [r["recovery_failed"] for r in failed][:5]
     emit(result, args.json)

@@ -29,10 +29,14 @@ def test_one_trial_per_fault_loses_nothing_and_applies_nothing_twice() -> None:
     result = json.loads(out.stdout)
     assert result["trials"] == len(crash.FAULTS)
     assert result["by_fault"] == {fault: 1 for fault in crash.FAULTS}
+    assert result["model"] == "scripted"
+    assert result["memories"] == 9 * len(crash.FAULTS)  # one per event: none lost, none twice
     for key in (
         "events_lost",
         "applied_twice",
         "duplicate_memories",
+        "memories_written_twice",
+        "untracked_history_rows",
         "integrity_failures",
         "chroma_disagreements",
         "left_unindexed",
@@ -43,3 +47,25 @@ def test_one_trial_per_fault_loses_nothing_and_applies_nothing_twice() -> None:
     assert ended["kill:model:killed"] == 1 and ended["kill:index:killed"] == 1
     assert ended["kill:commit:killed"] == 1
     assert "fault:disk:ok" not in ended or "fault:index:ok" not in ended  # faults did fire
+
+
+def test_the_real_models_hook_runs_inside_each_call_after_its_first_chunk() -> None:
+    # kill:model must land while the model generates: the hook sees the call's number once
+    # a chunk has come and before the rest has.
+    from agents.llm.fakes import ScriptedChatModel
+    from agents.llm.port import Request, complete, messages
+
+    seen: list[tuple[int, int]] = []
+    inner = ScriptedChatModel("one two three", "four five")
+    got: list[str] = []
+
+    def on_call(n: int) -> None:
+        seen.append((n, len(got)))
+
+    model = crash.Hooked(inner, on_call)
+    assert model.info is inner.info
+    for chunk in model.stream(Request(messages("system", "first"))):
+        got.append(chunk)
+    assert complete(model, Request(messages("system", "second"))) == "four five"
+    assert seen == [(1, 0), (2, 3)]  # call 1 before its second chunk was taken; then call 2
+    assert got == ["one", " two", " three"]
