@@ -97,24 +97,25 @@ def test_chat_answers_from_memory_with_citations(
     assert any(r.citations for r in results), [r.answer for r in results]
 
 
-def test_the_warmed_chat_prefix_is_not_evaluated_again(
-    fake_store: MemoryStore, llama_model: ChatModel
-) -> None:
-    fake_store.set_core("human", "Name is Sam")
-    fake_store.add(EpisodicMemory(summary="Booked a dentist appointment for Friday at 3pm"))
-    agent = ChatAgent(fake_store, llama_model, ChatConfig(answer_tokens=8, record_turns=False))
-    assert llama_model.info.caches_prefix and agent.warm()
+def test_the_warmed_chat_prefix_is_not_evaluated_again(fake_store: MemoryStore) -> None:
     from agents.llm.llamacpp import LlamaCppModel
     from agents.llm.scheduler import ScheduledChatModel
 
-    assert isinstance(llama_model, ScheduledChatModel)
-    inner = llama_model.inner
-    assert isinstance(inner, LlamaCppModel)  # its counters say what was evaluated
-    prefix = inner.last_timings["prompt_tokens"]  # system prompt and core memory
-    assert prefix > 150
-    assert agent.ask("When is the dentist appointment?").result.answer
-    # only the retrieved memory, the question and the template around them are new
-    assert inner.last_prompt_eval == inner.last_timings["prompt_tokens"] < prefix // 2
+    # A model of its own: the session's shared one has evaluated this system prompt before.
+    inner = LlamaCppModel(n_ctx=2048, threads=1)
+    model = ScheduledChatModel(inner)
+    try:
+        fake_store.set_core("human", "Name is Sam")
+        fake_store.add(EpisodicMemory(summary="Booked a dentist appointment for Friday at 3pm"))
+        agent = ChatAgent(fake_store, model, ChatConfig(answer_tokens=8, record_turns=False))
+        assert model.info.caches_prefix and agent.warm()
+        prefix = inner.last_timings["prompt_tokens"]  # system prompt and core memory
+        assert prefix > 150
+        assert agent.ask("When is the dentist appointment?").result.answer
+        # only the retrieved memory, the question and the template around them are new
+        assert inner.last_prompt_eval == inner.last_timings["prompt_tokens"] < prefix // 2
+    finally:
+        model.close()
 
 
 def test_chat_preempts_memory_work_on_the_one_model(llama_model: ChatModel) -> None:
