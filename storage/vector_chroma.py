@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from storage.errors import StoreCorrupt
+from storage.heap import wipe_freed_memory, writing
 from storage.protocols import Vector
 
 _COLLECTION_PREFIX = "engram_"
@@ -42,9 +43,11 @@ class ChromaVectorIndex:
         wipe_freed_memory()
         fresh = not (path / "chroma.sqlite3").exists()
         try:
-            client = chromadb.PersistentClient(
-                path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
-            )
+            with writing():
+                client = chromadb.PersistentClient(
+                    path=str(path),
+                    settings=Settings(anonymized_telemetry=False, allow_reset=False),
+                )
         except Exception as exc:  # chromadb raises assorted types for a damaged folder
             _forget_system(str(path))
             raise StoreCorrupt(f"the vector index at {path} cannot be opened: {exc}") from exc
@@ -71,11 +74,12 @@ class ChromaVectorIndex:
         with self._lock:
             coll = self._collections.get(name)
             if coll is None:
-                coll = self._client.get_or_create_collection(
-                    name=f"{_COLLECTION_PREFIX}{self._namespace}{name}",
-                    embedding_function=None,
-                    configuration={"hnsw": {"space": "cosine"}},
-                )
+                with writing():
+                    coll = self._client.get_or_create_collection(
+                        name=f"{_COLLECTION_PREFIX}{self._namespace}{name}",
+                        embedding_function=None,
+                        configuration={"hnsw": {"space": "cosine"}},
+                    )
                 self._collections[name] = coll
             return coll
 
@@ -85,10 +89,11 @@ class ChromaVectorIndex:
         coll = self._collection(collection)
         step = max(1, self._max_batch)
         for start in range(0, len(ids), step):
-            coll.upsert(
-                ids=list(ids[start : start + step]),
-                embeddings=[list(v) for v in vectors[start : start + step]],
-            )
+            with writing():
+                coll.upsert(
+                    ids=list(ids[start : start + step]),
+                    embeddings=[list(v) for v in vectors[start : start + step]],
+                )
 
     def query(self, collection: str, vector: Vector, k: int) -> list[tuple[str, float]]:
         if k <= 0:
@@ -106,7 +111,8 @@ class ChromaVectorIndex:
             coll = self._collection(collection)
             step = max(1, self._max_batch)
             for start in range(0, len(ids), step):
-                coll.delete(ids=list(ids[start : start + step]))
+                with writing():
+                    coll.delete(ids=list(ids[start : start + step]))
 
     def ids(self, collection: str) -> set[str]:
         coll = self._collection(collection)
@@ -150,32 +156,3 @@ def import_engine() -> None:
     """Import chromadb now (seconds): a parent that forks workers pays it once. Importing
     starts no thread; opening a client does."""
     import chromadb  # noqa: F401
-
-
-_M_PERTURB = -6  # glibc's mallopt parameter (malloc.h)
-
-
-def wipe_freed_memory() -> None:
-    """Have glibc overwrite memory as it is freed and fill it as it is handed out again.
-
-    Chroma's HNSW files (`data_level0.bin`) are written from buffers that are allocated but not
-    all filled: the unused room is whatever the heap held before, and in a store that heap held
-    memories' JSON on its way through SQLite, and decrypted vault values. A grep of the data
-    folder found a secret there, in plain text, after it had been scrubbed everywhere else.
-    With M_PERTURB set, nothing of that is left to copy. Process-wide and once; a no-op where
-    the C library is not glibc."""
-    global _wiping
-    if _wiping:
-        return
-    _wiping = True
-    try:
-        import ctypes
-        import ctypes.util
-
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_PERTURB, 0xA5)
-    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to set
-        pass
-
-
-_wiping = False

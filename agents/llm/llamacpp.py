@@ -30,6 +30,7 @@ from agents.llm.port import (
     trim_to_fit,
 )
 from storage.errors import ModelUnavailable
+from storage.heap import unwiped
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -307,18 +308,20 @@ class LlamaCppModel:
             layers = -1 if offload else 0
         started = time.perf_counter()
         self.loads += 1
-        self._llm = llama_cpp.Llama(
-            model_path=str(self._path),
-            n_ctx=self._n_ctx,
-            n_threads=self._threads,
-            n_threads_batch=self._threads,
-            n_gpu_layers=layers,
-            seed=self._seed,
-            # On a CPU llama.cpp repacks the weights for its kernels: a mapped file then stays
-            # resident beside its repacked copy (Qwen 1.5B: 1865 MiB mapped, 1274 MiB read).
-            use_mmap=layers != 0,
-            verbose=False,
-        )
+        with unwiped():  # its buffers stay untouched address space (storage/heap.py)
+            self._llm = llama_cpp.Llama(
+                model_path=str(self._path),
+                n_ctx=self._n_ctx,
+                n_threads=self._threads,
+                n_threads_batch=self._threads,
+                n_gpu_layers=layers,
+                seed=self._seed,
+                # On a CPU llama.cpp repacks the weights for its kernels: a mapped file then
+                # stays resident beside its repacked copy (Qwen 1.5B: 1865 MiB mapped, 1274
+                # MiB read).
+                use_mmap=layers != 0,
+                verbose=False,
+            )
         if self._prompt_cache_mb:
             self._llm.set_cache(prompt_cache(self._prompt_cache_mb << 20))
         metadata: dict[str, str] = dict(self._llm.metadata or {})
