@@ -183,7 +183,13 @@ class Rescorer:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.locomo", description=__doc__)
     p.add_argument("--data", type=Path, required=True, help="path to locomo10.json")
-    p.add_argument("--mode", choices=("raw", "agents"), default="raw")
+    p.add_argument(
+        "--mode",
+        choices=("raw", "agents", "events"),
+        default="raw",
+        help="raw: each turn a memory; agents: memories made by the agents beside the turns'"
+        " events; events: the turns' events alone, no agents",
+    )
     p.add_argument("--k", type=int, default=10, help="how many memories each search returns")
     p.add_argument("--conversations", type=int, default=None, help="only the first N")
     p.add_argument(
@@ -299,10 +305,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadData as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.mode == "agents":
+    if args.mode in ("agents", "events"):
         from bench import locomo_agents
 
-        emit(locomo_agents.run(args, conversations, factory), args.json)
+        run = locomo_agents.run if args.mode == "agents" else locomo_agents.run_events
+        emit(run(args, conversations, factory), args.json)
         return 0
 
     def say(line: str) -> None:

@@ -243,3 +243,45 @@ def run(
         },
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+def run_events(
+    args: argparse.Namespace,
+    conversations: Sequence[Conversation],
+    factory: IndexFactory | None,
+) -> dict[str, Any]:
+    """`--mode events`: every turn stored as a captured event (as `import-chat` stores one) and
+    searched as events alone, with no agent run: how findable what capture and imports store is
+    before any memory is made. The same k turns as raw mode, by half of the file."""
+    from app.runtime import Runtime
+    from bench.locomo import half_of
+
+    embedder = Runtime(bench_settings()).embedder()
+    embedder.embed(["warm-up"])
+    halves: dict[str, list[tuple[int, Score]]] = {}
+    started = time.perf_counter()
+    for n, conv in enumerate(conversations, start=args.conversations_from):
+        with (
+            tempfile.TemporaryDirectory(prefix="engram-locomo-events-") as tmp,
+            bench_runtime(Path(tmp), {}, embedder=embedder, index_factory=factory) as runtime,
+        ):
+            store = runtime.store()
+            events, dia_of = turn_events(conv)
+            store.events.put_many(events)
+            store.index_events()
+            for q in conv.questions:
+                if q.category not in SCORED_CATEGORIES or not q.evidence:
+                    continue
+                hits = store.search(q.text, [], k=args.k, events=True)
+                ids = [dia_of[h.event.id] for h in hits if isinstance(h, EventHit)]
+                halves.setdefault(half_of(n), []).append(
+                    (q.category, score_question(ids, q.evidence))
+                )
+    scored = [s for group in halves.values() for s in group]
+    return {
+        "mode": "events",
+        "k": args.k,
+        **summarise(scored),
+        "by_half": {name: summarise(group) for name, group in sorted(halves.items())},
+        "seconds": round(time.perf_counter() - started, 1),
+    }

@@ -114,3 +114,22 @@ def test_a_kept_store_is_scored_again_without_running_the_agents(
     # a store built with another batch size is refused, not scored as if it matched
     with pytest.raises(SystemExit, match="was built with"):
         locomo.main([("2" if a == "1" else a) for a in argv])  # --batch 2
+
+
+def test_events_mode_scores_the_turns_as_captured_events_without_agents(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "locomo.json"
+    data.write_text(json.dumps([CONVERSATION]))
+    monkeypatch.setattr(bootstrap, "make_embedder", lambda _s: HashEmbedder())
+    model = ScriptedChatModel(default=respond)
+    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: model)
+    code = locomo.main(["--data", str(data), "--mode", "events", "--k", "2", "--index", "memory",
+                        "--json"])  # fmt: skip
+    assert code == 0 and model.calls == []  # no agent ran
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "events" and out["questions"] == 2
+    # each evidence turn is among the two best of four, by its own words
+    assert out["frac_at_k"] == 100.0 and set(out["by_half"]) == {"0-4"}
