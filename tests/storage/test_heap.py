@@ -12,7 +12,8 @@ from storage import heap
 
 pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="M_PERTURB is glibc's")
 
-SIZE = 8 << 20  # past the mmap threshold: fresh zero pages unless glibc fills them
+#: Past glibc's largest mmap threshold (32 MiB): always fresh zero pages, unless glibc fills them
+SIZE = 64 << 20
 
 
 def first_bytes_of_a_fresh_allocation() -> bytes:
