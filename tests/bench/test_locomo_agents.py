@@ -57,15 +57,22 @@ def respond(request: Request) -> str:
     return user.split("[M1] ")[1].splitlines()[0] if "[M1] " in user else "I do not remember."
 
 
-def test_agents_mode_scores_retrieval_and_answers(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+@pytest.fixture
+def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, ScriptedChatModel]:
+    """The tiny conversation's file, and the scripted model (and hash embedder) the app's
+    runtime gets in its place."""
     data = tmp_path / "locomo.json"
     data.write_text(json.dumps([CONVERSATION]))
+    model = ScriptedChatModel(default=respond)
     monkeypatch.setattr(bootstrap, "make_embedder", lambda _s: HashEmbedder())
-    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: ScriptedChatModel(default=respond))
+    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: model)
+    return data, model
+
+
+def test_agents_mode_scores_retrieval_and_answers(
+    scripted: tuple[Path, ScriptedChatModel], capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, _ = scripted
     code = locomo.main(
         ["--data", str(data), "--mode", "agents", "--k", "2", "--index", "memory", "--batch", "1",
          "--answer", "--json"]
@@ -91,15 +98,11 @@ def test_answer_f1() -> None:
 
 
 def test_a_kept_store_is_scored_again_without_running_the_agents(
+    scripted: tuple[Path, ScriptedChatModel],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    data = tmp_path / "locomo.json"
-    data.write_text(json.dumps([CONVERSATION]))
-    model = ScriptedChatModel(default=respond)
-    monkeypatch.setattr(bootstrap, "make_embedder", lambda _s: HashEmbedder())
-    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: model)
+    data, model = scripted
     argv = ["--data", str(data), "--mode", "agents", "--k", "2", "--index", "memory", "--batch",
             "1", "--keep-stores", str(tmp_path / "kept"), "--json"]  # fmt: skip
     assert locomo.main(argv) == 0
@@ -117,15 +120,9 @@ def test_a_kept_store_is_scored_again_without_running_the_agents(
 
 
 def test_events_mode_scores_the_turns_as_captured_events_without_agents(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    scripted: tuple[Path, ScriptedChatModel], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    data = tmp_path / "locomo.json"
-    data.write_text(json.dumps([CONVERSATION]))
-    monkeypatch.setattr(bootstrap, "make_embedder", lambda _s: HashEmbedder())
-    model = ScriptedChatModel(default=respond)
-    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: model)
+    data, model = scripted
     code = locomo.main(["--data", str(data), "--mode", "events", "--k", "2", "--index", "memory",
                         "--json"])  # fmt: skip
     assert code == 0 and model.calls == []  # no agent ran
