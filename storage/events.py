@@ -114,9 +114,10 @@ def _stored_turns(conn: sqlite3.Connection, thread: Thread) -> list[str]:
     last (a bounded look back, so storing a turn never scans the whole queue)."""
     rows = conn.execute(
         "SELECT data FROM events WHERE seq > (SELECT coalesce(max(seq), 0) FROM events) - ? "
-        "AND source = ? ORDER BY seq DESC",
-        (CONTEXT_LOOKBACK, thread[0]),
-    )
+        "AND source = ? AND json_extract(data, '$.app') = ? "
+        "AND json_extract(data, '$.window_title') = ? ORDER BY seq DESC",
+        (CONTEXT_LOOKBACK, *thread[:3]),
+    )  # only this thread's rows are parsed; the conversation id is checked on them
     turns: list[str] = []
     for (data,) in rows:
         event = Event.model_validate_json(data)
