@@ -24,12 +24,14 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents.llm.port import ChatModel
-from bench._setup import bench_runtime, bench_settings, progress, reasons
+from agents.loop import BatchReport
+from bench._setup import bench_runtime, bench_settings, progress
 from bench.locomo_answer import Answerer
 from bench.locomo_data import (
     SCORED_CATEGORIES,
@@ -68,19 +70,48 @@ def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
     return events, dia_of
 
 
-def ingest(runtime: Runtime, events: list[Event]) -> dict[str, Any]:
+def ingest(runtime: Runtime, events: list[Event], folder: Path | None = None) -> dict[str, Any]:
+    """Store `events` and drain them through the agents. With `folder` (`--keep-stores`) the
+    running figures are saved after every batch, so a run killed half-way resumes where it
+    stopped (the events are stored once by id; the store returns claimed ones on opening)."""
     store = runtime.store()
     store.events.put_many(events)
-    drained = runtime.drain(max_failures=len(events), on_batch=progress())
+    saved = folder / PARTIAL if folder is not None else None
+    run: dict[str, Any] = {"batches": 0, "failed_batches": 0, "llm_calls": 0, "writes": 0}
+    run |= {"rejection_reasons": {}, "ingest_s": 0.0}
+    if saved is not None and saved.exists():
+        run = json.loads(saved.read_text())
+        print(f"{saved.parent.name}: resuming after {run['batches']} batches", file=sys.stderr)
+    printed = progress()
+    last = time.perf_counter()
+
+    def on_batch(report: BatchReport | None, error: BaseException | None) -> None:
+        nonlocal last
+        printed(report, error)
+        now = time.perf_counter()
+        run["ingest_s"] = round(run["ingest_s"] + now - last, 1)
+        last = now
+        if report is None:
+            run["failed_batches"] += 1
+        else:
+            run["batches"] += 1
+            run["llm_calls"] += report.llm_calls
+            run["writes"] += len(report.writes)
+            why = Counter(run["rejection_reasons"]) + Counter(
+                f"{r.agent} {r.operation}: {r.reason}" for r in report.rejected
+            )
+            run["rejection_reasons"] = dict(why)
+        if saved is not None:
+            saved.write_text(json.dumps(run))
+
+    runtime.drain(max_failures=len(events), on_batch=on_batch)
     store.index_events()  # the worker does this between batches; drain leaves it to us
+    why = Counter(run["rejection_reasons"])
     return {
-        "batches": len(drained.reports),
-        "failed_batches": drained.failures,
-        "llm_calls": drained.llm_calls,
-        "writes": drained.writes,
-        "rejected_operations": len(drained.rejected),
-        "rejection_reasons": reasons(drained.rejected),
-        "ingest_s": round(drained.seconds, 1),
+        **{k: run[k] for k in ("batches", "failed_batches", "llm_calls", "writes")},
+        "rejected_operations": sum(why.values()),
+        "rejection_reasons": dict(why.most_common(6)),
+        "ingest_s": run["ingest_s"],
         "events_failed": store.events.counts()["failed"],
     }
 
@@ -108,18 +139,26 @@ def retrieved_dia_ids(
 
 #: What `--keep-stores` leaves in a conversation's folder once its agents have run.
 INGESTED = "bench-ingested.json"
+#: The running figures of a kept store's ingest, saved after every batch (see `ingest`).
+PARTIAL = "bench-partial.json"
 
 
 def kept_ingest(folder: Path, args: argparse.Namespace) -> dict[str, Any] | None:
     """The ingest figures of a store `--keep-stores` kept, when it was built with the same
-    batch size and prefix (None: build it); a store built otherwise is refused."""
+    batch size and prefix (None: build it, or resume a half-built one); a store built
+    otherwise is refused."""
     marker = folder / INGESTED
-    if not marker.exists():
-        if folder.exists() and any(folder.iterdir()):
-            raise SystemExit(f"{folder} holds a store this bench did not finish: remove it")
-        return None
-    kept = json.loads(marker.read_text())
     wanted = {"batch": args.batch, "max_turns": args.max_turns}
+    if not marker.exists():
+        started = folder / "bench-limits.json"
+        if folder.exists() and any(folder.iterdir()):
+            if not started.exists() or json.loads(started.read_text()) != wanted:
+                raise SystemExit(f"{folder} holds a store built otherwise: remove it")
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            started.write_text(json.dumps(wanted))
+        return None  # built, or resumed, by `ingest`
+    kept = json.loads(marker.read_text())
     if kept["limits"] != wanted:
         raise SystemExit(f"{folder} was built with {kept['limits']}, not {wanted}: remove it")
     print(f"{folder.name}: reusing the kept store", file=sys.stderr)
@@ -159,7 +198,7 @@ def run_conversation(
         events, dia_of = turn_events(conv)
         stats = kept_ingest(folder, args) if args.keep_stores is not None else None
         if stats is None:
-            stats = ingest(runtime, events)
+            stats = ingest(runtime, events, folder if args.keep_stores is not None else None)
             if args.keep_stores is not None:
                 limits = {"batch": args.batch, "max_turns": args.max_turns}
                 (folder / INGESTED).write_text(json.dumps({"limits": limits, "stats": stats}))

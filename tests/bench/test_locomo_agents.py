@@ -119,6 +119,50 @@ def test_a_kept_store_is_scored_again_without_running_the_agents(
         locomo.main([("2" if a == "1" else a) for a in argv])  # --batch 2
 
 
+class Killed(BaseException):
+    """Stands in for a kill: not an `Exception`, so nothing on the way catches it."""
+
+
+def test_a_kept_store_killed_half_way_resumes_where_it_stopped(
+    scripted: tuple[Path, ScriptedChatModel],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, _ = scripted
+    batches = 0
+
+    def dies_on_the_third_batch(request: Request) -> str:
+        nonlocal batches
+        if "meta memory manager" in request.messages[0].content:
+            batches += 1
+            if batches == 3:
+                raise Killed
+        return respond(request)
+
+    model = ScriptedChatModel(default=dies_on_the_third_batch)
+    monkeypatch.setattr(bootstrap, "make_chat_model", lambda _s: model)
+    argv = ["--data", str(data), "--mode", "agents", "--k", "2", "--index", "memory", "--batch",
+            "1", "--keep-stores", str(tmp_path / "kept"), "--json"]  # fmt: skip
+    with pytest.raises(Killed):
+        locomo.main(argv)
+    kept = tmp_path / "kept" / "conv-t"
+    assert json.loads((kept / "bench-partial.json").read_text())["batches"] == 2
+    assert not (kept / "bench-ingested.json").exists()
+    capsys.readouterr()
+    assert locomo.main(argv) == 0
+    printed = capsys.readouterr()
+    assert "resuming after 2 batches" in printed.err
+    # ... and ends as an uninterrupted run would: four batches, each applied once
+    [conv] = json.loads(printed.out)["conversations"]
+    assert conv["batches"] == 4 and conv["writes"] == 4 and conv["failed_batches"] == 0
+    assert conv["memories"]["episodic"] == 4
+    # a store begun with another batch size is refused, not resumed
+    (kept / "bench-ingested.json").unlink()
+    with pytest.raises(SystemExit, match="built otherwise"):
+        locomo.main([("2" if a == "1" else a) for a in argv])
+
+
 def test_events_mode_scores_the_turns_as_captured_events_without_agents(
     scripted: tuple[Path, ScriptedChatModel], capsys: pytest.CaptureFixture[str]
 ) -> None:
