@@ -55,9 +55,11 @@ from capture.secret_rules import (
     totp,
 )
 from capture.secret_shapes import (
+    MASKED,
     Finder,
     Hit,
     Span,
+    digit_count,
     fold,
     iban_ok,
     lower,
@@ -218,12 +220,10 @@ def _long_tokens(text: str) -> Iterator[Hit]:
     check it passes. Whitespace-split tokens (C speed) are filtered by length first, so prose
     costs little and only long tokens are searched."""
     at = 0
-    find, fullmatch = text.find, LONG.fullmatch
-    for token in text.split():
+    scanned = _unmasked(text)  # offsets are the text's; `long_kind` reads the text itself
+    find, fullmatch = scanned.find, LONG.fullmatch
+    for token in scanned.split():
         if len(token) < 11:
-            continue
-        if token[-1] == "]" and _masked_tail(token):
-            at = find(token, at) + len(token)
             continue
         at = find(token, at)
         if fullmatch(token):  # the usual case: the token is one candidate
@@ -243,15 +243,14 @@ def _long_tokens(text: str) -> Iterator[Hit]:
         at += len(token)
 
 
-def _masked_tail(token: str) -> bool:
-    """A mask, or a short label and a mask ("pwd=[REDACTED:password]"): nothing in it is long
-    enough to be a secret (a kind's name is too short for any long-token check), so a page of
-    masked values costs no search of each."""
-    opened = token.rfind("[REDACTED:")
-    if opened == -1 or opened >= 11 or token.find("]", opened) != len(token) - 1:
-        return False
-    kind = token[opened + 10 : -1]
-    return len(kind) <= 31 and kind.islower() and kind.replace("_", "").isalpha()
+def _unmasked(text: str) -> str:
+    """`text` with its masks blanked out at the same length: a mask is no secret, and a page
+    of masked values ("pwd=[REDACTED:password]") then costs no look at each."""
+    if "[REDACTED:" not in text:
+        return text
+    for masked in set(MASKED.findall(text)):
+        text = text.replace(masked, " " * len(masked))
+    return text
 
 
 def _opaque(value: str) -> bool:
@@ -259,15 +258,16 @@ def _opaque(value: str) -> bool:
     Shannon entropy over the base64 alphabet)."""
     if value.isupper() or value.islower() or value.count("/") > 3:
         return False
-    n, distinct = len(value), len(set(value))
-    if distinct < min(20, n // 2) or sum(map(value.count, _DIGITS)) < 3:
+    n, chars = len(value), set(value)
+    distinct = len(chars)
+    if distinct < min(20, n // 2) or digit_count(value) < 3:
         return False
-    if n <= 200 and _least_entropy(n, distinct) > 4.2 + 1e-9:
+    if n > 200:
+        return _entropy(value) >= 4.2
+    if _least_entropy(n, distinct) > 4.2 + 1e-9:
         return True  # the entropy is at least that, whatever the counts: no need to count
-    return _entropy(value) >= 4.2
-
-
-_DIGITS = "0123456789"
+    # `_entropy` from the counts of the characters already found (no Counter to build)
+    return math.log2(n) - sum(map(_C_LOG_C.__getitem__, map(value.count, chars))) / n >= 4.2
 
 
 def _least_entropy(n: int, distinct: int) -> float:

@@ -26,6 +26,7 @@ from capture.secret_shapes import (
     Span,
     as_hex,
     card_ok,
+    digit_count,
     fold,
     iban_ok,
     is_masked,
@@ -404,7 +405,7 @@ def _aws_shaped(value: str) -> bool:
     """40 characters of base64 with digits and upper case or a slash: a secret access key."""
     if "_" in value or "-" in value or value.count("/") > 4:
         return False
-    digits = sum(map(value.count, "0123456789"))
+    digits = digit_count(value)
     return 2 <= digits < len(value) and (value.lower() != value or "/" in value or "+" in value)
 
 
