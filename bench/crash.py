@@ -42,6 +42,7 @@ import errno
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import sys
@@ -366,7 +367,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the trial folders")
     args = parser.parse_args(argv)
     offline_environment()
-    os.environ.setdefault("ENGRAM_HOME", tempfile.mkdtemp(prefix="engram-crash-home-"))
+    home = None  # a home of the bench's own, removed at the end (not the user's)
+    if "ENGRAM_HOME" not in os.environ:
+        home = os.environ["ENGRAM_HOME"] = tempfile.mkdtemp(prefix="engram-crash-home-")
+    try:
+        return _main(args)
+    finally:
+        if home is not None:
+            shutil.rmtree(home, ignore_errors=True)
+            del os.environ["ENGRAM_HOME"]
+
+
+def _main(args: argparse.Namespace) -> int:
     # Imported once, before forking, so each child starts at once (chromadb alone takes
     # seconds); importing it starts no thread, opening a client does, and only children do.
     import app.runtime  # noqa: F401

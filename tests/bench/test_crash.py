@@ -4,6 +4,7 @@ kills land (a kill that never happens would prove nothing)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.real
-def test_one_trial_per_fault_loses_nothing_and_applies_nothing_twice() -> None:
+def test_one_trial_per_fault_loses_nothing_and_applies_nothing_twice(tmp_path: Path) -> None:
     # A process of its own, as `python -m bench.crash` runs: the bench forks its children, and
     # a test process that has opened Chroma (any earlier test) must not be forked (its Rust
     # runtime's threads do not survive a fork: the child hangs).
@@ -24,6 +25,7 @@ def test_one_trial_per_fault_loses_nothing_and_applies_nothing_twice() -> None:
         [sys.executable, "-m", "bench.crash", "--trials", str(len(crash.FAULTS)), "--events",
          "9", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=900, check=False,
+        env={k: v for k, v in os.environ.items() if k != "ENGRAM_HOME"} | {"TMPDIR": str(tmp_path)},
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout)
@@ -47,6 +49,7 @@ def test_one_trial_per_fault_loses_nothing_and_applies_nothing_twice() -> None:
     assert ended["kill:model:killed"] == 1 and ended["kill:index:killed"] == 1
     assert ended["kill:commit:killed"] == 1
     assert "fault:disk:ok" not in ended or "fault:index:ok" not in ended  # faults did fire
+    assert list(tmp_path.iterdir()) == []  # its home and trial folders are gone
 
 
 def test_the_real_models_hook_runs_inside_each_call_after_its_first_chunk() -> None:
