@@ -40,7 +40,9 @@ EVENT_SECTION = "seen_events"
 #: The chat agent's deeper search: the plain one plus a second keyword round on the words its
 #: best hits share (storage.search.SearchOptions.expand_weight), for questions whose evidence
 #: shares words with other evidence rather than with the question.
-DEEP_SEARCH = SearchOptions(expand_weight=0.3)
+#: The chat agent's deeper search: query expansion, and the wide pool its answer figures
+#: were measured with (three candidates per result it reads).
+DEEP_SEARCH = SearchOptions(expand_weight=0.3, candidates=120)
 
 Item = Record | Event
 

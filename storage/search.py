@@ -41,6 +41,9 @@ class SearchOptions:
     time_scale_days: float = 7.0
     fusion: Literal["scores", "rrf"] = "scores"
     rrf_k: int = 60
+    #: How deep each ranking is read (at least k): the first results are the same whatever
+    #: k up to it. 30 / 50 / 90 scored LoCoMo frac@10 78.35 / 78.13 / 78.26 on conversations
+    #: 0-4, so it stays 50 (5-9: 74.74 / 75.85 / 76.48).
     candidates: int = 50
     #: Added to the fused score of a memory whose actor the query names ("what does Melanie
     #: like" favours Melanie's own turns over others' that mention her); 0 turns it off. 0.6
@@ -398,7 +401,9 @@ class HybridSearcher:
         events: bool = False,
     ) -> list[Candidate]:
         """Fused candidates of `types`, and of the raw events when `events`."""
-        pool = max(options.candidates, k * 3)
+        # The pool does not grow with k below `candidates`: asking for more results must not
+        # reorder the first ones (min-max fusion scales over the pool).
+        pool = max(options.candidates, k)
         if since is not None or until is not None:
             pool *= 4  # vector hits outside the range are dropped after the fact
         rankings: dict[str, Ranking] = {}

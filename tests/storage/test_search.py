@@ -3,6 +3,7 @@ on a store with the deterministic embedder."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,3 +185,24 @@ def test_an_uncut_filtered_ranking_is_not_scored_twice(
     ranking = search.keyword_ranking(db, "invoice", [MemoryType.EPISODIC], 5)
     assert [r[0] for r in ranking] == [episode.id]
     assert len(scored) == 1  # all five matches fit the first ranking: no exact re-run
+
+
+def test_asking_for_more_results_does_not_reorder_the_first_ones(fake_store: MemoryStore) -> None:
+    # Min-max fusion scales each ranking over its pool: a pool that grew with k moved the floor
+    # and so the order of the best hits (a bench reading 30 hits saw another top 10).
+    rng = random.Random(7)
+    words = "tea lisbon budget garden piano marathon umbrella river quartz lantern".split()
+    words += [f"w{n}" for n in range(40)]
+    fake_store.add_many(
+        [
+            SemanticMemory(
+                name=f"note {i}", summary=" ".join(rng.choices(words, k=rng.randint(3, 12)))
+            )
+            for i in range(150)
+        ]
+    )
+    for query in ("budget for the garden and piano lessons", "tea by the river", "quartz lantern"):
+        first = [h.record.id for h in fake_store.search(query, k=10)]
+        wider = [h.record.id for h in fake_store.search(query, k=30)]
+        assert len(first) == 10 and len(wider) == 30
+        assert wider[:10] == first, query
