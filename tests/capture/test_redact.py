@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from capture.redact import iban_ok, luhn_ok, redact
+from capture.secret_shapes import digit_count
 
 # Fake secrets in the shapes the providers use (none of them is a live credential).
 SECRETS = {
@@ -126,3 +127,18 @@ def test_redaction_never_grows_secrets_and_is_idempotent(text: str) -> None:
     twice = redact(once.text)
     assert twice.text == once.text
     assert twice.counts == {}
+
+
+@given(st.text())
+def test_digit_count_counts_ascii_digits_in_any_text(text: str) -> None:
+    # bytes' translate, not a loop: a digit is one UTF-8 byte, never inside another character
+    assert digit_count(text) == sum(c in "0123456789" for c in text)
+
+
+def test_a_masked_page_is_not_masked_again_by_the_long_token_pass() -> None:
+    # the long-token pass reads the text with its masks blanked: a mask with a long label
+    # before it stays as it is, and a token glued to a mask is still looked at on its own
+    once = redact("DATABASE_CONNECTION_PASSWORD=Qw7xK2pLm9ZtR4vB").text
+    assert "Qw7xK2pLm9ZtR4vB" not in once and redact(once).text == once
+    glued = "[REDACTED:password]" + "aZ3kq9XbQ2mN7pR4sT8uV1wY6zA0cE5gHLo"
+    assert "aZ3kq9XbQ2mN7pR4sT8uV1wY6zA0cE5gHLo" not in redact(glued).text
