@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +65,12 @@ def progress() -> Listener:
     return on_batch
 
 
+def reason_counts(rejected: Iterable[Rejection]) -> Counter[str]:
+    """Operations turned down, counted by agent, operation and reason code ("semantic update:
+    ungrounded" and the like)."""
+    return Counter(f"{r.agent} {r.operation}: {r.reason}" for r in rejected)
+
+
 def reasons(rejected: list[Rejection], most: int = 6) -> dict[str, int]:
-    """Why operations were turned down, by agent, operation and reason code ("semantic update:
-    ungrounded" and the like), most frequent first."""
-    kinds = Counter(f"{r.agent} {r.operation}: {r.reason}" for r in rejected)
-    return dict(kinds.most_common(most))
+    """Why operations were turned down (see `reason_counts`), most frequent first."""
+    return dict(reason_counts(rejected).most_common(most))

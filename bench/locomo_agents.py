@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from agents.llm.port import ChatModel
 from agents.loop import BatchReport
-from bench._setup import bench_runtime, bench_settings, progress
+from bench._setup import bench_runtime, bench_settings, progress, reason_counts
 from bench.locomo_answer import Answerer
 from bench.locomo_data import (
     SCORED_CATEGORIES,
@@ -73,7 +73,8 @@ def turn_events(conv: Conversation) -> tuple[list[Event], dict[str, str]]:
 def ingest(runtime: Runtime, events: list[Event], folder: Path | None = None) -> dict[str, Any]:
     """Store `events` and drain them through the agents. With `folder` (`--keep-stores`) the
     running figures are saved after every batch, so a run killed half-way resumes where it
-    stopped (the events are stored once by id; the store returns claimed ones on opening)."""
+    stopped (the events are stored once by id; the store returns claimed ones on opening). A
+    batch the kill ended between its commit and the save is done but not counted."""
     store = runtime.store()
     store.events.put_many(events)
     saved = folder / PARTIAL if folder is not None else None
@@ -97,9 +98,7 @@ def ingest(runtime: Runtime, events: list[Event], folder: Path | None = None) ->
             run["batches"] += 1
             run["llm_calls"] += report.llm_calls
             run["writes"] += len(report.writes)
-            why = Counter(run["rejection_reasons"]) + Counter(
-                f"{r.agent} {r.operation}: {r.reason}" for r in report.rejected
-            )
+            why = Counter(run["rejection_reasons"]) + reason_counts(report.rejected)
             run["rejection_reasons"] = dict(why)
         if saved is not None:
             saved.write_text(json.dumps(run))
@@ -141,6 +140,13 @@ def retrieved_dia_ids(
 INGESTED = "bench-ingested.json"
 #: The running figures of a kept store's ingest, saved after every batch (see `ingest`).
 PARTIAL = "bench-partial.json"
+#: The limits a kept store was begun with, so a resumed run is refused other limits.
+BEGUN = "bench-limits.json"
+
+
+def limits(args: argparse.Namespace) -> dict[str, Any]:
+    """What a kept store must have been built with to be scored again or resumed."""
+    return {"batch": args.batch, "max_turns": args.max_turns}
 
 
 def kept_ingest(folder: Path, args: argparse.Namespace) -> dict[str, Any] | None:
@@ -148,9 +154,9 @@ def kept_ingest(folder: Path, args: argparse.Namespace) -> dict[str, Any] | None
     batch size and prefix (None: build it, or resume a half-built one); a store built
     otherwise is refused."""
     marker = folder / INGESTED
-    wanted = {"batch": args.batch, "max_turns": args.max_turns}
+    wanted = limits(args)
     if not marker.exists():
-        started = folder / "bench-limits.json"
+        started = folder / BEGUN
         if folder.exists() and any(folder.iterdir()):
             if not started.exists() or json.loads(started.read_text()) != wanted:
                 raise SystemExit(f"{folder} holds a store built otherwise: remove it")
@@ -200,8 +206,8 @@ def run_conversation(
         if stats is None:
             stats = ingest(runtime, events, folder if args.keep_stores is not None else None)
             if args.keep_stores is not None:
-                limits = {"batch": args.batch, "max_turns": args.max_turns}
-                (folder / INGESTED).write_text(json.dumps({"limits": limits, "stats": stats}))
+                kept = {"limits": limits(args), "stats": stats}
+                (folder / INGESTED).write_text(json.dumps(kept))
         store = runtime.store()
         store.index_events()  # a kept store's events may wait for vectors (a schema step)
         stats["memories"] = store.stats()["memories"]
