@@ -42,13 +42,19 @@ def test_headless_capture_runs_until_interrupted(
     show("Headless capture writes this down", app="Gedit", title="todo.txt - Gedit")
     env = {**os.environ, "DISPLAY": xvfb.display, "ENGRAM_HOME": str(engram_home)}
     env["PYTHONFAULTHANDLER"] = "1"  # a hang below is shown with every thread's stack
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "capture", "--interval", "0.5", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
+    # A test run started in the background by a shell inherits Ctrl-C ignored, and so would the
+    # child, which then never sees the SIGINT below: it starts with Ctrl-C's default action.
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "app", "capture", "--interval", "0.5", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, inherited)
     try:
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], 60)
